@@ -1,0 +1,28 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup test run bench lint clean
+
+setup: $(BIN)/rig
+
+$(BIN)/rig: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+test:
+	$(BIN)/pytest -q
+
+run:
+	$(BIN)/rig scenario matrix
+
+bench:
+	$(BIN)/python -m bench
+
+lint:
+	$(BIN)/ruff check rig firmware_shims tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

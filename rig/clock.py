@@ -1,0 +1,161 @@
+"""One source of time for the rig, the emulated dongles and the virtual air.
+
+Every timer (ASH retransmission excepted: that is the serial link's own real-time timer) reads a
+``Clock``.  Two implementations share the interface:
+
+* ``RealClock`` — wall time on the running asyncio loop (hardware benches, ``rig sim up``); it
+  may carry an ``offset`` so that a CH shim can be told "you were powered on 59 minutes ago".
+* ``VirtualClock`` — time stands still until ``advance(duration)`` jumps it, firing every due
+  timer in deadline order (ties in scheduling order).  Tests use it so that a 60-minute window or an
+  18-hour HHT residency costs no real time.
+
+``sleep`` on a virtual clock parks the coroutine until some ``advance`` reaches its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(order=True)
+class Timer:
+    """A scheduled callback; ``cancel()`` makes it a no-op."""
+
+    deadline: float
+    order: int
+    callback: Callable[..., Any] = field(compare=False)
+    args: tuple = field(compare=False, default=())
+    cancelled: bool = field(compare=False, default=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Clock:
+    """Interface: ``now()`` in seconds, ``call_later``, ``sleep``, ``wait_for``."""
+
+    def now(self) -> float:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        raise NotImplementedError  # pragma: no cover - interface
+
+    async def sleep(self, delay: float) -> None:
+        raise NotImplementedError  # pragma: no cover - interface
+
+    async def wait_for(self, awaitable, timeout: float, what: str):
+        """Await ``awaitable`` for at most ``timeout`` clock seconds.
+
+        Raises ``TimeoutError`` whose message names ``what`` was awaited.
+        """
+        task = asyncio.ensure_future(awaitable)
+        done = asyncio.get_running_loop().create_future()
+
+        def _expire() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        timer = self.call_later(timeout, _expire)
+        task.add_done_callback(lambda _t: _expire())
+        try:
+            await done
+        finally:
+            timer.cancel()
+        if not task.done():
+            task.cancel()
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        return task.result()
+
+
+class RealClock(Clock):
+    """Wall-clock time on the asyncio loop, shifted by ``offset`` seconds."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+        self._counter = itertools.count()
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        timer = Timer(self.now() + delay, next(self._counter), callback, args)
+
+        def fire() -> None:
+            if not timer.cancelled:
+                timer.callback(*timer.args)
+
+        handle = asyncio.get_running_loop().call_later(max(0.0, delay), fire)
+        original_cancel = timer.cancel
+
+        def cancel() -> None:
+            original_cancel()
+            handle.cancel()
+
+        timer.cancel = cancel  # type: ignore[method-assign]
+        return timer
+
+    async def sleep(self, delay: float) -> None:
+        await asyncio.sleep(max(0.0, delay))
+
+
+class VirtualClock(Clock):
+    """Time that moves only when ``advance`` (or ``run_until_idle``) is called."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._heap: list[Timer] = []
+        self._counter = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        timer = Timer(self._now + max(0.0, delay), next(self._counter), callback, args)
+        heapq.heappush(self._heap, timer)
+        return timer
+
+    async def sleep(self, delay: float) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        timer = self.call_later(delay, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            timer.cancel()
+
+    def next_deadline(self) -> float | None:
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0].deadline if self._heap else None
+
+    async def advance(self, duration: float) -> None:
+        """Move time forward by ``duration`` seconds, firing due timers in order.
+
+        Between timers the event loop runs so that work a timer starts (frames, replies) settles
+        before the next deadline is considered.
+        """
+        if duration < 0:
+            raise ValueError(f"cannot advance a clock backwards ({duration} s)")
+        target = self._now + duration
+        await _settle()
+        while True:
+            deadline = self.next_deadline()
+            if deadline is None or deadline > target:
+                break
+            timer = heapq.heappop(self._heap)
+            self._now = max(self._now, timer.deadline)
+            timer.callback(*timer.args)
+            await _settle()
+        self._now = target
+        await _settle()
+
+
+async def _settle(rounds: int = 20) -> None:
+    """Let ready callbacks and the tasks they wake run before time moves on."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
