@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from crccheck.crc import CrcKermit
+
 ReceiveCallback = Callable[[bytes, int, int], None]
 """``(psdu_with_fcs, lqi, rssi_dbm)``."""
 
 CHANNELS = range(11, 27)
+
+
+def fcs(frame: bytes) -> bytes:
+    """IEEE 802.15.4 FCS (CRC-16/KERMIT, little-endian) of a MAC frame."""
+    return CrcKermit.calc(frame).to_bytes(2, "little")
 
 
 @dataclass

@@ -1,0 +1,181 @@
+"""One emulated dongle: NV + firmware (node, stack) + EZSP + ASH, reachable over TCP or a pty.
+
+The host side opens it exactly as it opens a USB dongle, by a device path that bellows' serial layer
+understands: ``tcp://127.0.0.1:PORT`` or a pty slave path (``/dev/pts/N``; a stable symlink is kept
+in the state directory).  Only one host may be connected at a time (like a serial port); a second TCP
+client is refused.  ``power_cycle()`` is a USB power loss: the connection drops, RAM is lost, the
+firmware boots from its NV file, and the next RSTACK carries the power-on reset code.
+
+TCP listens on loopback unless ``host`` names another address explicitly: an open port is a radio
+anyone could drive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tty
+from pathlib import Path
+
+from rig.clock import Clock, RealClock
+
+from .ash import AshNcp, ResetCode
+from .ezsp import DEFAULT_VERSION, STACK_VERSIONS, SUPPORTED_VERSIONS, EzspNcp
+from .node import Node
+from .nv import NvStore
+from .radio import LoopbackRadio, Radio
+from .stack import Stack
+
+LOGGER = logging.getLogger(__name__)
+
+
+def default_eui64(name: str) -> str:
+    """A stable, locally administered EUI-64 per dongle name (so a state dir is not required)."""
+    import hashlib
+
+    digest = bytearray(hashlib.sha256(name.encode()).digest()[:8])
+    digest[0] = (digest[0] | 0x02) & 0xFE      # locally administered, unicast
+    return digest.hex().upper()
+
+
+class EmulatedDongle:
+    """An EmberZNet NCP dongle in software."""
+
+    def __init__(self, name: str, *, eui64: str | None = None, state_dir: Path | str | None = None,
+                 radio: Radio | None = None, clock: Clock | None = None,
+                 ezsp_version: int = DEFAULT_VERSION, versions: tuple[int, ...] = SUPPORTED_VERSIONS,
+                 stack_factory=Stack) -> None:
+        self.name = name
+        self.clock = clock or RealClock()
+        self.radio = radio or LoopbackRadio()
+        self.state_dir = Path(state_dir) if state_dir else None
+        nv_path = self.state_dir / f"{name}.nv.json" if self.state_dir else None
+        self.nv = NvStore(nv_path, eui64 or default_eui64(name))
+        self.ezsp = EzspNcp(self._send_ezsp, {}, firmware_version=ezsp_version, versions=versions)
+        self.node = Node(self.nv, self.clock, self.ezsp.callback)
+        self.node.stack = stack_factory(self.node, self.radio)
+        self.ezsp.handlers = self.node.handlers()
+        self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst, reset_code=ResetCode.POWER_ON)
+        self._transport: asyncio.Transport | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._pty: tuple[int, int] | None = None
+        self.url: str | None = None
+        self.connections = 0
+        self.frames_in = 0
+
+    # --- wiring ---------------------------------------------------------------------------------
+    def _send_ezsp(self, frame: bytes) -> None:
+        self.ash.send(frame)
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+        elif self._pty is not None:
+            try:
+                os.write(self._pty[0], data)
+            except OSError as exc:
+                LOGGER.debug("%s: pty write failed: %s", self.name, exc)
+
+    def _on_rst(self) -> None:
+        """The host reset us: reboot the firmware (RAM lost, NV kept)."""
+        self.ezsp.reset()
+        self.node.boot()
+        version = self.ezsp.version or self.ezsp.firmware_version
+        self.node.ezsp_version = version
+        self.node.stack_version = STACK_VERSIONS[self.ezsp.firmware_version]
+
+    def feed(self, data: bytes) -> None:
+        self.ash.data_received(data)
+        # the node learns the negotiated version lazily (status width etc.)
+        self.node.ezsp_version = self.ezsp.version
+
+    # --- TCP ------------------------------------------------------------------------------------
+    async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        dongle = self
+
+        class _Protocol(asyncio.Protocol):
+            def connection_made(self, transport):
+                if dongle._transport is not None and not dongle._transport.is_closing():
+                    LOGGER.warning("%s: refusing a second host connection", dongle.name)
+                    transport.close()
+                    self.refused = True
+                    return
+                self.refused = False
+                dongle._transport = transport
+                dongle.connections += 1
+
+            def data_received(self, data):
+                if not self.refused:
+                    dongle.feed(data)
+
+            def connection_lost(self, exc):
+                if not self.refused and dongle._transport is not None:
+                    dongle._transport = None
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(_Protocol, host, port)
+        bound = self._server.sockets[0].getsockname()
+        self.url = f"tcp://{bound[0]}:{bound[1]}"
+        return self.url
+
+    # --- pty ------------------------------------------------------------------------------------
+    async def start_pty(self) -> str:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._pty = (master, slave)       # we keep the slave open so a closing host is no EIO storm
+        asyncio.get_running_loop().add_reader(master, self._pty_readable)
+        path = os.ttyname(slave)
+        if self.state_dir:
+            link = self.state_dir / f"{self.name}.pty"
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(path)
+        self.url = path
+        return path
+
+    def _pty_readable(self) -> None:
+        try:
+            data = os.read(self._pty[0], 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            LOGGER.debug("%s: pty read failed: %s", self.name, exc)
+            return
+        if data:
+            self.feed(data)
+
+    # --- power ----------------------------------------------------------------------------------
+    async def power_cycle(self) -> None:
+        """USB power off and on: the host connection drops, firmware reboots from NV."""
+        if self._transport is not None:
+            self._transport.abort()
+            self._transport = None
+        self.ash.close()
+        self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst, reset_code=ResetCode.POWER_ON)
+        self.ezsp.reset()
+        self.node.boot()
+        if self._pty is not None:   # drain what the old host left in the pty
+            try:
+                while os.read(self._pty[0], 4096):
+                    pass
+            except OSError:
+                pass
+        await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._transport is not None:
+            self._transport.abort()
+            self._transport = None
+        if self._pty is not None:
+            asyncio.get_running_loop().remove_reader(self._pty[0])
+            os.close(self._pty[0])
+            os.close(self._pty[1])
+            self._pty = None
+        self.ash.close()
+        self.radio.close()

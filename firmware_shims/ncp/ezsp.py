@@ -1,0 +1,265 @@
+"""EZSP, NCP side: frame layouts, version negotiation, table-driven dispatch, callbacks.
+
+Command tables are *data*: for the negotiated protocol version we take bellows' declarations
+(``bellows.ezsp.v<N>.commands.COMMANDS``: name → (frame id, request schema, response schema)), the
+fullest public EZSP tables.  The request schema decodes what the host sent; the response schema
+encodes what the handler returned.  Handlers (``firmware_shims.ncp.node``) are written once, against
+field *names*, and return status values by name (``"OK"``, ``"NOT_JOINED"`` …); this module turns
+them into ``sl_Status`` (u32, v14+) or ``EmberStatus``/``EzspStatus`` (u8, v13) according to the
+field's declared type.
+
+Where bellows' host code disagrees with EmberZNet, the tables we use are still the firmware's:
+``exportLinkKeyByIndex`` on v14 answers ``status, context, key, metadata`` (EmberZNet 8.0 order)
+although bellows' v14 host parses it in v13 order (``tests/ncp/test_bellows_deviations.py``).
+
+Framing (UG100): the first ``version`` after a reset uses the legacy layout ``seq FC id``; v8+ frames
+are ``seq FC_lo FC_hi id(u16 LE) params``.  Replies carry FC_lo 0x80, callbacks 0x90 (async bit),
+FC_hi 0x01.  Callbacks that a handler raises are sent *after* its reply and carry the sequence
+number of the last completed command (never that of a pending one).
+
+Version choice: the NCP has a firmware version (default 14) and a set of versions it can speak.
+``version(N)`` with N in that set switches to N and answers N; any other N is answered, as a real
+NCP does, with the firmware's own version — the host must then reconnect speaking that one.
+
+Unknown frame ids and undecodable parameters get ``invalidCommand`` (0x0058) with reason
+``ERROR_INVALID_FRAME_ID`` (0x31) or ``ERROR_TRUNCATED`` (0x33); on v14+ the reason travels in the
+u32 status field as the same EzspStatus number [I: EmberZNet 8 keeps EzspStatus values there].
+No exception from a handler escapes: it is logged and answered with invalidCommand.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import struct
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import bellows.types as t
+
+LOGGER = logging.getLogger(__name__)
+
+SUPPORTED_VERSIONS = (13, 14, 16, 17, 18, 19)
+DEFAULT_VERSION = 14
+STACK_TYPE = 2  # ZigBee
+#: EmberZNet releases that speak each EZSP version ([I] nearest public release per version).
+STACK_VERSIONS = {13: (7, 4, 4, 0), 14: (8, 0, 2, 0), 16: (8, 1, 0, 0), 17: (8, 2, 0, 0),
+                  18: (8, 2, 2, 0), 19: (9, 0, 0, 0)}
+
+INVALID_COMMAND = 0x0058
+VERSION = 0x0000
+ERROR_INVALID_FRAME_ID = 0x31
+ERROR_TRUNCATED = 0x33
+
+# status names used by handlers → EmberStatus / EzspStatus names where they differ
+_EMBER_ALIASES = {"OK": "SUCCESS", "FAIL": "ERR_FATAL", "INVALID_PARAMETER": "BAD_ARGUMENT",
+                  "INVALID_STATE": "INVALID_CALL", "IN_PROGRESS": "OPERATION_IN_PROGRESS",
+                  "NOT_AVAILABLE": "LIBRARY_NOT_PRESENT", "FULL": "TABLE_FULL",
+                  "ZIGBEE_DELIVERY_FAILED": "DELIVERY_FAILED",
+                  "ZIGBEE_SIGNATURE_VERIFY_FAILURE": "SIGNATURE_VERIFY_FAILURE",
+                  "ZIGBEE_NETWORK_OPENED": "NETWORK_OPENED", "ZIGBEE_NETWORK_CLOSED": "NETWORK_CLOSED",
+                  "ZIGBEE_NO_NETWORK_KEY_RECEIVED": "NO_NETWORK_KEY_RECEIVED",
+                  "NO_BEACONS": "NO_BEACONS", "NOT_JOINED": "NOT_JOINED",
+                  "ZIGBEE_APS_ENCRYPTION_ERROR": "APS_ENCRYPTION_ERROR"}
+_EZSP_ALIASES = {"OK": "SUCCESS", "FAIL": "ERROR_INVALID_CALL", "INVALID_PARAMETER": "ERROR_INVALID_VALUE",
+                 "NOT_FOUND": "ERROR_INVALID_ID", "INVALID_STATE": "ERROR_INVALID_CALL"}
+
+
+class EzspFrameError(Exception):
+    """An EZSP frame from the host that cannot be parsed (too short, truncated parameters)."""
+
+
+@cache
+def command_table(version: int) -> tuple[dict[str, tuple], dict[int, str]]:
+    """(name → (id, request schema, response schema), id → name) for one protocol version."""
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"EZSP version {version} is not emulated (supported: {SUPPORTED_VERSIONS})")
+    commands = importlib.import_module(f"bellows.ezsp.v{version}.commands").COMMANDS
+    return commands, {cmd_id: name for name, (cmd_id, _tx, _rx) in commands.items()}
+
+
+def status_value(field_type: type, value: Any) -> Any:
+    """Encode a status given by name (or as a number) into the declared status type."""
+    if not isinstance(value, str):
+        return field_type(int(value))
+    if field_type is t.sl_Status or issubclass(field_type, t.sl_Status):
+        return t.sl_Status[value]
+    if field_type is t.EmberStatus:
+        return t.EmberStatus[_EMBER_ALIASES.get(value, value)]
+    if field_type is t.EzspStatus:
+        return t.EzspStatus[_EZSP_ALIASES.get(value, value)]
+    if field_type is t.Bool:        # a few v14 commands still answer Bool "status"
+        return t.Bool(value == "OK")
+    raise TypeError(f"{field_type.__name__} is not a status type")
+
+
+_STATUS_TYPES = (t.sl_Status, t.EmberStatus, t.EzspStatus)
+
+
+def _zero(field_type: type) -> Any:
+    value, _ = field_type.deserialize(b"\x00" * 512)
+    return value
+
+
+def encode_fields(schema, values: dict[str, Any]) -> bytes:
+    """Serialize ``values`` in ``schema`` order; a missing field becomes its all-zero value."""
+    if not isinstance(schema, dict):      # a bellows Struct response (e.g. getTokenData)
+        fields = {f.name: f.type for f in schema.fields}
+        converted = {}
+        for name, ftype in fields.items():
+            if name in values:
+                v = values[name]
+                converted[name] = status_value(ftype, v) if issubclass(ftype, _STATUS_TYPES) else v
+        return schema(**converted).serialize()
+    out = bytearray()
+    for name, ftype in schema.items():
+        if name in values:
+            v = values[name]
+            if issubclass(ftype, _STATUS_TYPES) or (ftype is t.Bool and isinstance(v, str)):
+                v = status_value(ftype, v)
+            out += ftype(v).serialize()
+        else:
+            out += _zero(ftype).serialize()
+    return bytes(out)
+
+
+def decode_fields(schema, data: bytes) -> dict[str, Any]:
+    if not isinstance(schema, dict):
+        value, _rest = schema.deserialize(data)
+        return value.as_dict()
+    try:
+        values, _rest = t.deserialize_dict(data, schema)
+    except (ValueError, KeyError, IndexError, struct.error) as exc:
+        raise EzspFrameError(f"parameters do not match the declaration: {exc}") from exc
+    return values
+
+
+Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+class EzspNcp:
+    """Decodes host frames, calls ``handlers[name](params)``, encodes replies and callbacks.
+
+    ``send`` delivers one EZSP frame to the host (through ASH).  ``handlers`` maps command names
+    to callables; a name missing from it is answered with invalidCommand, as a real NCP answers a
+    frame id it does not implement.
+    """
+
+    def __init__(self, send: Callable[[bytes], None], handlers: dict[str, Handler], *,
+                 firmware_version: int = DEFAULT_VERSION,
+                 versions: tuple[int, ...] = SUPPORTED_VERSIONS) -> None:
+        if firmware_version not in versions:
+            raise ValueError(f"firmware version {firmware_version} not in {versions}")
+        self._send = send
+        self.handlers = handlers
+        self.firmware_version = firmware_version
+        self.versions = versions
+        self.reset()
+
+    def reset(self) -> None:
+        """NCP reboot: back to the legacy layout until the host sends ``version``."""
+        self.version: int | None = None
+        self._last_seq = 0
+        self._deferred: list[bytes] | None = None
+
+    # --- input ----------------------------------------------------------------------------------
+    def frame_received(self, frame: bytes) -> None:
+        try:
+            seq, frame_id, params, legacy = self._split(frame)
+        except EzspFrameError as exc:
+            LOGGER.warning("dropping EZSP frame %s: %s", frame.hex(), exc)
+            return
+        if frame_id == VERSION:
+            self._handle_version(seq, frame_id, params, legacy)
+            return
+        if legacy or self.version is None:
+            # before negotiation (or in a layout we no longer speak) only `version` is understood
+            LOGGER.warning("ignoring EZSP frame id 0x%04X: version not negotiated", frame_id)
+            return
+        commands, by_id = command_table(self.version)
+        name = by_id.get(frame_id)
+        if name is None or name not in self.handlers:
+            self._reply_invalid(seq, ERROR_INVALID_FRAME_ID,
+                                f"frame id 0x{frame_id:04X} ({name or 'unknown'}) is not implemented")
+            return
+        _cmd_id, tx_schema, rx_schema = commands[name]
+        try:
+            request = decode_fields(tx_schema, params)
+        except EzspFrameError as exc:
+            self._reply_invalid(seq, ERROR_TRUNCATED, f"{name}: {exc}")
+            return
+        self._deferred = []
+        try:
+            response = self.handlers[name](request) or {}
+            payload = encode_fields(rx_schema, response)
+        except Exception:  # noqa: BLE001 - a handler bug must not kill the dongle
+            LOGGER.exception("handler for %s failed on %r", name, request)
+            self._deferred = None
+            self._reply_invalid(seq, ERROR_INVALID_FRAME_ID, f"{name}: handler error")
+            return
+        deferred, self._deferred = self._deferred, None
+        self._send(self._header(seq, 0x80, frame_id) + payload)
+        self._last_seq = seq
+        for callback in deferred:
+            self._send(callback)
+
+    def _split(self, frame: bytes) -> tuple[int, int, bytes, bool]:
+        if len(frame) < 3:
+            raise EzspFrameError(f"{len(frame)} bytes is shorter than any EZSP frame")
+        if frame[2] != 0x01:
+            # legacy layout (v4 and the first `version` after a reset): seq FC id(1) params
+            return frame[0], frame[2], frame[3:], True
+        if len(frame) < 5:
+            raise EzspFrameError(f"{len(frame)} bytes is shorter than an extended EZSP frame")
+        return frame[0], frame[3] | frame[4] << 8, frame[5:], False
+
+    def _handle_version(self, seq: int, frame_id: int, params: bytes, legacy: bool) -> None:
+        if len(params) < 1:
+            LOGGER.warning("ignoring version command without desiredProtocolVersion")
+            return
+        desired = params[0]
+        chosen = desired if desired in self.versions else self.firmware_version
+        if desired in self.versions:
+            self.version = desired
+        major, minor, patch, special = STACK_VERSIONS[chosen]
+        stack = (major << 12) | (minor << 8) | (patch << 4) | special
+        body = struct.pack("<BBH", chosen, STACK_TYPE, stack)
+        header = bytes((seq, 0x80, VERSION)) if legacy else self._header(seq, 0x80, VERSION)
+        self._send(header + body)
+        self._last_seq = seq
+
+    def _reply_invalid(self, seq: int, reason: int, why: str) -> None:
+        LOGGER.info("invalidCommand: %s", why)
+        width = 4 if self.version and self.version >= 14 else 1
+        self._send(self._header(seq, 0x80, INVALID_COMMAND) + reason.to_bytes(width, "little"))
+        self._last_seq = seq
+
+    @staticmethod
+    def _header(seq: int, fc_lo: int, frame_id: int) -> bytes:
+        return bytes((seq, fc_lo, 0x01)) + frame_id.to_bytes(2, "little")
+
+    # --- output ---------------------------------------------------------------------------------
+    def callback(self, name: str, **fields: Any) -> None:
+        """Raise an asynchronous callback; deferred until the current reply has gone out."""
+        if self.version is None:
+            LOGGER.debug("callback %s dropped: host has not negotiated a version", name)
+            return
+        commands, _ = command_table(self.version)
+        if name not in commands:
+            LOGGER.debug("callback %s does not exist in EZSP v%s; dropped", name, self.version)
+            return
+        frame_id, _tx, rx_schema = commands[name]
+        frame = self._header(self._last_seq, 0x90, frame_id) + encode_fields(rx_schema, fields)
+        if self._deferred is not None:
+            self._deferred.append(frame)
+        else:
+            self._send(frame)
+
+    def has_field(self, name: str, field: str) -> bool:
+        """Whether ``name``'s response/callback declares ``field`` in the negotiated version."""
+        commands, _ = command_table(self.version or self.firmware_version)
+        schema = commands[name][2]
+        if isinstance(schema, dict):
+            return field in schema
+        return field in {f.name for f in schema.fields}

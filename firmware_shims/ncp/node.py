@@ -1,0 +1,711 @@
+"""The firmware of one emulated EmberZNet NCP above EZSP: state and command handlers.
+
+Every handler is ``cmd_<ezspCommandName>(p) -> dict``: ``p`` holds the decoded request fields by
+their bellows names, the returned dict holds response fields by name (status values by name, e.g.
+``"OK"``).  Field names that differ between EZSP versions are read with ``_pick``; responses list
+both spellings and ``ezsp.encode_fields`` keeps those the negotiated version declares.
+
+Radio work (forming is local, but joining, APS delivery to other nodes, raw inter-PAN frames and
+scans go on the air) is delegated to ``self.stack`` (``firmware_shims.ncp.stack``), which sits on
+the ``Radio`` interface.  Nothing here knows whether that radio is the virtual air or a loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from typing import TYPE_CHECKING, Any
+
+import bellows.types as t
+import zigpy.types as zt
+
+from rig.clock import Clock
+
+from .nv import NetworkTokens, NvStore, UNSET_EUI64
+
+if TYPE_CHECKING:
+    from .stack import Stack
+
+LOGGER = logging.getLogger(__name__)
+
+NV3_RESTORED_EUI64 = (0x0000E12A,)          # NCP firmware key (0x1E12A is the RCP key: not here)
+FREE_BUFFERS = 250
+COUNTER_COUNT = len(t.EmberCounterType)
+
+#: Configuration values a fresh EmberZNet 7.4/8.x NCP reports (the ones bellows reads or sizes
+#: loops with; others read as 0 until set).
+DEFAULT_CONFIG = {
+    t.EzspConfigId.CONFIG_PACKET_BUFFER_COUNT: 255,
+    t.EzspConfigId.CONFIG_STACK_PROFILE: 2,
+    t.EzspConfigId.CONFIG_SECURITY_LEVEL: 5,
+    t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE: 16,
+    t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE: 16,
+    t.EzspConfigId.CONFIG_KEY_TABLE_SIZE: 4,
+    t.EzspConfigId.CONFIG_MAX_END_DEVICE_CHILDREN: 32,
+    t.EzspConfigId.CONFIG_MAX_HOPS: 30,
+    t.EzspConfigId.CONFIG_INDIRECT_TRANSMISSION_TIMEOUT: 7680,
+    t.EzspConfigId.CONFIG_APS_UNICAST_MESSAGE_COUNT: 10,
+    t.EzspConfigId.CONFIG_BROADCAST_TABLE_SIZE: 15,
+    t.EzspConfigId.CONFIG_SOURCE_ROUTE_TABLE_SIZE: 200,
+    t.EzspConfigId.CONFIG_NEIGHBOR_TABLE_SIZE: 16,
+    t.EzspConfigId.CONFIG_SUPPORTED_NETWORKS: 1,
+    t.EzspConfigId.CONFIG_TRUST_CENTER_ADDRESS_CACHE_SIZE: 2,
+    t.EzspConfigId.CONFIG_END_DEVICE_POLL_TIMEOUT: 8,
+    t.EzspConfigId.CONFIG_TC_REJOINS_USING_WELL_KNOWN_KEY_TIMEOUT_S: 90,
+    t.EzspConfigId.CONFIG_APPLICATION_ZDO_FLAGS: 0,
+    t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE: 0,
+}
+
+MFG_TOKEN_SIZES = {  # bytes returned for manufacturing tokens we do not model (erased flash)
+    t.EzspMfgTokenId.MFG_CUSTOM_VERSION: 2, t.EzspMfgTokenId.MFG_MANUF_ID: 2,
+    t.EzspMfgTokenId.MFG_PHY_CONFIG: 2, t.EzspMfgTokenId.MFG_BOOTLOAD_AES_KEY: 16,
+    t.EzspMfgTokenId.MFG_ASH_CONFIG: 40, t.EzspMfgTokenId.MFG_STORAGE: 8,
+    t.EzspMfgTokenId.STACK_CAL_DATA: 2, t.EzspMfgTokenId.MFG_CBKE_DATA: 92,
+    t.EzspMfgTokenId.STACK_CAL_FILTER: 2, t.EzspMfgTokenId.MFG_CTUNE: 2,
+}
+
+
+def _pick(p: dict, *names: str) -> Any:
+    for name in names:
+        if name in p:
+            return p[name]
+    raise KeyError(f"none of {names} in request")
+
+
+def eui_from_hex(value: str) -> zt.EUI64:
+    """Big-endian hex (as written on labels) → zigpy EUI64."""
+    return zt.EUI64(bytes.fromhex(value)[::-1])
+
+
+def eui_to_hex(eui: zt.EUI64) -> str:
+    return bytes(eui)[::-1].hex().upper()
+
+
+class Node:
+    """EmberZNet-like firmware: RAM state, NV tokens, and one handler per EZSP command."""
+
+    def __init__(self, nv: NvStore, clock: Clock, callback) -> None:
+        self.nv = nv
+        self.clock = clock
+        self.callback = callback           # callback(name, **fields) → EZSP callback frame
+        self.stack: Stack | None = None
+        self.boot()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def boot(self) -> None:
+        """Reset: RAM is cleared, NV is read back (what a reset or a power cycle does)."""
+        state = self.nv.reload()
+        state.boot_counter += 1
+        self.nv.save()
+        self.eui64 = eui_from_hex(state.effective_eui64())
+        self.config: dict[int, int] = {int(k): v for k, v in DEFAULT_CONFIG.items()}
+        self.values: dict[int, bytes] = {}
+        self.policies: dict[int, int] = {}
+        self.endpoints: dict[int, dict] = {}
+        self.multicast: dict[int, tuple[int, int, int]] = {}
+        self.extended_timeout: set[bytes] = set()
+        self.transient_keys: dict[bytes, tuple[bytes, float]] = {}
+        self.initial_security: dict | None = None
+        self.pending_nwk_fc: int | None = None
+        self.pending_aps_fc: int | None = None
+        self.network_up = False
+        self.permit_until = 0.0
+        self.mac_filters: list[int] = []
+        self.passthrough_flags = 0
+        self.counters = [0] * COUNTER_COUNT
+        self.radio_power = 8
+        self._aps_seq = 0
+        self._manufacturer_code = 0
+        if self.stack is not None:
+            self.stack.reset()
+
+    @property
+    def network(self) -> NetworkTokens | None:
+        return self.nv.state.network
+
+    def handlers(self) -> dict:
+        return {name[4:]: getattr(self, name) for name in dir(self) if name.startswith("cmd_")}
+
+    def next_aps_seq(self) -> int:
+        self._aps_seq = (self._aps_seq + 1) & 0xFF
+        return self._aps_seq
+
+    # --- configuration --------------------------------------------------------------------------
+    def cmd_nop(self, p):
+        return {}
+
+    def cmd_echo(self, p):
+        return {"echo": p["data"]}
+
+    def cmd_getConfigurationValue(self, p):
+        cid = int(p["configId"])
+        if cid not in self.config and cid not in {int(x) for x in t.EzspConfigId}:
+            return {"status": "INVALID_PARAMETER", "value": 0}
+        return {"status": "OK", "value": self.config.get(cid, 0)}
+
+    def cmd_setConfigurationValue(self, p):
+        self.config[int(p["configId"])] = int(p["value"])
+        return {"status": "OK"}
+
+    def cmd_getValue(self, p):
+        vid = int(p["valueId"])
+        if vid == t.EzspValueId.VALUE_VERSION_INFO:
+            major, minor, patch, special = self.stack_version
+            value = struct.pack("<HBBBBB", 0x0100, major, minor, patch, special, 0xAA)  # 0xAA = GA build
+        elif vid == t.EzspValueId.VALUE_FREE_BUFFERS:
+            value = bytes((FREE_BUFFERS,))
+        elif vid == t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS:
+            value = bytes((self.passthrough_flags,))
+        elif vid == t.EzspValueId.VALUE_MAC_FILTER_LIST:
+            value = b"".join(struct.pack("<H", f) for f in self.mac_filters)
+        elif vid == t.EzspValueId.VALUE_NODE_SHORT_ID:
+            value = struct.pack("<H", self.network.node_id if self.network else 0xFFFE)
+        elif vid in self.values:
+            value = self.values[vid]
+        else:
+            return {"status": "INVALID_PARAMETER", "value": b""}
+        return {"status": "OK", "value": value}
+
+    def cmd_setValue(self, p):
+        vid, value = int(p["valueId"]), bytes(p["value"])
+        if vid in (t.EzspValueId.VALUE_NWK_FRAME_COUNTER, t.EzspValueId.VALUE_APS_FRAME_COUNTER):
+            if self.network_up or len(value) != 4:
+                return {"status": "INVALID_STATE" if self.network_up else "INVALID_PARAMETER"}
+            counter = struct.unpack("<I", value)[0]
+            if vid == t.EzspValueId.VALUE_NWK_FRAME_COUNTER:
+                self.pending_nwk_fc = counter
+            else:
+                self.pending_aps_fc = counter
+        elif vid == t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS:
+            if len(value) != 1:
+                return {"status": "INVALID_PARAMETER"}
+            self.passthrough_flags = value[0]
+        elif vid == t.EzspValueId.VALUE_MAC_FILTER_LIST:
+            if len(value) % 2:
+                return {"status": "INVALID_PARAMETER"}
+            self.mac_filters = [v for (v,) in struct.iter_unpack("<H", value)]
+        self.values[vid] = value
+        return {"status": "OK"}
+
+    def cmd_setPolicy(self, p):
+        self.policies[int(p["policyId"])] = int(p["decisionId"])
+        return {"status": "OK"}
+
+    def cmd_getPolicy(self, p):
+        pid = int(p["policyId"])
+        return {"status": "OK", "decisionId": self.policies.get(pid, 0)}
+
+    def cmd_addEndpoint(self, p):
+        ep = int(p["endpoint"])
+        if ep in self.endpoints or ep == 0:
+            return {"status": "INVALID_PARAMETER"}
+        self.endpoints[ep] = {
+            "profile": int(p["profileId"]), "device": int(p["deviceId"]), "version": int(p["deviceVersion"]),
+            "in": [int(c) for c in p["inputClusterList"]], "out": [int(c) for c in p["outputClusterList"]],
+        }
+        return {"status": "OK"}
+
+    def cmd_readCounters(self, p):
+        return {"values": [t.uint16_t(min(c, 0xFFFF)) for c in self.counters]}
+
+    def cmd_readAndClearCounters(self, p):
+        values = self.cmd_readCounters(p)
+        self.counters = [0] * COUNTER_COUNT
+        return values
+
+    def cmd_customFrame(self, p):
+        # No XNCP extension in this firmware (bellows treats any non-OK status as "no XNCP")
+        return {"status": "INVALID_STATE", "reply": b""}
+
+    def cmd_setManufacturerCode(self, p):
+        self._manufacturer_code = int(p["code"])
+        return {"status": "OK"}
+
+    def cmd_setConcentrator(self, p):
+        return {"status": "OK"}
+
+    def cmd_setSourceRouteDiscoveryMode(self, p):
+        return {"remainingTime": 0}
+
+    def cmd_setRadioIeee802154CcaMode(self, p):
+        return {"status": "OK"}
+
+    def cmd_getXncpInfo(self, p):
+        return {"status": "INVALID_STATE"}
+
+    ezsp_version: int | None = None
+    stack_version: tuple[int, int, int, int] = (8, 0, 2, 0)
+
+    # --- tokens and identity --------------------------------------------------------------------
+    def cmd_getEui64(self, p):
+        return {"eui64": self.eui64}
+
+    def cmd_getMfgToken(self, p):
+        tid = int(p["tokenId"])
+        state = self.nv.state
+        if tid == t.EzspMfgTokenId.MFG_STRING:
+            data = state.mfg_string.encode()[:16].ljust(16, b"\x00")
+        elif tid == t.EzspMfgTokenId.MFG_BOARD_NAME:
+            data = state.mfg_board.encode()[:16].ljust(16, b"\x00")
+        elif tid == t.EzspMfgTokenId.MFG_CUSTOM_EUI_64:
+            data = bytes.fromhex(state.mfg_custom_eui64)[::-1]
+        elif tid == t.EzspMfgTokenId.MFG_INSTALLATION_CODE:
+            code = bytes.fromhex(state.install_code) if state.install_code else b""
+            if code:   # flags (size code) | 16-byte value | CRC (UG100 tokInstallationCode)
+                flags = {8: 0, 10: 2, 14: 4, 18: 6}.get(len(code), 6)
+                data = struct.pack("<H", flags) + code[:-2].ljust(16, b"\xff") + code[-2:]
+            else:
+                data = b"\xff" * 20
+        else:
+            data = b"\xff" * MFG_TOKEN_SIZES.get(tid, 0)
+        return {"tokenData": data}
+
+    def cmd_setMfgToken(self, p):
+        tid, data = int(p["tokenId"]), bytes(p["tokenData"])
+        if tid != t.EzspMfgTokenId.MFG_CUSTOM_EUI_64:
+            return {"status": "INVALID_PARAMETER"}
+        if len(data) != 8:
+            return {"status": "INVALID_PARAMETER"}
+        if self.nv.state.mfg_custom_eui64.upper() != UNSET_EUI64:
+            # write-once flash: a second write cannot clear bits back to 1
+            return {"status": "FAIL"}
+        self.nv.state.mfg_custom_eui64 = data[::-1].hex().upper()
+        self.nv.save()
+        return {"status": "OK"}
+
+    def cmd_getTokenData(self, p):
+        token, index = int(p["token"]), int(p["index"])
+        if token in NV3_RESTORED_EUI64 and index == 0:
+            return {"status": "OK",
+                    "value": t.LVBytes32(bytes.fromhex(self.nv.state.nv3_restored_eui64)[::-1])}
+        return {"status": "NOT_FOUND"}
+
+    def cmd_setTokenData(self, p):
+        token, index, data = int(p["token"]), int(p["index"]), bytes(p["token_data"])
+        if token in NV3_RESTORED_EUI64 and index == 0:
+            if len(data) != 8:
+                return {"status": "INVALID_PARAMETER"}
+            self.nv.state.nv3_restored_eui64 = data[::-1].hex().upper()   # applied at next boot
+            self.nv.save()
+            return {"status": "OK"}
+        return {"status": "NOT_FOUND"}
+
+    def cmd_tokenFactoryReset(self, p):
+        self._drop_network(save=False)
+        self.nv.state.key_table.clear()
+        self.nv.save()
+        return {}
+
+    # --- security -------------------------------------------------------------------------------
+    def cmd_clearKeyTable(self, p):
+        self.nv.state.key_table.clear()
+        self.nv.save()
+        return {"status": "OK"}
+
+    def cmd_clearTransientLinkKeys(self, p):
+        self.transient_keys.clear()
+        return {}
+
+    def cmd_setInitialSecurityState(self, p):
+        if self.network_up:
+            return {"status": "INVALID_STATE"}
+        s = p["state"]
+        self.initial_security = {
+            "bitmask": int(s.bitmask), "preconfigured_key": bytes(s.preconfiguredKey),
+            "network_key": bytes(s.networkKey), "key_seq": int(s.networkKeySequenceNumber),
+            "tc_eui64": eui_to_hex(s.preconfiguredTrustCenterEui64),
+        }
+        return {"status": "OK"}
+
+    def cmd_getCurrentSecurityState(self, p):
+        if not self.network:
+            return {"status": "NOT_JOINED"}
+        bitmask = 0x0010                                      # HAVE_TRUST_CENTER_LINK_KEY
+        bitmask |= self.network.security_bitmask & 0x0084     # hashed-TCLK mode, echoed as set
+        state = t.EmberCurrentSecurityState(bitmask=bitmask,
+                                            trustCenterLongAddress=eui_from_hex(self.network.tc_eui64))
+        return {"status": "OK", "state": state}
+
+    def cmd_exportKey(self, p):
+        ctx = p["context"]
+        key_type = int(ctx.core_key_type)
+        if not self.network:
+            return {"status": "NOT_FOUND", "key": t.KeyData(bytes(16)), "context": ctx}
+        if key_type == t.SecurityManagerKeyType.NETWORK:
+            key = bytes.fromhex(self.network.network_key)
+        elif key_type == t.SecurityManagerKeyType.TC_LINK:
+            key = bytes.fromhex(self.network.tc_link_key)
+        else:
+            return {"status": "NOT_FOUND", "key": t.KeyData(bytes(16)), "context": ctx}
+        return {"status": "OK", "key": t.KeyData(key), "context": ctx}
+
+    def cmd_getNetworkKeyInfo(self, p):
+        net = self.network
+        info = t.SecurityManagerNetworkKeyInfo(
+            network_key_set=net is not None, alternate_network_key_set=False,
+            network_key_sequence_number=net.network_key_seq if net else 0,
+            alt_network_key_sequence_number=0,
+            network_key_frame_counter=net.nwk_frame_counter if net else 0,
+        )
+        return {"status": "OK", "network_key_info": info}
+
+    def _key_entry(self, index: int) -> dict | None:
+        table = self.nv.state.key_table
+        return table[index] if 0 <= index < len(table) else None
+
+    def cmd_exportLinkKeyByIndex(self, p):
+        entry = self._key_entry(int(p["index"]))
+        if entry is None:
+            return {"status": "NOT_FOUND"}
+        eui = eui_from_hex(entry["eui64"])
+        ctx = t.SecurityManagerContextV13(
+            core_key_type=t.SecurityManagerKeyType.APP_LINK, key_index=int(p["index"]),
+            derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=eui, multi_network_index=0,
+            flags=t.SecurityManagerContextFlags.NONE, psa_key_alg_permission=0)
+        meta = t.SecurityManagerAPSKeyMetadata(bitmask=0, outgoing_frame_counter=entry.get("tx", 0),
+                                               incoming_frame_counter=entry.get("rx", 0), ttl_in_seconds=0)
+        return {"status": "OK", "context": ctx, "eui64": eui, "plaintext_key": t.KeyData(bytes.fromhex(entry["key"])),
+                "key_data": meta}
+
+    def cmd_importLinkKey(self, p):
+        index, eui, key = int(p["index"]), eui_to_hex(p["address"]), bytes(p["key"]).hex().upper()
+        table = self.nv.state.key_table
+        if index >= self.config[t.EzspConfigId.CONFIG_KEY_TABLE_SIZE]:
+            return {"status": "INVALID_PARAMETER"}
+        entry = {"eui64": eui, "key": key, "tx": 0, "rx": 0}
+        if index < len(table):
+            table[index] = entry
+        else:
+            table.append(entry)
+        self.nv.save()
+        return {"status": "OK"}
+
+    def store_link_key(self, eui_hex: str, key: bytes) -> int | None:
+        """Add/replace the key-table entry for ``eui_hex``; None when the table is full."""
+        table = self.nv.state.key_table
+        for i, entry in enumerate(table):
+            if entry["eui64"] == eui_hex:
+                table[i] = {"eui64": eui_hex, "key": key.hex().upper(), "tx": 0, "rx": 0}
+                self.nv.save()
+                return i
+        if len(table) >= self.config[t.EzspConfigId.CONFIG_KEY_TABLE_SIZE]:
+            return None
+        table.append({"eui64": eui_hex, "key": key.hex().upper(), "tx": 0, "rx": 0})
+        self.nv.save()
+        return len(table) - 1
+
+    def link_key_for(self, eui_hex: str) -> bytes | None:
+        for entry in self.nv.state.key_table:
+            if entry["eui64"] == eui_hex:
+                return bytes.fromhex(entry["key"])
+        return None
+
+    def cmd_findKeyTableEntry(self, p):
+        eui = eui_to_hex(p["address"])
+        for i, entry in enumerate(self.nv.state.key_table):
+            if entry["eui64"] == eui:
+                return {"index": i}
+        return {"index": 0xFF}
+
+    def cmd_importTransientKey(self, p):
+        timeout = self.values.get(t.EzspValueId.VALUE_TRANSIENT_KEY_TIMEOUT_S)
+        seconds = struct.unpack("<H", timeout)[0] if timeout and len(timeout) == 2 else 300
+        self.transient_keys[bytes(p["eui64"])] = (bytes(p["plaintext_key"]), self.clock.now() + seconds)
+        return {"status": "OK"}
+
+    def transient_key_for(self, eui: zt.EUI64) -> bytes | None:
+        """The transient key for ``eui`` (or the wildcard FF×8 entry), if not expired."""
+        now = self.clock.now()
+        for candidate in (bytes(eui), b"\xff" * 8):
+            found = self.transient_keys.get(candidate)
+            if found and found[1] >= now:
+                return found[0]
+        return None
+
+    def cmd_exportTransientKeyByEui(self, p):
+        key = self.transient_key_for(p["eui64"])
+        if key is None:
+            return {"status": "NOT_FOUND"}
+        return {"status": "OK", "plaintext_key": t.KeyData(key)}
+
+    # --- network --------------------------------------------------------------------------------
+    def cmd_networkState(self, p):
+        if self.network_up:
+            return {"status": t.EmberNetworkStatus.JOINED_NETWORK}
+        return {"status": t.EmberNetworkStatus.NO_NETWORK}
+
+    def cmd_networkInit(self, p):
+        if self.network_up:
+            return {"status": "INVALID_STATE"}
+        if self.network is None:
+            return {"status": "NOT_JOINED"}
+        self._bring_up()
+        return {"status": "OK"}
+
+    def _bring_up(self) -> None:
+        self.network_up = True
+        if self.stack is not None:
+            self.stack.network_up()
+        self.callback("stackStatusHandler", status="NETWORK_UP")
+
+    def cmd_formNetwork(self, p):
+        if self.network_up or self.network is not None:
+            return {"status": "INVALID_STATE"}
+        params = p["parameters"]
+        sec = self.initial_security or {"bitmask": 0, "preconfigured_key": bytes(16),
+                                        "network_key": bytes(16), "key_seq": 0, "tc_eui64": "0" * 16}
+        network_key = sec["network_key"] if sec["bitmask"] & 0x0200 else os.urandom(16)
+        ext_pan = bytes(params.extendedPanId)
+        if ext_pan == bytes(8):
+            ext_pan = bytes(self.eui64)
+        self.nv.state.network = NetworkTokens(
+            node_type=int(t.EmberNodeType.COORDINATOR), node_id=0x0000, pan_id=int(params.panId),
+            extended_pan_id=ext_pan[::-1].hex().upper(), channel=int(params.radioChannel),
+            tx_power=int(params.radioTxPower), update_id=int(params.nwkUpdateId),
+            channels=int(params.channels), network_key=network_key.hex().upper(),
+            network_key_seq=sec["key_seq"], nwk_frame_counter=self.pending_nwk_fc or 0,
+            aps_frame_counter=self.pending_aps_fc or 0, security_bitmask=sec["bitmask"],
+            preconfigured_key=sec["preconfigured_key"].hex().upper(), tc_eui64=eui_to_hex(self.eui64),
+            tc_link_key=sec["preconfigured_key"].hex().upper(),
+        )
+        self.nv.save()
+        self._bring_up()
+        return {"status": "OK"}
+
+    def cmd_joinNetwork(self, p):
+        if self.network_up or self.network is not None:
+            return {"status": "INVALID_STATE"}
+        if self.stack is None:
+            return {"status": "NOT_AVAILABLE"}
+        node_type = int(p["nodeType"])
+        if node_type not in (2, 3, 4):
+            return {"status": "INVALID_PARAMETER"}
+        self.stack.join(node_type, p["parameters"], self.initial_security)
+        return {"status": "OK"}
+
+    def joined(self, tokens: NetworkTokens) -> None:
+        """Called by the stack when a join completed (network key received)."""
+        self.nv.state.network = tokens
+        self.nv.save()
+        self._bring_up()
+
+    def join_failed(self, status: str) -> None:
+        self.callback("stackStatusHandler", status=status)
+
+    def cmd_getNetworkParameters(self, p):
+        net = self.network
+        if net is None:
+            return {"status": "NOT_JOINED"}
+        params = t.EmberNetworkParameters(
+            extendedPanId=t.ExtendedPanId(bytes.fromhex(net.extended_pan_id)[::-1]), panId=net.pan_id,
+            radioTxPower=net.tx_power & 0xFF, radioChannel=net.channel, joinMethod=0, nwkManagerId=0,
+            nwkUpdateId=net.update_id, channels=net.channels)
+        return {"status": "OK", "nodeType": net.node_type, "parameters": params}
+
+    def cmd_getNodeId(self, p):
+        return {"nodeId": self.network.node_id if self.network_up else 0xFFFE}
+
+    def cmd_getParentChildParameters(self, p):
+        net = self.network
+        return {"childCount": 0, "parentEui64": eui_from_hex(net.parent_eui64) if net else zt.EUI64(bytes(8)),
+                "parentNodeId": net.parent_node_id if net else 0xFFFF}
+
+    def cmd_leaveNetwork(self, p):
+        if not self.network_up:
+            return {"status": "INVALID_STATE"}
+        if self.stack is not None:
+            self.stack.leave()
+        self._drop_network()
+        self.callback("stackStatusHandler", status="NETWORK_DOWN")
+        return {"status": "OK"}
+
+    def _drop_network(self, save: bool = True) -> None:
+        self.network_up = False
+        self.nv.state.network = None
+        if self.stack is not None:
+            self.stack.network_down()
+        if save:
+            self.nv.save()
+
+    def cmd_permitJoining(self, p):
+        if not self.network_up:
+            return {"status": "INVALID_STATE"}
+        duration = int(p["duration"])
+        now = self.clock.now()
+        self.permit_until = float("inf") if duration == 0xFF else now + duration
+        self.callback("stackStatusHandler",
+                      status="ZIGBEE_NETWORK_OPENED" if duration else "ZIGBEE_NETWORK_CLOSED")
+        if 0 < duration < 0xFF:
+            self.clock.call_later(duration, self._permit_expired, self.permit_until)
+        return {"status": "OK"}
+
+    def _permit_expired(self, until: float) -> None:
+        if self.permit_until == until:
+            self.permit_until = 0.0
+            self.callback("stackStatusHandler", status="ZIGBEE_NETWORK_CLOSED")
+
+    def permitting(self) -> bool:
+        return self.network_up and self.clock.now() < self.permit_until
+
+    def cmd_getChildData(self, p):
+        return {"status": "NOT_JOINED"}
+
+    def cmd_getAddressTableInfo(self, p):
+        if self.stack is not None:
+            entry = self.stack.address_table_entry(int(p["index"]))
+            if entry is not None:
+                nwk, eui = entry
+                return {"status": "OK", "nwk": nwk, "eui64": eui}
+        return {"status": "NOT_FOUND"}
+
+    def cmd_getMulticastTableEntry(self, p):
+        index = int(p["index"])
+        if index >= self.config[t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE]:
+            return {"status": "INVALID_PARAMETER"}
+        group, ep, net = self.multicast.get(index, (0, 0, 0))
+        return {"status": "OK", "value": t.EmberMulticastTableEntry(multicastId=group, endpoint=ep,
+                                                                   networkIndex=net)}
+
+    def cmd_setMulticastTableEntry(self, p):
+        index = int(p["index"])
+        if index >= self.config[t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE]:
+            return {"status": "INVALID_PARAMETER"}
+        v = p["value"]
+        self.multicast[index] = (int(v.multicastId), int(v.endpoint), int(v.networkIndex))
+        return {"status": "OK"}
+
+    def cmd_getExtendedTimeout(self, p):
+        extended = bytes(p["remoteEui64"]) in self.extended_timeout
+        return {"status": "OK" if extended else "FAIL", "extendedTimeout": extended}
+
+    def cmd_setExtendedTimeout(self, p):
+        eui = bytes(p["remoteEui64"])
+        if p["extendedTimeout"]:
+            self.extended_timeout.add(eui)
+        else:
+            self.extended_timeout.discard(eui)
+        return {"status": "OK"}
+
+    def cmd_lookupNodeIdByEui64(self, p):
+        nwk = self.stack.lookup_nwk(p["eui64"]) if self.stack is not None else None
+        if bytes(p["eui64"]) == bytes(self.eui64) and self.network_up:
+            nwk = self.network.node_id
+        if nwk is None:
+            return {"status": "NOT_FOUND", "nodeId": 0xFFFF}
+        return {"status": "OK", "nodeId": nwk}
+
+    # --- radio ----------------------------------------------------------------------------------
+    def cmd_setLogicalAndRadioChannel(self, p):
+        channel = int(next(iter(p.values())))
+        if not 11 <= channel <= 26:
+            return {"status": "INVALID_PARAMETER"}
+        if self.network:
+            self.network.channel = channel
+            self.nv.save()
+        if self.stack is not None:
+            self.stack.set_channel(channel)
+        return {"status": "OK"}
+
+    def cmd_getLogicalChannel(self, p):
+        channel = self.stack.channel if self.stack is not None else 11
+        return {"radioChannel": self.network.channel if self.network else channel}
+
+    def cmd_setRadioChannel(self, p):
+        channel = int(p["channel"])
+        if not 11 <= channel <= 26:
+            return {"status": "INVALID_PARAMETER"}
+        if self.stack is not None:
+            self.stack.set_channel(channel)
+        return {"status": "OK"}
+
+    def cmd_setRadioPower(self, p):
+        self.radio_power = int(p["power"])
+        return {"status": "OK"}
+
+    # --- messaging (delegated to the stack) ------------------------------------------------------
+    def _stack_or_down(self):
+        if not self.network_up:
+            return "NETWORK_DOWN"
+        if self.stack is None:
+            return "NOT_AVAILABLE"
+        return None
+
+    def cmd_sendUnicast(self, p):
+        err = self._stack_or_down()
+        aps = _pick(p, "aps_frame", "apsFrame")
+        if err:
+            return {"status": err, "sequence": 0}
+        seq = self.next_aps_seq()
+        aps.sequence = seq
+        self.stack.send_unicast(
+            nwk=int(_pick(p, "nwk", "indexOrDestination")), aps=aps,
+            tag=int(_pick(p, "message_tag", "messageTag")), message=bytes(_pick(p, "message", "messageContents")),
+            message_type=int(_pick(p, "message_type", "type")))
+        return {"status": "OK", "sequence": seq}
+
+    def cmd_sendBroadcast(self, p):
+        err = self._stack_or_down()
+        if err:
+            return {"status": err, "sequence": 0}
+        aps = _pick(p, "aps_frame", "apsFrame")
+        seq = self.next_aps_seq()
+        aps.sequence = seq
+        self.stack.send_broadcast(dest=int(p["destination"]), aps=aps, radius=int(p["radius"]),
+                                  tag=int(_pick(p, "message_tag", "messageTag")),
+                                  message=bytes(_pick(p, "message", "messageContents")))
+        return {"status": "OK", "sequence": seq}
+
+    def cmd_sendMulticast(self, p):
+        err = self._stack_or_down()
+        if err:
+            return {"status": err, "sequence": 0}
+        aps = _pick(p, "aps_frame", "apsFrame")
+        seq = self.next_aps_seq()
+        aps.sequence = seq
+        self.stack.send_multicast(aps=aps, hops=int(p["hops"]), tag=int(_pick(p, "message_tag", "messageTag")),
+                                  message=bytes(_pick(p, "message", "messageContents")))
+        return {"status": "OK", "sequence": seq}
+
+    def cmd_sendReply(self, p):
+        err = self._stack_or_down()
+        if err:
+            return {"status": err}
+        self.stack.send_unicast(nwk=int(p["sender"]), aps=p["apsFrame"], tag=0,
+                                message=bytes(p["messageContents"]), message_type=0, reply=True)
+        return {"status": "OK"}
+
+    def cmd_sendRawMessageExtended(self, p):
+        if self.stack is None:
+            return {"status": "NOT_AVAILABLE"}
+        message = bytes(_pick(p, "message", "messageContents"))
+        if len(message) < 3 or len(message) > 125:
+            return {"status": "INVALID_PARAMETER"}
+        self.stack.send_raw(message)
+        return {"status": "OK"}
+
+    cmd_sendRawMessage = cmd_sendRawMessageExtended
+
+    def cmd_startScan(self, p):
+        if self.stack is None:
+            return {"status": "NOT_AVAILABLE"}
+        scan_type = int(p["scanType"])
+        if scan_type not in (0, 1):
+            return {"status": "INVALID_PARAMETER"}
+        channels = [c for c in range(11, 27) if int(p["channelMask"]) & (1 << c)]
+        if not channels:
+            return {"status": "INVALID_PARAMETER"}
+        self.stack.scan(scan_type, channels, int(p["duration"]))
+        return {"status": "OK"}
+
+    def cmd_stopScan(self, p):
+        if self.stack is not None:
+            self.stack.stop_scan()
+        return {"status": "OK"}
+
+    # --- green power (not emulated: tables are always empty) -------------------------------------
+    def cmd_gpSinkTableClearAll(self, p):
+        return {}
+
+    def cmd_gpClearProxyTable(self, p):
+        return {}

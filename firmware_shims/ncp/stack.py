@@ -1,0 +1,247 @@
+"""The radio-facing part of the emulated NCP firmware: ZDO it answers itself, raw frames, scans.
+
+``Stack`` is what ``Node`` delegates radio work to.  This module holds the parts that need no
+ZigBee network layer: the NCP answering ZDO requests addressed to itself (as EmberZNet does:
+node/active-endpoint/simple descriptors built from ``addEndpoint``), raw MAC frames
+(``sendRawMessageExtended`` → ``rawTransmitCompleteHandler``), energy scans, and passing received
+inter-PAN frames up through the MAC filter list or the SE passthrough flag.  Unicasts to other nodes
+fail with DELIVERY_FAILED until the virtual-air stack (MAC/NWK/APS) is plugged in by subclassing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import TYPE_CHECKING
+
+import bellows.types as t
+import zigpy.types as zt
+import zigpy.zdo.types as zdo_t
+
+from .macfilter import classify, match_filter
+from .radio import Radio, fcs
+
+if TYPE_CHECKING:
+    from .node import Node
+
+LOGGER = logging.getLogger(__name__)
+
+ZDO_PROFILE = 0x0000
+SILABS_MANUFACTURER = 0x1002
+SCAN_SYMBOL_S = 16e-6                     # one 802.15.4 symbol at 2.4 GHz
+BASE_SUPERFRAME_SYMBOLS = 960
+
+
+def scan_seconds(duration: int) -> float:
+    """How long one channel is scanned for an exponent ``duration`` (IEEE 802.15.4)."""
+    return BASE_SUPERFRAME_SYMBOLS * ((1 << duration) + 1) * SCAN_SYMBOL_S
+
+
+class Stack:
+    """Radio work for one NCP."""
+
+    def __init__(self, node: Node, radio: Radio) -> None:
+        self.node = node
+        self.radio = radio
+        self.radio.on_receive = self.on_receive
+        self._tasks: set[asyncio.Task] = set()
+        self._scan_token = 0
+
+    # lifecycle
+    def reset(self) -> None:
+        self._scan_token += 1
+
+    def network_up(self) -> None:
+        net = self.node.network
+        if net is not None:
+            self.radio.set_channel(net.channel)
+
+    def network_down(self) -> None:
+        pass
+
+    def leave(self) -> None:
+        pass
+
+    @property
+    def channel(self) -> int:
+        return self.radio.channel
+
+    def set_channel(self, channel: int) -> None:
+        self.radio.set_channel(channel)
+
+    def spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def address_table_entry(self, index: int):
+        return None
+
+    def lookup_nwk(self, eui: zt.EUI64) -> int | None:
+        return None
+
+    # joining (needs the network layer)
+    def join(self, node_type: int, parameters, security) -> None:
+        self.node.clock.call_later(0.0, self.node.join_failed, "NO_BEACONS")
+
+    # APS messaging
+    def send_unicast(self, *, nwk: int, aps, tag: int, message: bytes, message_type: int,
+                     reply: bool = False) -> None:
+        node = self.node
+        if nwk == node.network.node_id and aps.profileId == ZDO_PROFILE:
+            self._message_sent(message_type, nwk, aps, tag, message, "OK")
+            response = self.answer_zdo(aps.clusterId, message)
+            if response is not None:
+                cluster, payload = response
+                self.deliver_local(cluster, payload, aps.sequence)
+            return
+        self.deliver_remote(nwk=nwk, aps=aps, tag=tag, message=message, message_type=message_type)
+
+    def deliver_remote(self, *, nwk, aps, tag, message, message_type) -> None:
+        """Send to another node; without a network layer nothing can be delivered."""
+        self.node.clock.call_later(0.0, self._message_sent, message_type, nwk, aps, tag, message,
+                                   "ZIGBEE_DELIVERY_FAILED")
+
+    def send_broadcast(self, *, dest, aps, radius, tag, message) -> None:
+        pass
+
+    def send_multicast(self, *, aps, hops, tag, message) -> None:
+        pass
+
+    def _message_sent(self, message_type, nwk, aps, tag, message, status) -> None:
+        self.node.callback(
+            "messageSentHandler", status=status, message_type=message_type, type=message_type, nwk=nwk,
+            indexOrDestination=nwk, aps_frame=aps, apsFrame=aps, message_tag=tag, messageTag=tag & 0xFF,
+            message=message, messageContents=message)
+
+    def deliver_local(self, cluster: int, payload: bytes, seq: int, *, src_nwk: int = 0x0000,
+                      src_eui: zt.EUI64 | None = None, profile: int = ZDO_PROFILE, src_ep: int = 0,
+                      dst_ep: int = 0, message_type: int = 0, lqi: int = 255, rssi: int = -30) -> None:
+        """Hand an APS payload to the host (incomingMessageHandler)."""
+        aps = t.EmberApsFrame(profileId=profile, clusterId=cluster, sourceEndpoint=src_ep,
+                              destinationEndpoint=dst_ep, options=t.EmberApsOption(0), groupId=0,
+                              sequence=seq)
+        eui = src_eui if src_eui is not None else self.node.eui64
+        self.node.callback(
+            "incomingMessageHandler", message_type=message_type, type=message_type, aps_frame=aps,
+            apsFrame=aps, nwk=src_nwk, sender=src_nwk, eui64=eui, binding_index=0xFF, bindingIndex=0xFF,
+            address_index=0xFF, addressIndex=0xFF, lqi=lqi, lastHopLqi=lqi, rssi=rssi, lastHopRssi=rssi,
+            timestamp=int(self.node.clock.now() * 1000) & 0xFFFFFFFF, message=payload, messageContents=payload)
+
+    # ZDO the NCP answers itself
+    def node_descriptor(self) -> zdo_t.NodeDescriptor:
+        node_type = self.node.network.node_type if self.node.network else 1
+        logical = {1: 0, 2: 1}.get(node_type, 2)
+        return zdo_t.NodeDescriptor(
+            byte1=logical, byte2=0x40, mac_capability_flags=0x8E if logical != 2 else 0x80,
+            manufacturer_code=self.node._manufacturer_code or SILABS_MANUFACTURER,
+            maximum_buffer_size=82, maximum_incoming_transfer_size=128,
+            server_mask=0x2C41 if logical == 0 else 0x2C00, maximum_outgoing_transfer_size=128,
+            descriptor_capability_field=0)
+
+    def answer_zdo(self, cluster: int, request: bytes) -> tuple[int, bytes] | None:
+        """Build the ZDO response to ``request`` addressed to this node (None = not answered)."""
+        if not request:
+            return None
+        tsn, body = request[0], request[1:]
+        own = struct.pack("<H", self.node.network.node_id if self.node.network else 0xFFFE)
+        if cluster == zdo_t.ZDOCmd.Node_Desc_req:
+            return zdo_t.ZDOCmd.Node_Desc_rsp, bytes((tsn, 0)) + own + self.node_descriptor().serialize()
+        if cluster == zdo_t.ZDOCmd.Active_EP_req:
+            eps = sorted(self.node.endpoints)
+            return zdo_t.ZDOCmd.Active_EP_rsp, bytes((tsn, 0)) + own + bytes((len(eps), *eps))
+        if cluster == zdo_t.ZDOCmd.Simple_Desc_req and len(body) >= 3:
+            ep = body[2]
+            desc = self.node.endpoints.get(ep)
+            if desc is None:
+                return zdo_t.ZDOCmd.Simple_Desc_rsp, bytes((tsn, 0x83)) + own + b"\x00"
+            sd = zdo_t.SimpleDescriptor(endpoint=ep, profile=desc["profile"], device_type=desc["device"],
+                                        device_version=desc["version"], input_clusters=desc["in"],
+                                        output_clusters=desc["out"])
+            raw = sd.serialize()
+            return zdo_t.ZDOCmd.Simple_Desc_rsp, bytes((tsn, 0)) + own + bytes((len(raw),)) + raw
+        if cluster == zdo_t.ZDOCmd.IEEE_addr_req:
+            return zdo_t.ZDOCmd.IEEE_addr_rsp, bytes((tsn, 0)) + bytes(self.node.eui64) + own
+        if cluster == zdo_t.ZDOCmd.NWK_addr_req:
+            return zdo_t.ZDOCmd.NWK_addr_rsp, bytes((tsn, 0)) + bytes(self.node.eui64) + own
+        if cluster == zdo_t.ZDOCmd.Mgmt_Permit_Joining_req:
+            return zdo_t.ZDOCmd.Mgmt_Permit_Joining_rsp, bytes((tsn, 0))
+        if cluster < 0x8000:
+            return cluster | 0x8000, bytes((tsn, 0x84))        # NOT_SUPPORTED
+        return None
+
+    # raw MAC frames (inter-PAN)
+    def send_raw(self, psdu_without_fcs: bytes) -> None:
+        self.spawn(self._send_raw(psdu_without_fcs))
+
+    async def _send_raw(self, frame: bytes) -> None:
+        result = await self.radio.transmit(frame + fcs(frame))
+        if not result.sent:
+            status = "FAIL"
+        elif result.acked is False:
+            status = "MAC_NO_ACK_RECEIVED"
+        else:
+            status = "OK"
+        self.node.callback("rawTransmitCompleteHandler", messageContents=frame, status=status)
+
+    def on_receive(self, psdu: bytes, lqi: int, rssi: int) -> None:
+        """A frame heard on our channel (FCS already checked by the radio)."""
+        self.pass_up_raw(psdu[:-2], lqi, rssi)
+
+    def pass_up_raw(self, frame: bytes, lqi: int, rssi: int) -> bool:
+        """Deliver a received frame to the host if a MAC filter or the passthrough flag asks for it."""
+        summary = classify(frame)
+        if summary is None:
+            return False
+        node = self.node
+        local_pan = node.network.pan_id if node.network_up else None
+        index = match_filter(node.mac_filters, summary, local_pan)
+        info = t.SlRxPacketInfo(
+            sender_short_id=0xFFFE, sender_long_id=summary.src_eui or zt.EUI64(bytes(8)),
+            binding_index=0xFF, address_index=0xFF, last_hop_lqi=lqi, last_hop_rssi=rssi,
+            last_hop_timestamp=int(node.clock.now() * 1000) & 0xFFFFFFFF)
+        if index is not None:
+            node.callback("macFilterMatchMessageHandler", filterIndexMatch=index,
+                          filterValueMatch=node.mac_filters[index],
+                          legacyPassthroughType=t.EmberMacPassthroughType.MAC_PASSTHROUGH_APPLICATION,
+                          packetInfo=info, lastHopLqi=lqi, lastHopRssi=rssi, messageContents=frame)
+            return True
+        if summary.inter_pan and node.passthrough_flags & 0x01:
+            node.callback("macPassthroughMessageHandler",
+                          messageType=t.EmberMacPassthroughType.MAC_PASSTHROUGH_SE_INTERPAN, packetInfo=info,
+                          lastHopLqi=lqi, lastHopRssi=rssi, messageContents=frame)
+            return True
+        return False
+
+    # scans
+    def scan(self, scan_type: int, channels: list[int], duration: int) -> None:
+        self._scan_token += 1
+        self.spawn(self._scan(self._scan_token, scan_type, channels, duration))
+
+    def stop_scan(self) -> None:
+        self._scan_token += 1
+
+    async def _scan(self, token: int, scan_type: int, channels: list[int], duration: int) -> None:
+        node = self.node
+        home = self.radio.channel
+        for channel in channels:
+            if token != self._scan_token:
+                return
+            self.radio.set_channel(channel)
+            if scan_type == 1:
+                for network, lqi, rssi in await self.active_scan_channel(channel, duration):
+                    node.callback("networkFoundHandler", networkFound=network, lastHopLqi=lqi,
+                                  lastHopRssi=rssi)
+            else:
+                await node.clock.sleep(scan_seconds(duration))
+                node.callback("energyScanResultHandler", channel=channel,
+                              maxRssiValue=max(-128, min(127, self.radio.energy(channel))))
+        self.radio.set_channel(home)
+        if token == self._scan_token:
+            node.callback("scanCompleteHandler", channel=0, status="OK")
+
+    async def active_scan_channel(self, channel: int, duration: int) -> list:
+        """Beacon request + listen; returns (EmberZigbeeNetwork, lqi, rssi) per beacon heard."""
+        await self.node.clock.sleep(scan_seconds(duration))
+        return []
