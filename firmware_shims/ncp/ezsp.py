@@ -190,6 +190,7 @@ class EzspNcp:
             self._reply_invalid(seq, ERROR_TRUNCATED, f"{name}: {exc}")
             return
         self._deferred = []
+        self._last_seq = seq          # deferred callbacks go out after this reply: seq is completed then
         try:
             response = self.handlers[name](request) or {}
             payload = encode_fields(rx_schema, response)

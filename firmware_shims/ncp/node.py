@@ -105,6 +105,7 @@ class Node:
         self.endpoints: dict[int, dict] = {}
         self.multicast: dict[int, tuple[int, int, int]] = {}
         self.extended_timeout: set[bytes] = set()
+        self.address_table: dict[int, tuple[bytes, int]] = {}
         self.transient_keys: dict[bytes, tuple[bytes, float]] = {}
         self.initial_security: dict | None = None
         self.pending_nwk_fc: int | None = None
@@ -551,13 +552,45 @@ class Node:
     def cmd_getChildData(self, p):
         return {"status": "NOT_JOINED"}
 
+    def _address_table_size(self) -> int:
+        return self.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]
+
     def cmd_getAddressTableInfo(self, p):
-        if self.stack is not None:
-            entry = self.stack.address_table_entry(int(p["index"]))
-            if entry is not None:
-                nwk, eui = entry
-                return {"status": "OK", "nwk": nwk, "eui64": eui}
-        return {"status": "NOT_FOUND"}
+        index = int(p["index"])
+        if index >= self._address_table_size():
+            return {"status": "INVALID_PARAMETER"}
+        if index in self.address_table:
+            eui, nwk = self.address_table[index]
+            return {"status": "OK", "nwk": nwk, "eui64": zt.EUI64(eui)}
+        return {"status": "OK", "nwk": 0xFFFF, "eui64": zt.EUI64(b"\xff" * 8)}
+
+    def cmd_setAddressTableInfo(self, p):
+        index = int(p["index"])
+        if index >= self._address_table_size():
+            return {"status": "INVALID_PARAMETER"}
+        self.address_table[index] = (bytes(p["eui64"]), int(p["nwk"]))
+        return {"status": "OK"}
+
+    def cmd_getAddressTableRemoteNodeId(self, p):            # v13 and older
+        return {"nodeId": self.address_table.get(int(p["addressTableIndex"]), (b"", 0xFFFF))[1]}
+
+    def cmd_getAddressTableRemoteEui64(self, p):             # v13 and older
+        eui = self.address_table.get(int(p["addressTableIndex"]), (b"\xff" * 8, 0))[0]
+        return {"eui64": zt.EUI64(eui)}
+
+    def cmd_replaceAddressTableEntry(self, p):
+        index = int(p["addressTableIndex"])
+        if index >= self._address_table_size():
+            return {"status": "INVALID_PARAMETER"}
+        old_eui, old_nwk = self.address_table.get(index, (b"\xff" * 8, 0xFFFF))
+        old_ext = old_eui in self.extended_timeout
+        new_eui = bytes(p["newEui64"])
+        self.address_table[index] = (new_eui, int(p["newId"]))
+        if p["newExtendedTimeout"]:
+            self.extended_timeout.add(new_eui)
+        else:
+            self.extended_timeout.discard(new_eui)
+        return {"status": "OK", "oldEui64": zt.EUI64(old_eui), "oldId": old_nwk, "oldExtendedTimeout": old_ext}
 
     def cmd_getMulticastTableEntry(self, p):
         index = int(p["index"])
@@ -589,6 +622,9 @@ class Node:
 
     def cmd_lookupNodeIdByEui64(self, p):
         nwk = self.stack.lookup_nwk(p["eui64"]) if self.stack is not None else None
+        for eui, short in self.address_table.values():
+            if nwk is None and eui == bytes(p["eui64"]):
+                nwk = short
         if bytes(p["eui64"]) == bytes(self.eui64) and self.network_up:
             nwk = self.network.node_id
         if nwk is None:

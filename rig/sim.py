@@ -1,0 +1,70 @@
+"""Launch emulated dongles (the one place the host side imports ``firmware_shims``).
+
+``SimLab`` owns a set of named emulated dongles sharing one radio medium and one clock.  Tests use
+it in-process; ``rig sim up`` uses it to serve dongles to other processes over TCP or ptys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig.clock import Clock, RealClock
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+
+
+class SimError(Exception):
+    """Bad simulation request (the message names the offending value)."""
+
+
+def parse_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise SimError("no dongle names given (expected e.g. 'ch,hht,ppmid')")
+    for name in names:
+        if not NAME_RE.match(name):
+            raise SimError(f"dongle name {name!r} must be a letter followed by letters, digits, '-' or '_'")
+    if len(set(names)) != len(names):
+        raise SimError(f"dongle names must be unique: {text!r}")
+    return names
+
+
+@dataclass
+class SimLab:
+    """Named emulated dongles on one medium."""
+
+    clock: Clock = field(default_factory=RealClock)
+    state_dir: Path | None = None
+    air: object | None = None
+    dongles: dict = field(default_factory=dict)
+
+    def add(self, name: str, *, eui64: str | None = None, ezsp_version: int | None = None):
+        from firmware_shims.ncp.dongle import EmulatedDongle
+
+        if name in self.dongles:
+            raise SimError(f"dongle {name!r} already exists")
+        radio = self.air.attach(name) if self.air is not None else None
+        kwargs = {} if ezsp_version is None else {"ezsp_version": ezsp_version}
+        dongle = EmulatedDongle(name, eui64=eui64, state_dir=self.state_dir, radio=radio,
+                                clock=self.clock, **kwargs)
+        self.dongles[name] = dongle
+        return dongle
+
+    async def start(self, names: list[str], *, transport: str = "tcp", host: str = "127.0.0.1") -> dict[str, str]:
+        urls = {}
+        for name in names:
+            dongle = self.dongles.get(name) or self.add(name)
+            if transport == "tcp":
+                urls[name] = await dongle.start_tcp(host)
+            elif transport == "pty":
+                urls[name] = await dongle.start_pty()
+            else:
+                raise SimError(f"unknown transport {transport!r} (expected 'tcp' or 'pty')")
+        return urls
+
+    async def stop(self) -> None:
+        for dongle in self.dongles.values():
+            await dongle.stop()
+        self.dongles.clear()

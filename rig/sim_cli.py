@@ -1,0 +1,62 @@
+"""``rig sim up``: serve named emulated dongles until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import signal
+from pathlib import Path
+
+import typer
+
+from rig.sim import SimError, SimLab, parse_names
+
+
+def register(app: typer.Typer) -> None:
+    sim = typer.Typer(help="Emulated EZSP dongles.", no_args_is_help=True)
+
+    @sim.command("up")
+    def up(
+        dongles: str = typer.Option("ch,hht,ppmid", help="Comma-separated dongle names."),
+        state_dir: Path = typer.Option(Path(".rig-state"), help="Directory for each dongle's NV file."),
+        transport: str = typer.Option("tcp", help="'tcp' or 'pty'."),
+        host: str = typer.Option("127.0.0.1", help="Listen address (tcp). Anything but loopback must be "
+                                 "asked for: an open port is a radio anyone can drive."),
+        pcap: Path | None = typer.Option(None, help="Write every frame on the air to this pcap."),
+    ) -> None:
+        """Start dongles, print 'NAME URL' per dongle, run until interrupted."""
+        try:
+            names = parse_names(dongles)
+            ipaddress.ip_address(host)
+        except (SimError, ValueError) as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        asyncio.run(_serve(names, state_dir, transport, host, pcap))
+
+    app.add_typer(sim, name="sim")
+
+
+async def _serve(names, state_dir: Path, transport: str, host: str, pcap) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    air = None
+    try:
+        from firmware_shims.air import Air  # the virtual medium, when present
+        from rig.clock import RealClock
+
+        clock = RealClock()
+        air = Air(clock, pcap=pcap)
+    except ImportError:
+        clock = None
+    lab = SimLab(state_dir=state_dir, air=air) if clock is None else SimLab(clock=clock, state_dir=state_dir, air=air)
+    urls = await lab.start(names, transport=transport, host=host)
+    for name, url in urls.items():
+        print(f"{name} {url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await lab.stop()
+        if air is not None and hasattr(air, "close"):
+            air.close()

@@ -1,0 +1,52 @@
+"""Open a dongle by device path — the one way the host reaches an EZSP radio.
+
+A path is whatever bellows' serial layer opens: ``/dev/serial/by-id/...`` or a pty path (serial),
+``tcp://host:port`` / ``socket://host:port`` (raw TCP), ``rfc2217://host:port``.  Emulated and real
+dongles are opened the same way; nothing above this module can tell them apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import bellows.ezsp
+import zigpy.config as zconf
+
+
+class TransportError(Exception):
+    """A dongle could not be opened or answered nothing (the message names the path)."""
+
+
+def device_config(path: str, baudrate: int = 115200, flow_control: str | None = None) -> dict[str, Any]:
+    return {
+        zconf.CONF_DEVICE_PATH: path,
+        zconf.CONF_DEVICE_BAUDRATE: baudrate,
+        zconf.CONF_DEVICE_FLOW_CONTROL: flow_control,
+    }
+
+
+def zigpy_config(path: str, *, channel: int | None = None, database: str | None = None,
+                 baudrate: int = 115200, flow_control: str | None = None) -> dict[str, Any]:
+    """A zigpy ControllerApplication configuration for one dongle (no backups, no OTA, no scans)."""
+    network = {"channel": channel} if channel else {}
+    return {
+        "device": device_config(path, baudrate, flow_control),
+        "network": network,
+        "backup_enabled": False,
+        "topology_scan_enabled": False,
+        "ota": {"enabled": False},
+        "database_path": database,
+    }
+
+
+async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | None = None,
+                    timeout: float = 30.0) -> bellows.ezsp.EZSP:
+    """Connect to an EZSP dongle, reset it and negotiate the protocol version."""
+    ezsp = bellows.ezsp.EZSP(device_config(path, baudrate, flow_control))
+    try:
+        async with asyncio.timeout(timeout):
+            await ezsp.connect(use_thread=False)
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        raise TransportError(f"cannot open EZSP dongle at {path!r}: {exc or type(exc).__name__}") from exc
+    return ezsp
