@@ -62,13 +62,15 @@ class EmulatedDongle:
         self._pty: tuple[int, int] | None = None
         self.url: str | None = None
         self.connections = 0
-        self.frames_in = 0
+        self.bytes_in = 0           # serial bytes from the host (for wire-time comparisons)
+        self.bytes_out = 0
 
     # --- wiring ---------------------------------------------------------------------------------
     def _send_ezsp(self, frame: bytes) -> None:
         self.ash.send(frame)
 
     def _write(self, data: bytes) -> None:
+        self.bytes_out += len(data)
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
         elif self._pty is not None:
@@ -86,6 +88,7 @@ class EmulatedDongle:
         self.node.stack_version = STACK_VERSIONS[self.ezsp.firmware_version]
 
     def feed(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         self.ash.data_received(data)
         # the node learns the negotiated version lazily (status width etc.)
         self.node.ezsp_version = self.ezsp.version

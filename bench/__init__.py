@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` prints measured figures and ratios (no timed tests)."""
