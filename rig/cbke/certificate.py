@@ -34,7 +34,7 @@ def _octets(size: int) -> Any:
     return field(metadata={"size": size, "kind": bytes})
 
 
-class _FixedLayout:
+class FixedLayout:
     """Encode/decode a dataclass from its fields' ``size``/``kind`` metadata."""
 
     SIZE: ClassVar[int]
@@ -78,7 +78,7 @@ class _FixedLayout:
 
 
 @dataclass(frozen=True)
-class Certificate283k1(_FixedLayout):
+class Certificate283k1(FixedLayout):
     """Suite-2 implicit certificate (74 bytes)."""
 
     SIZE: ClassVar[int] = 74
@@ -109,7 +109,7 @@ class Certificate283k1(_FixedLayout):
 
 
 @dataclass(frozen=True)
-class Certificate163k1(_FixedLayout):
+class Certificate163k1(FixedLayout):
     """Suite-1 implicit certificate (48 bytes)."""
 
     SIZE: ClassVar[int] = 48
