@@ -11,6 +11,7 @@ import importlib
 import typer
 
 REGISTRARS: list[str] = [
+    "rig.cbke.cli",
     "rig.sim_cli",
 ]
 
