@@ -12,6 +12,7 @@ import typer
 
 REGISTRARS: list[str] = [
     "rig.cbke.cli",
+    "rig.gbcs.cli",
     "rig.sim_cli",
 ]
 

@@ -1,0 +1,1 @@
+"""ZigBee-level helpers for the rig (install codes, ...)."""

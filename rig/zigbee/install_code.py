@@ -1,0 +1,74 @@
+"""ZigBee install codes → link keys, with named errors (zigpy does the hashing underneath).
+
+An install code on a label is 6, 8, 12 or 16 random bytes followed by their CRC-16/X-25, low byte
+first; the link key is the AES-MMO hash of the whole thing.  GBCS CCS01 carries the code *without*
+its CRC (``link_key_from_code`` adds it, as the CHF does).
+"""
+
+from __future__ import annotations
+
+import re
+
+from zigpy.util import aes_mmo_hash, convert_install_code
+
+CODE_LENGTHS = (6, 8, 12, 16)
+
+
+class InstallCodeError(ValueError):
+    """Not a usable install code."""
+
+
+class BadLength(InstallCodeError):
+    pass
+
+
+class BadCrc(InstallCodeError):
+    def __init__(self, message: str, expected: bytes) -> None:
+        super().__init__(message)
+        self.expected = expected
+
+
+def crc16_x25(data: bytes) -> int:
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+def with_crc(code: bytes) -> bytes:
+    """``code`` (6/8/12/16 bytes) followed by its CRC, low byte first."""
+    if len(code) not in CODE_LENGTHS:
+        raise BadLength(f"an install code without CRC is 6, 8, 12 or 16 bytes, not {len(code)}")
+    return bytes(code) + crc16_x25(code).to_bytes(2, "little")
+
+
+def parse_hex(text: str) -> bytes:
+    """Hex digits with optional spaces, ``:`` or ``-`` separators."""
+    compact = re.sub(r"[\s:\-]", "", text)
+    if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", compact):
+        raise InstallCodeError(f"{text!r} is not an even number of hex digits")
+    return bytes.fromhex(compact)
+
+
+def link_key(code_with_crc: bytes) -> bytes:
+    """Link key from a full install code (code + CRC); ``BadLength`` / ``BadCrc`` otherwise."""
+    n = len(code_with_crc)
+    if n - 2 not in CODE_LENGTHS:
+        raise BadLength(f"an install code with CRC is 8, 10, 14 or 18 bytes, not {n}")
+    expected = with_crc(code_with_crc[:-2])[-2:]
+    if code_with_crc[-2:] != expected:
+        raise BadCrc(f"CRC {code_with_crc[-2:].hex().upper()} does not match the code; "
+                     f"expected {expected.hex().upper()}", expected)
+    return bytes(convert_install_code(bytes(code_with_crc)))
+
+
+def link_key_from_code(code: bytes) -> bytes:
+    """Link key from the random part alone (as CCS01 carries it): CRC appended, then hashed."""
+    return link_key(with_crc(code))
+
+
+def mmo_hash(data: bytes) -> bytes:
+    """The ZigBee AES-128 Matyas-Meyer-Oseas hash."""
+    return bytes(aes_mmo_hash(bytes(data)))

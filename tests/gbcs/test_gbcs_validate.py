@@ -1,0 +1,188 @@
+"""The device-side checks: one test per rejection reason, each also proving the counters did not move."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import pytest
+from gbcs_testdata import HHT, INSTALL_CODE, PPMID
+
+from rig.gbcs.keystore import KeyStore
+from rig.gbcs.message import Cra, Message
+from rig.gbcs.usecases import DeviceType, Role, use_case
+from rig.gbcs.validate import ALERT_FOR_REASON, CounterStore, Device, Reason, validate
+
+STRANGER = "1122334455667788"  # an Entity ID no device trusts
+
+
+@pytest.fixture
+def counters(tmp_path, store):
+    """A persisted counter store that already saw counter 50 from the ACB and the supplier."""
+    c = CounterStore.load(tmp_path / "counters.json")
+    c.accept(store.one(Role.ACB), 50)
+    c.accept(store.one(Role.SUPPLIER), 50)
+    return c
+
+
+@pytest.fixture
+def device(store):
+    return lambda role: Device.from_store(store, store.one(role))
+
+
+def rejected(data: bytes, dev: Device, counters: CounterStore, reason: Reason):
+    """Validate, assert the rejection reason and that neither memory nor file counters moved."""
+    before, on_disk = dict(counters.counters), counters.path.read_bytes()
+    result = validate(data, dev, counters)
+    assert not result.ok and result.reason == reason, result
+    assert counters.counters == before
+    assert counters.path.read_bytes() == on_disk
+    assert CounterStore.load(counters.path).counters == before
+    assert result.alert_code == ALERT_FOR_REASON[reason]
+    return result
+
+
+def ccs01(builder, store, **kw) -> Message:
+    return builder.ccs01(store.one(Role.CHF), PPMID, DeviceType.PPMID, INSTALL_CODE, **kw)
+
+
+def test_accepted_moves_the_counter_and_persists_it(builder, store, counters, device):
+    result = validate(ccs01(builder, store).to_bytes(), device(Role.CHF), counters)
+    assert result.ok, result
+    assert result.use_case.name == "CCS01"
+    assert result.payload["device_id"] == PPMID and result.payload["device_type"] == DeviceType.PPMID
+    assert result.payload["install_code"] == INSTALL_CODE
+    assert CounterStore.load(counters.path).last(store.one(Role.ACB)) == 100
+
+
+def test_hht_is_registered_as_type2(builder, store, counters, device):
+    result = validate(builder.ccs01(store.one(Role.CHF), HHT, Role.HHT, INSTALL_CODE).to_bytes(),
+                      device(Role.CHF), counters)
+    assert result.ok and result.payload["device_type"] == DeviceType.TYPE2
+
+
+def test_bad_mac(builder, store, counters, device):
+    data = bytearray(ccs01(builder, store).to_bytes())
+    data[-1] ^= 0x80
+    rejected(bytes(data), device(Role.CHF), counters, Reason.BAD_MAC)
+
+
+def test_bad_mac_when_command_has_no_mac(builder, store, counters, device):
+    pre = builder.precommand(use_case("CCS01"), store.one(Role.ACB), store.one(Role.CHF),
+                             {"device_id": PPMID, "device_type": DeviceType.PPMID, "install_code": INSTALL_CODE,
+                              "trailing_enum": 0, "join_timeout": 90, "joining_enabled": True})
+    rejected(replace(pre, signature=b"").to_bytes(), device(Role.CHF), counters, Reason.BAD_MAC)
+
+
+def test_bad_signature(builder, store, counters, device):
+    esme = store.one(Role.ESME)
+    pre = builder.precommand(use_case("CS03A1"), store.one(Role.SUPPLIER), esme,
+                             {"method_role": 0, "partner_id": PPMID, "partner_type": DeviceType.PPMID,
+                              "ka_certificate": b""})
+    signed = builder.sign(pre)
+    forged = builder.wrap(replace(signed, signature=signed.signature[:-1] + bytes([signed.signature[-1] ^ 1])))
+    result = rejected(forged.to_bytes(), device(Role.ESME), counters, Reason.BAD_SIGNATURE)
+    assert "does not verify" in result.detail
+    unsigned = builder.wrap(pre)  # a valid MAC, but a critical command without its signature
+    rejected(unsigned.to_bytes(), device(Role.ESME), counters, Reason.BAD_SIGNATURE)
+    by_network_operator = builder.wrap(builder.sign(pre, store.one(Role.NETWORK_OPERATOR)))
+    rejected(by_network_operator.to_bytes(), device(Role.ESME), counters, Reason.BAD_SIGNATURE)
+
+
+def test_counter_not_newer(builder, store, counters, device):
+    for counter in (50, 7):
+        rejected(ccs01(builder, store, counter=counter).to_bytes(), device(Role.CHF), counters,
+                 Reason.COUNTER_NOT_NEWER)
+
+
+def test_wrong_recipient(builder, store, counters, device):
+    to_gsme = builder.join("CS03A1", store.one(Role.GSME), PPMID, DeviceType.PPMID)
+    result = rejected(to_gsme.to_bytes(), device(Role.ESME), counters, Reason.WRONG_RECIPIENT)
+    assert store.one(Role.GSME) in result.detail
+
+
+def test_unauthorised_role(builder, store, counters, device):
+    """CCS01 is the ACB's to send; a supplier-originated one (validly MAC'd) is refused."""
+    pre = builder.precommand(use_case("CCS01"), store.one(Role.SUPPLIER), store.one(Role.CHF),
+                             {"device_id": PPMID, "device_type": DeviceType.PPMID, "install_code": INSTALL_CODE,
+                              "trailing_enum": 0, "join_timeout": 90, "joining_enabled": True})
+    result = rejected(builder.wrap(pre).to_bytes(), device(Role.CHF), counters, Reason.UNAUTHORISED)
+    assert "supplier may not send" in result.detail
+
+
+def test_unauthorised_unknown_originator(builder, store, counters, device):
+    pre = builder.precommand(use_case("CS03B"), STRANGER, store.one(Role.ESME),
+                             {"method_role": 2, "partner_id": PPMID, "partner_type": DeviceType.TYPE2,
+                              "ka_certificate": b""})
+    result = rejected(builder.wrap(pre).to_bytes(), device(Role.ESME), counters, Reason.UNAUTHORISED)
+    assert "unknown originator" in result.detail
+
+
+def test_malformed_truncated(builder, store, counters, device):
+    data = ccs01(builder, store).to_bytes()
+    rejected(data[:-5], device(Role.CHF), counters, Reason.MALFORMED)
+    rejected(b"", device(Role.CHF), counters, Reason.MALFORMED)
+
+
+def test_malformed_payload(builder, store, counters, device):
+    good = ccs01(builder, store)
+    bad = builder.wrap(replace(good, content=good.content[:-1] + b"\x01", mac=None))  # boolean 01: not DLMS
+    result = rejected(bad.to_bytes(), device(Role.CHF), counters, Reason.MALFORMED)
+    assert "boolean" in result.detail
+
+
+def test_too_long(builder, store, counters, device):
+    long = builder.ccs01(store.one(Role.CHF), PPMID, DeviceType.PPMID, bytes(1600))
+    rejected(long.to_bytes(), device(Role.CHF), counters, Reason.TOO_LONG)
+
+
+def test_unsupported_message_code(builder, store, counters, device):
+    chf, acb = store.one(Role.CHF), store.one(Role.ACB)
+    unknown = builder.wrap(Message(Cra.COMMAND, 200, acb, chf, 0x0099, b"\x00"))
+    rejected(unknown.to_bytes(), device(Role.CHF), counters, Reason.UNSUPPORTED_MESSAGE_CODE)
+    as_response = builder.wrap(replace(ccs01(builder, store), cra=Cra.RESPONSE, mac=None))
+    rejected(as_response.to_bytes(), device(Role.CHF), counters, Reason.UNSUPPORTED_MESSAGE_CODE)
+    ccs01_to_esme = builder.ccs01(store.one(Role.ESME), PPMID, DeviceType.PPMID, INSTALL_CODE)
+    rejected(ccs01_to_esme.to_bytes(), device(Role.ESME), counters, Reason.UNSUPPORTED_MESSAGE_CODE)
+
+
+def test_every_reason_has_a_test():
+    tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
+    for reason in Reason:
+        assert any(t.startswith(reason.value) for t in tested), reason
+
+
+def test_responses_and_alert_verify(builder, store, device):
+    from rig.gbcs.validate import check_with_store
+
+    command = builder.join("CS03A1", store.one(Role.ESME), PPMID, DeviceType.PPMID)
+    response = Message.from_bytes(builder.response(command, result=3).to_bytes())
+    assert response.form == "general-signing" and response.cra == Cra.RESPONSE
+    assert (response.counter, response.recipient) == (command.counter, command.originator)
+    assert check_with_store(response, store).signature_valid
+    ccs01_response = builder.response(ccs01(builder, store), register_result=250)
+    assert check_with_store(Message.from_bytes(ccs01_response.to_bytes()), store).mac_valid
+    alert = builder.alert(store.one(Role.CHF), store.one(Role.ACB), ALERT_FOR_REASON[Reason.BAD_MAC])
+    assert check_with_store(Message.from_bytes(alert.to_bytes()), store).mac_valid
+
+
+def test_counter_store_is_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "state.json"
+    counters = CounterStore.load(path)
+    counters.accept("0000000000000001", 5)
+    assert json.loads(path.read_text()) == {"counters": {"0000000000000001": 5}}
+
+    def crash(*_):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        counters.accept("0000000000000001", 6)
+    assert json.loads(path.read_text()) == {"counters": {"0000000000000001": 5}}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temp file left behind
+
+
+def test_device_needs_a_role(store):
+    with pytest.raises(LookupError):
+        Device.from_store(KeyStore(store.path), "0102030405060708")
