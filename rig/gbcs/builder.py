@@ -100,11 +100,14 @@ class Builder:
             critical = uc.signature_required and Role.SUPPLIER in uc.originators
         if critical and not uc.signature_required:
             raise ValueError(f"{uc.name} is never a critical (supplier-signed) command")
-        if critical or Role.ACB not in uc.originators:
-            pre = self.precommand(uc, user, recipient, payload, counter=counter)
-        else:
+        acb_built = Role.SUPPLIER not in uc.originators or (uc.signature_required and not critical)
+        if acb_built and Role.ACB not in uc.originators:
+            raise ValueError(f"{uc.name} is always a critical command")
+        if acb_built:
             pre = self.precommand(uc, self.keys.one(Role.ACB), recipient, payload, counter=counter, user=user,
                                   user_counter=user_counter)
+        else:
+            pre = self.precommand(uc, user, recipient, payload, counter=counter)
         return self.wrap(self.sign(pre) if uc.signature_required else pre)
 
     # --- the pairing use cases ---------------------------------------------------------------------

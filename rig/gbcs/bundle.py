@@ -171,6 +171,16 @@ def parse_duis(xml: bytes) -> ET.Element:
         raise BundleError(f"malformed DUIS XML: {e}") from None
 
 
+def _payload_bytes(payload: ET.Element) -> bytes:
+    try:
+        gbcs = base64.b64decode(re.sub(r"\s+", "", payload.text or ""), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise BundleError(f"sr:GBCSPayload is not valid Base64: {e}") from None
+    if not gbcs:
+        raise BundleError("sr:GBCSPayload is empty")
+    return gbcs
+
+
 def import_duis(xml: bytes, *, command_variant: int | None = None, source: str = "") -> BundleEntry:
     root = parse_duis(xml)
     declared = next((e for e in root.iter() if _local(e.tag) == "CommandVariant"), None)
@@ -195,13 +205,7 @@ def import_duis(xml: bytes, *, command_variant: int | None = None, source: str =
         raise NoLocalDelivery("no sr:LocalCommand/sr:GBCSPayload in this DUIS response: it is not a command "
                               "returned for local delivery (only CV 2, 3, 6 and 7 return one; CV1 sends the "
                               "command over the SM WAN)")
-    text = re.sub(r"\s+", "", payload.text or "")
-    try:
-        gbcs = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise BundleError(f"sr:GBCSPayload is not valid Base64: {e}") from None
-    if not gbcs:
-        raise BundleError("sr:GBCSPayload is empty")
+    gbcs = _payload_bytes(payload)
     srv = _find(body, "ServiceReferenceVariant")
     return BundleEntry(gbcs, command_variant, srv.text.strip() if srv is not None and srv.text else None, source)
 
@@ -230,10 +234,7 @@ def read_gbcs(data: bytes) -> bytes:
     payload = next((e for e in root.iter() if _local(e.tag) == "GBCSPayload"), None)
     if payload is None:
         raise BundleError("no sr:GBCSPayload in this DUIS XML")
-    try:
-        return base64.b64decode(re.sub(r"\s+", "", payload.text or ""), validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise BundleError(f"sr:GBCSPayload is not valid Base64: {e}") from None
+    return _payload_bytes(payload)
 
 
 def duis_response_xml(entry: BundleEntry, *, when: datetime | None = None) -> bytes:

@@ -62,6 +62,25 @@ def test_hht_is_registered_as_type2(builder, store, counters, device):
     assert result.ok and result.payload["device_type"] == DeviceType.TYPE2
 
 
+def test_builder_originators_follow_rtds(builder, store, counters, device):
+    """Critical: supplier-signed; CS03B: supplier, unsigned; non-critical CS03C and CCS01: the ACB,
+    naming the supplier as Supplementary Remote Party."""
+    esme, supplier, acb = store.one(Role.ESME), store.one(Role.SUPPLIER), store.one(Role.ACB)
+    cases = [(builder.join("CS03A1", esme, PPMID, DeviceType.PPMID), supplier, None, True),
+             (builder.join("CS03B", esme, HHT, DeviceType.TYPE2), supplier, None, False),
+             (builder.join("CS03C", esme, PPMID, DeviceType.PPMID, critical=False), acb, supplier, True),
+             (ccs01(builder, store), acb, supplier, False)]
+    for message, originator, remote_party, signed in cases:
+        assert (message.originator, message.supplementary_remote_party_id, message.signed) == (
+            originator, remote_party, signed)
+        target = Role.CHF if message.message_code == 1 else Role.ESME
+        assert validate(message.to_bytes(), device(target), counters).ok
+    with pytest.raises(ValueError, match="always a critical"):
+        builder.join("CS03A1", esme, PPMID, DeviceType.PPMID, critical=False)
+    with pytest.raises(ValueError, match="never a critical"):
+        builder.join("CS03B", esme, PPMID, DeviceType.PPMID, critical=True)
+
+
 def test_bad_mac(builder, store, counters, device):
     data = bytearray(ccs01(builder, store).to_bytes())
     data[-1] ^= 0x80
