@@ -3,8 +3,9 @@
 Every timer (ASH retransmission excepted: that is the serial link's own real-time timer) reads a
 ``Clock``.  Two implementations share the interface:
 
-* ``RealClock`` — wall time on the running asyncio loop (hardware benches, ``rig sim up``); it
-  may carry an ``offset`` so that a CH shim can be told "you were powered on 59 minutes ago".
+* ``RealClock`` — wall time on the running asyncio loop (hardware, ``rig sim up``, scenarios); it
+  carries an ``offset`` and ``advance(duration)`` jumps it, so short protocol timers keep real pace
+  while a 60-minute window passes at once.
 * ``VirtualClock`` — time stands still until ``advance(duration)`` jumps it, firing every due
   timer in deadline order (ties in scheduling order).  Tests use it so that a 60-minute window or an
   18-hour HHT residency costs no real time.
@@ -74,34 +75,77 @@ class Clock:
 
 
 class RealClock(Clock):
-    """Wall-clock time on the asyncio loop, shifted by ``offset`` seconds."""
+    """Wall-clock time on the asyncio loop, shifted by ``offset`` seconds, that can also jump.
+
+    Timers run at real pace, so real I/O (serial links, sockets, radios) keeps its own timing;
+    ``advance(duration)`` adds ``duration`` to the offset and fires, in deadline order, every timer
+    the jump passed.  This is the clock of hardware runs and of scenarios that must skip an hour
+    without waiting for it.
+    """
 
     def __init__(self, offset: float = 0.0) -> None:
         self.offset = offset
         self._counter = itertools.count()
+        self._heap: list[Timer] = []
+        self._handle: asyncio.TimerHandle | None = None
 
     def now(self) -> float:
         return time.monotonic() + self.offset
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
-        timer = Timer(self.now() + delay, next(self._counter), callback, args)
-
-        def fire() -> None:
-            if not timer.cancelled:
-                timer.callback(*timer.args)
-
-        handle = asyncio.get_running_loop().call_later(max(0.0, delay), fire)
-        original_cancel = timer.cancel
-
-        def cancel() -> None:
-            original_cancel()
-            handle.cancel()
-
-        timer.cancel = cancel  # type: ignore[method-assign]
+        timer = Timer(self.now() + max(0.0, delay), next(self._counter), callback, args)
+        heapq.heappush(self._heap, timer)
+        self._arm()
         return timer
 
+    def _arm(self) -> None:
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._heap:
+            loop = asyncio.get_running_loop()
+            # loop.time() is time.monotonic(): a deadline D on this clock is real time D - offset
+            self._handle = loop.call_at(self._heap[0].deadline - self.offset, self._fire_due)
+
+    def _fire_due(self) -> None:
+        self._handle = None
+        now = self.now()
+        while self._heap and (self._heap[0].cancelled or self._heap[0].deadline <= now):
+            timer = heapq.heappop(self._heap)
+            if not timer.cancelled:
+                timer.callback(*timer.args)
+        self._arm()
+
     async def sleep(self, delay: float) -> None:
-        await asyncio.sleep(max(0.0, delay))
+        fut = asyncio.get_running_loop().create_future()
+        timer = self.call_later(delay, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            timer.cancel()
+
+    async def advance(self, duration: float) -> None:
+        """Jump ``duration`` seconds ahead, firing the timers passed in order."""
+        if duration < 0:
+            raise ValueError(f"cannot advance a clock backwards ({duration} s)")
+        target = self.now() + duration
+        await _settle()
+        while self._heap:
+            timer = self._heap[0]
+            if timer.cancelled:
+                heapq.heappop(self._heap)
+                continue
+            if timer.deadline > target:
+                break
+            heapq.heappop(self._heap)
+            self.offset += max(0.0, timer.deadline - self.now())
+            timer.callback(*timer.args)
+            await _settle()
+        self.offset += max(0.0, target - self.now())
+        self._arm()
+        await _settle()
 
 
 class VirtualClock(Clock):
