@@ -456,3 +456,17 @@ def test_session_arguments():
     with pytest.raises(ValueError):
         KeResponder(LocalKeEngine(CbkeEngine(None)), lambda c, p: None, VirtualClock(), suites=0x0004)
     assert ke.CLUSTER_ID == 0x0800 and ke.ATTR_KEY_ESTABLISHMENT_SUITE == 0
+
+
+async def test_engine_in_an_executor(pki):
+    """The crypto can run off the event loop (as an NCP's would), with the same outcome."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pair = Pair(pki["dev"], pki["ch"])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pair.client.engine = LocalKeEngine(pair.client_engine, executor=pool)
+        pair.server.engine = LocalKeEngine(pair.server_engine, executor=pool)
+        await pair.client.start()
+        client = await asyncio.wait_for(pair.client.wait(), 10)
+        server = await asyncio.wait_for(pair.server.next_result(), 10)
+    assert client.success and server.success and client.link_key == server.link_key
