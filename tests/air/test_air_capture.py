@@ -1,0 +1,131 @@
+"""pcap (linktype 195, ns timestamps from the clock), Wireshark keys folder, live frame printer."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from decimal import Decimal
+
+import pytest
+from air_helpers import NWK_KEY, join_like_exchange
+
+from firmware_shims.air import Air
+from rig.capture import (
+    KEYS_FILE,
+    Capture,
+    FramePrinter,
+    KeyRing,
+    format_line,
+    keys_dir_for,
+    split_time,
+    summarize,
+    wireshark_key_rows,
+)
+from rig.clock import VirtualClock
+from rig.zigbee import frames as F
+
+LINK_KEY = bytes.fromhex("66B6900981E1EE3CA4206B6B861C02BB")  # AN1089 install code 83FE..D505
+
+
+def read_pcap(path):
+    from scapy.layers.dot15d4 import Dot15d4FCS  # registers linktype 195 with rdpcap
+    from scapy.utils import RawPcapReader, rdpcap
+
+    with RawPcapReader(str(path)) as reader:
+        linktype = reader.linktype
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    packets = rdpcap(str(path))
+    assert all(isinstance(p, Dot15d4FCS) for p in packets)
+    return linktype, magic, packets
+
+
+async def test_air_capture_is_a_nanosecond_linktype_195_pcap(tmp_path):
+    clock = VirtualClock(start=1.25)
+    pcap = tmp_path / "run.pcap"
+    air = Air(clock, seed=1, pcap=pcap)
+    log = []
+    air.add_tap(lambda t, ch, psdu: log.append((t, psdu)))
+    await join_like_exchange(air, LINK_KEY)
+    air.close()
+    linktype, magic, packets = read_pcap(pcap)
+    assert linktype == 195 and magic == bytes.fromhex("4d3cb2a1")  # little-endian nanosecond magic
+    assert len(packets) == len(log) == air.stats.transmissions + air.stats.acks_sent
+    for (t, psdu), p in zip(log, packets, strict=True):
+        assert bytes(p) == psdu
+        sec, ns = split_time(t)
+        assert p.time == Decimal(sec) + Decimal(ns) / Decimal(10**9)
+    assert sum(1 for p in packets if p.fcf_frametype == 2) == air.stats.acks_sent >= 6
+    # timestamps are virtual-clock times, strictly increasing, starting at the clock's start
+    assert float(packets[0].time) == pytest.approx(1.25)
+    assert all(a.time < b.time for a, b in itertools.pairwise(packets))
+
+
+async def test_keys_folder_next_to_the_capture(tmp_path):
+    pcap = tmp_path / "sub" / "run.pcap"
+    air = Air(VirtualClock(), pcap=pcap)
+    assert keys_dir_for(pcap) == tmp_path / "sub" / "run.wireshark"
+    keys_file = tmp_path / "sub" / "run.wireshark" / KEYS_FILE
+    assert keys_file.read_text() == ""  # exists from the start: usable as WIRESHARK_CONFIG_DIR at once
+    air.add_key(NWK_KEY, "network key")
+    air.add_key(LINK_KEY, 'link key "HHT" 11:22')
+    air.add_key(NWK_KEY, "again")  # duplicates are dropped
+    air.close()
+    lines = keys_file.read_text().splitlines()
+    assert lines == ['"01030507090B0D0F00020406080A0C0D","Normal","network key"',
+                     '"66B6900981E1EE3CA4206B6B861C02BB","Normal","link key _HHT_ 11:22"']
+    for line in lines:
+        assert re.fullmatch(r'"[0-9A-F]{32}","Normal","[^"]*"', line)
+    with pytest.raises(ValueError):
+        wireshark_key_rows([(b"short", "x")])
+
+
+def test_capture_standalone_epoch_and_time_split(tmp_path):
+    with Capture(tmp_path / "x.pcap", epoch=1_700_000_000.0) as cap:
+        cap.write(F.mac_ack(1).encode(), 0.5)
+        cap.write(F.mac_ack(2).encode(), 0.000000001)
+    assert cap.frames == 2 and cap.closed
+    cap.write(F.mac_ack(3).encode(), 1.0)  # ignored after close
+    _, _, packets = read_pcap(tmp_path / "x.pcap")
+    assert [p.seqnum for p in packets] == [1, 2]
+    assert packets[0].time == Decimal("1700000000.5")
+    assert split_time(1.9999999999) == (2, 0)
+    assert split_time(12.000000001) == (12, 1)
+    assert split_time(0.0) == (0, 0)
+    with pytest.raises(ValueError):
+        split_time(-1.0)
+
+
+async def test_frame_printer_lines_with_and_without_keys(tmp_path):
+    clock = VirtualClock()
+    air = Air(clock)
+    plain, keyed = io.StringIO(), io.StringIO()
+    air.add_tap(FramePrinter(plain))
+    air.add_tap(FramePrinter(keyed, KeyRing(network_keys=[NWK_KEY], link_keys=[LINK_KEY])))
+    await join_like_exchange(air, LINK_KEY)
+    p, k = plain.getvalue().splitlines(), keyed.getvalue().splitlines()
+    assert len(p) == len(k) == air.stats.transmissions + air.stats.acks_sent
+    line = re.compile(r"^ +\d+\.\d{6}  ch15 +\S+ -> \S+  .+$")
+    assert all(line.match(x) for x in p + k)
+    text_p, text_k = "\n".join(p), "\n".join(k)
+    assert "Beacon Request" in text_p and "Beacon permit=1 epid=00:db:12:34:56:78:90:a3" in text_p
+    assert "11:22:33:44:55:66:77:88 -> 1a2b/0x0000  Association Request cap=0x8e" in text_p
+    assert "Association Response short=0x4567 status=0" in text_p and "Ack seq=5" in text_p
+    assert "Data Request" in text_p and "Ack seq=4 pending" not in text_p
+    assert "APS Transport Key [APS sec key2 fc=0] (encrypted)" not in text_p  # command type hidden
+    assert "(encrypted)" in text_p and "Transport Key" not in text_p
+    assert "APS Transport Key (network key) [APS sec key2 fc=0]" in text_k
+    assert "ZDO Device_annce" in text_k and "Leave" in text_k
+    assert "APS Data cluster=0x0000 profile=0x0109 ZCL global cmd=0x00 seq=33" in text_k
+    assert "APS inter-PAN unicast cluster=0x0700 profile=0x0109 ZCL cluster cmd=0x00 seq=66" in text_p
+    assert "inter-PAN unicast cluster=0x0700 profile=0x0109 [APS sec key0 fc=1] ZCL cluster cmd=0x00 seq=67" in (
+        text_k)
+
+
+def test_summaries_never_raise():
+    assert summarize(b"\x00")[2].startswith("undecodable")
+    body = bytes.fromhex("4188012b1a00000000") + b"\x08"  # data frame with a truncated NWK header
+    psdu = body + F.fcs(body).to_bytes(2, "little")
+    assert summarize(psdu)[2].startswith("malformed")
+    assert "Ack seq=3" in format_line(0.0, 11, F.mac_ack(3).encode())
