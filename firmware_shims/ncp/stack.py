@@ -47,6 +47,7 @@ class Stack:
         self.radio.on_receive = self.on_receive
         self._tasks: set[asyncio.Task] = set()
         self._scan_token = 0
+        self.reset()
 
     # lifecycle
     def reset(self) -> None:

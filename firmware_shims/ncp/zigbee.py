@@ -1,0 +1,620 @@
+"""The ZigBee PRO stack inside an emulated NCP: real 802.15.4 / NWK / APS frames on the radio.
+
+What a Silicon Labs NCP does in firmware, reduced to what a GB smart-metering HAN needs:
+
+* MAC: beacons on request, association (request → data poll → response), acknowledged unicasts with
+  ``MAC_RETRIES`` retries (acks themselves are produced by the radio medium, as by a real transceiver).
+* NWK: data and command frames secured at level 5 with the network key (extended nonce, outgoing
+  frame counter persisted every ``FC_PERSIST_STEP`` and skipped ahead by that much at boot, incoming
+  counters per sender with replay rejection); leave.  Routing is single hop: every node of a premises
+  is in radio range of the others (a per-pair "out of range" in the air makes a link fail).
+* APS: data with optional APS ack (``APS_OPTION_RETRY``) and retries, group delivery, APS security
+  with the link key for the destination (``APS_OPTION_ENCRYPTION``), the Transport Key command
+  protected with the key-transport key derived from the joiner's link key, ZDO answered by the NCP
+  itself (descriptors from ``addEndpoint``, Mgmt_Leave_req), Device_annce passed up.
+* Trust centre (coordinator): admits a joiner only while joining is permitted and only with a link
+  key it holds — a transient key from ``importTransientKey`` (install code) or a key-table entry — or
+  the global key when the TC policy does not demand install-code keys.  Without a key the association
+  is refused and the host sees ``trustCenterJoinHandler`` with DENY_JOIN.  With a key the TC reports
+  the join (UNSECURED_JOIN, USE_PRECONFIGURED_KEY) and sends the network key; a joiner that never
+  announces itself within ``ANNOUNCE_TIMEOUT`` (it could not decrypt the key) is reported as left.
+* Joiner (``joinNetwork``): active scan on the requested channel, association, Transport Key decrypted
+  with its preconfigured (install-code) key; wrong key or no key → ``stackStatusHandler`` with
+  ZIGBEE_NO_NETWORK_KEY_RECEIVED (NO_BEACONS / NOT_JOINED for the earlier failures).
+
+Every timer reads the node's clock, so a virtual clock drives the whole stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+
+import bellows.types as t
+import zigpy.types as zt
+from zigpy.util import convert_install_code
+
+from rig.zigbee import frames as f
+from rig.zigbee import security as sec
+
+from .nv import NetworkTokens
+from .stack import ZDO_PROFILE, Stack, scan_seconds
+
+LOGGER = logging.getLogger(__name__)
+
+MAC_RETRIES = 3
+APS_RETRIES = 3
+APS_ACK_TIMEOUT = 1.6          # seconds per APS attempt (EmberZNet's default for one hop is similar)
+ASSOC_RESPONSE_WAIT = 0.5
+TRANSPORT_KEY_WAIT = 5.0
+ANNOUNCE_TIMEOUT = 10.0
+FC_PERSIST_STEP = 4096
+JOIN_SCAN_DURATION = 3
+GLOBAL_TC_KEY = b"ZigBeeAlliance09"
+APS_OPTION_ENCRYPTION = 0x0020
+APS_OPTION_RETRY = 0x0040
+TC_POLICY_INSTALL_CODE_ONLY = 0x10
+
+ZDO_DEVICE_ANNCE = 0x0013
+ZDO_MGMT_LEAVE_REQ, ZDO_MGMT_LEAVE_RSP = 0x0034, 0x8034
+
+
+def _eui_int(eui: zt.EUI64 | bytes) -> int:
+    return int.from_bytes(bytes(eui), "little")
+
+
+def _eui_obj(value: int) -> zt.EUI64:
+    return zt.EUI64(value.to_bytes(8, "little"))
+
+
+class AirStack(Stack):
+    """Stack on a radio medium that carries real frames."""
+
+    def reset(self) -> None:
+        super().reset()
+        self.mac_seq = os.urandom(1)[0]
+        self.nwk_seq = os.urandom(1)[0]
+        self.devices: dict[int, int] = {}           # EUI-64 (int) -> short address, every node we know
+        self.incoming_fc: dict[int, int] = {}
+        self.pending_aps: dict[tuple[int, int], object] = {}
+        self.pending_assoc: dict[int, bytes] = {}   # joiner EUI -> association response PSDU (coordinator)
+        self.awaiting_announce: dict[int, object] = {}
+        self.beacons: list[tuple[f.MacFrame, f.ZigbeeBeacon, int, int]] | None = None
+        self.join_state: dict | None = None
+        self._nwk_fc: int | None = None
+        self._set_radio_address(pan=0xFFFF, short=0xFFFF)
+
+    # --- addressing helpers ---------------------------------------------------------------------
+    @property
+    def ieee(self) -> int:
+        return _eui_int(self.node.eui64)
+
+    def _set_radio_address(self, *, pan: int, short: int) -> None:
+        radio = self.radio
+        radio.pan_id = pan
+        radio.short_addr = short
+        radio.ieee = self.ieee
+
+    def network_up(self) -> None:
+        net = self.node.network
+        super().network_up()
+        self._set_radio_address(pan=net.pan_id, short=net.node_id)
+        if self._nwk_fc is None:                  # first bring-up after boot: skip ahead
+            self._nwk_fc = net.nwk_frame_counter + (FC_PERSIST_STEP if net.nwk_frame_counter else 0)
+            net.nwk_frame_counter = self._nwk_fc
+            self.node.nv.save()
+
+    def network_down(self) -> None:
+        self._set_radio_address(pan=0xFFFF, short=0xFFFF)
+        self.devices.clear()
+        self._nwk_fc = None
+
+    def lookup_nwk(self, eui) -> int | None:
+        return self.devices.get(_eui_int(eui))
+
+    def eui_of(self, short: int) -> int | None:
+        for eui, nwk in self.devices.items():
+            if nwk == short:
+                return eui
+        return None
+
+    def _next_mac_seq(self) -> int:
+        self.mac_seq = (self.mac_seq + 1) & 0xFF
+        return self.mac_seq
+
+    def _next_nwk_seq(self) -> int:
+        self.nwk_seq = (self.nwk_seq + 1) & 0xFF
+        return self.nwk_seq
+
+    def _next_nwk_fc(self) -> int:
+        net = self.node.network
+        fc = self._nwk_fc if self._nwk_fc is not None else net.nwk_frame_counter
+        self._nwk_fc = fc + 1
+        if self._nwk_fc % FC_PERSIST_STEP == 0 or net.nwk_frame_counter == 0:
+            net.nwk_frame_counter = self._nwk_fc
+            self.node.nv.save()
+        return fc
+
+    # --- transmit -------------------------------------------------------------------------------
+    async def _transmit(self, frame: f.MacFrame) -> bool:
+        """Send one MAC frame, retrying unacknowledged unicasts; True when delivered (or broadcast)."""
+        psdu = frame.encode()
+        for _attempt in range(1 + (MAC_RETRIES if frame.ack_request else 0)):
+            result = await self.radio.transmit(psdu)
+            if not frame.ack_request:
+                return result.sent
+            if result.acked:
+                return True
+        return False
+
+    def _nwk_secured(self, *, dst: int, payload: bytes, frame_type: int = f.NWK_DATA, radius: int = 30,
+                     dst_ieee: int | None = None) -> bytes:
+        net = self.node.network
+        aux = f.AuxHeader(key_id=f.KEY_ID_NWK, frame_counter=self._next_nwk_fc(), source=self.ieee,
+                          key_seq=net.network_key_seq)
+        frame = f.NwkFrame(frame_type=frame_type, dst=dst, src=net.node_id, radius=radius,
+                           seq=self._next_nwk_seq(), dst_ieee=dst_ieee, aux=aux)
+        return sec.secure_nwk(frame, bytes.fromhex(net.network_key), payload)
+
+    async def _send_nwk(self, dst: int, nwk_bytes: bytes) -> bool:
+        net = self.node.network
+        mac = f.mac_data(self._next_mac_seq(), net.pan_id, 0xFFFF if dst >= 0xFFF8 else dst, net.node_id,
+                         nwk_bytes)
+        return await self._transmit(mac)
+
+    def _aps_data(self, aps: t.EmberApsFrame, message: bytes, *, delivery: int, dst_eui: int | None,
+                  group: int | None = None) -> bytes | None:
+        options = int(aps.options)
+        frame = f.ApsFrame(frame_type=f.APS_DATA, delivery_mode=delivery,
+                           ack_request=int(bool(options & APS_OPTION_RETRY) and delivery == f.DELIVERY_UNICAST),
+                           dst_endpoint=None if delivery == f.DELIVERY_GROUP else aps.destinationEndpoint,
+                           group=group, cluster=aps.clusterId, profile=aps.profileId,
+                           src_endpoint=aps.sourceEndpoint, counter=aps.sequence)
+        if options & APS_OPTION_ENCRYPTION and delivery == f.DELIVERY_UNICAST:
+            key = self.node.link_key_for(_hex(dst_eui)) if dst_eui is not None else None
+            if key is None:
+                return None
+            aux = f.AuxHeader(key_id=f.KEY_ID_DATA, frame_counter=self._next_aps_fc(), source=self.ieee)
+            return sec.secure_aps(frame.replace(aux=aux), key, message)
+        return frame.replace(payload=message).encode()
+
+    def _next_aps_fc(self) -> int:
+        net = self.node.network
+        net.aps_frame_counter += 1
+        return net.aps_frame_counter
+
+    # --- host requests --------------------------------------------------------------------------
+    def deliver_remote(self, *, nwk, aps, tag, message, message_type) -> None:
+        self.spawn(self._unicast(nwk, aps, tag, message, message_type))
+
+    async def _unicast(self, nwk, aps, tag, message, message_type) -> None:
+        dst_eui = self.eui_of(nwk)
+        aps_bytes = self._aps_data(aps, message, delivery=f.DELIVERY_UNICAST, dst_eui=dst_eui)
+        if aps_bytes is None:
+            self._message_sent(message_type, nwk, aps, tag, message, "ZIGBEE_APS_ENCRYPTION_ERROR")
+            return
+        want_ack = bool(int(aps.options) & APS_OPTION_RETRY)
+        attempts = 1 + (APS_RETRIES if want_ack else 0)
+        delivered = False
+        for _ in range(attempts):
+            waiter = None
+            if want_ack:
+                waiter = self.node.clock.sleep(APS_ACK_TIMEOUT)
+                fut = _Flag()
+                self.pending_aps[(nwk, aps.sequence)] = fut
+            mac_ok = await self._send_nwk(nwk, self._nwk_secured(dst=nwk, payload=aps_bytes))
+            if not want_ack:
+                delivered = mac_ok
+                break
+            if mac_ok:
+                await _first(fut.wait(), waiter)
+                if fut.is_set:
+                    delivered = True
+                    break
+            else:
+                waiter.close()
+            self.pending_aps.pop((nwk, aps.sequence), None)
+        self.pending_aps.pop((nwk, aps.sequence), None)
+        self._message_sent(message_type, nwk, aps, tag, message, "OK" if delivered else "ZIGBEE_DELIVERY_FAILED")
+
+    def send_broadcast(self, *, dest, aps, radius, tag, message) -> None:
+        aps_bytes = self._aps_data(aps, message, delivery=f.DELIVERY_BROADCAST, dst_eui=None)
+        self.spawn(self._send_nwk(0xFFFF, self._nwk_secured(dst=dest, payload=aps_bytes, radius=radius or 30)))
+
+    def send_multicast(self, *, aps, hops, tag, message) -> None:
+        aps_bytes = self._aps_data(aps, message, delivery=f.DELIVERY_GROUP, dst_eui=None, group=aps.groupId)
+        self.spawn(self._send_nwk(0xFFFF, self._nwk_secured(dst=0xFFFD, payload=aps_bytes, radius=hops or 30)))
+
+    def leave(self) -> None:
+        net = self.node.network
+        if net is None or not self.node.network_up:
+            return
+        payload = f.NwkCommand(command_id=f.NWK_CMD_LEAVE, options=0).encode()
+        data = self._nwk_secured(dst=0xFFFD, payload=payload, frame_type=f.NWK_COMMAND, radius=1)
+        mac = f.mac_data(self._next_mac_seq(), net.pan_id, 0xFFFF, net.node_id, data)
+        self.spawn(self._transmit(mac))
+
+    # --- receive --------------------------------------------------------------------------------
+    def on_receive(self, psdu: bytes, lqi: int, rssi: int) -> None:
+        try:
+            mac = f.MacFrame.decode(psdu, check_fcs=False)
+        except f.FrameError as exc:
+            LOGGER.debug("%s: undecodable frame dropped: %s", self.node.eui64, exc)
+            return
+        if mac.frame_type == f.FT_ACK:
+            return
+        if mac.frame_type == f.FT_DATA and self.pass_up_raw(psdu[:-2], lqi, rssi):
+            return
+        try:
+            if mac.frame_type == f.FT_COMMAND:
+                self._on_mac_command(mac)
+            elif mac.frame_type == f.FT_BEACON:
+                self._on_beacon(mac, lqi, rssi)
+            elif mac.frame_type == f.FT_DATA:
+                self._on_data(mac, lqi, rssi)
+        except (f.FrameError, sec.SecurityError) as exc:
+            LOGGER.debug("%s: dropped frame: %s", self.node.eui64, exc)
+
+    def _addressed_to_me(self, mac: f.MacFrame) -> bool:
+        if mac.dst_mode == f.ADDR_LONG:
+            return mac.dst_addr == self.ieee
+        if mac.dst_mode == f.ADDR_SHORT:
+            pan_ok = mac.dst_pan in (self.radio.pan_id, 0xFFFF)
+            return pan_ok and mac.dst_addr in (self.radio.short_addr, 0xFFFF)
+        return False
+
+    def _on_mac_command(self, mac: f.MacFrame) -> None:
+        cmd = f.MacCommand.decode(mac.payload)
+        node = self.node
+        if cmd.command_id == f.MAC_BEACON_REQ:
+            net = node.network
+            if node.network_up and net.node_type in (1, 2):
+                frame = f.beacon(self._next_mac_seq(), net.pan_id, net.node_id,
+                                 int(net.extended_pan_id, 16), permit_joining=node.permitting(),
+                                 pan_coordinator=net.node_type == 1, device_depth=0 if net.node_type == 1 else 1,
+                                 update_id=net.update_id)
+                self.spawn(self._transmit(frame))
+        elif not self._addressed_to_me(mac):
+            return
+        elif cmd.command_id == f.MAC_ASSOC_REQ:
+            self._tc_association(mac.src_addr, cmd.capability)
+        elif cmd.command_id == f.MAC_DATA_REQ and mac.src_mode == f.ADDR_LONG:
+            psdu = self.pending_assoc.pop(mac.src_addr, None)
+            if psdu is not None:
+                self.spawn(self._send_assoc_response(mac.src_addr, psdu))
+        elif cmd.command_id == f.MAC_ASSOC_RSP and self.join_state is not None:
+            self.join_state["assoc"] = (cmd.short_addr, cmd.status, mac.src_addr)
+            if cmd.status == f.ASSOC_SUCCESS:
+                # take the address at once: the TC's Transport Key follows right after our MAC ack
+                self._set_radio_address(pan=self.radio.pan_id, short=cmd.short_addr)
+            self.join_state["flag"].set()
+
+    def _on_beacon(self, mac: f.MacFrame, lqi: int, rssi: int) -> None:
+        if self.beacons is None:
+            return
+        sf = f.MacBeacon.decode(mac.payload)
+        if sf.payload[:1] != b"\x00":
+            return
+        zb = f.ZigbeeBeacon.decode(sf.payload)
+        self.beacons.append((mac, sf, zb, lqi, rssi))
+
+    def _on_data(self, mac: f.MacFrame, lqi: int, rssi: int) -> None:
+        if not self._addressed_to_me(mac) or not mac.payload:
+            return
+        nwk = f.NwkFrame.decode(mac.payload)
+        if nwk.frame_type == f.NWK_INTERPAN:
+            return                                   # not passed up by a filter: dropped, as on a real NCP
+        if not nwk.security:
+            self._on_unsecured_nwk(mac, nwk)
+            return
+        net = self.node.network
+        if net is None or not self.node.network_up:
+            return
+        frame, plaintext = sec.unsecure_nwk(mac.payload, bytes.fromhex(net.network_key))
+        src_eui = frame.aux.source
+        last = self.incoming_fc.get(src_eui)
+        if last is not None and frame.aux.frame_counter <= last:
+            LOGGER.info("%s: replayed NWK frame counter %d from %016X dropped", self.node.eui64,
+                        frame.aux.frame_counter, src_eui)
+            return
+        self.incoming_fc[src_eui] = frame.aux.frame_counter
+        if frame.dst not in (net.node_id, 0xFFFF, 0xFFFD, 0xFFFC):
+            return
+        self.devices.setdefault(src_eui, frame.src)
+        if frame.frame_type == f.NWK_COMMAND:
+            self._on_nwk_command(frame, f.NwkCommand.decode(plaintext), src_eui)
+        elif frame.frame_type == f.NWK_DATA:
+            self._on_aps(frame, plaintext, src_eui, lqi, rssi)
+
+    def _on_nwk_command(self, nwk: f.NwkFrame, cmd: f.NwkCommand, src_eui: int) -> None:
+        if cmd.command_id != f.NWK_CMD_LEAVE:
+            return
+        if cmd.options & f.LEAVE_REQUEST:
+            if nwk.dst == self.node.network.node_id:
+                self._leave_requested()
+            return
+        # a device announced it is leaving
+        self.devices.pop(src_eui, None)
+        if self.node.network.node_type == 1:
+            self._tc_report(nwk.src, src_eui, t.EmberDeviceUpdate.DEVICE_LEFT, t.EmberJoinDecision.NO_ACTION)
+
+    def _on_aps(self, nwk: f.NwkFrame, data: bytes, src_eui: int, lqi: int, rssi: int) -> None:
+        aps = f.ApsFrame.decode(data)
+        payload = aps.payload
+        if aps.security:
+            key = self.node.link_key_for(_hex(src_eui))
+            if key is None:
+                return
+            aps, payload = sec.unsecure_aps(data, key, source=src_eui)
+        if aps.frame_type == f.APS_ACK:
+            flag = self.pending_aps.get((nwk.src, aps.counter))
+            if flag is not None:
+                flag.set()
+            return
+        if aps.frame_type == f.APS_COMMAND:
+            return                                   # TC-originated commands after join: not needed
+        if aps.frame_type != f.APS_DATA:
+            return
+        if aps.ack_request:
+            ack = f.ApsFrame(frame_type=f.APS_ACK, delivery_mode=f.DELIVERY_UNICAST, dst_endpoint=aps.src_endpoint,
+                             cluster=aps.cluster, profile=aps.profile, src_endpoint=aps.dst_endpoint,
+                             counter=aps.counter).encode()
+            self.spawn(self._send_nwk(nwk.src, self._nwk_secured(dst=nwk.src, payload=ack)))
+        if aps.delivery_mode == f.DELIVERY_GROUP and aps.group not in {g for g, _e, _n in self.node.multicast.values()}:
+            return
+        broadcast = nwk.dst >= 0xFFF8
+        if aps.profile == ZDO_PROFILE and aps.dst_endpoint == 0 and aps.cluster < 0x8000:
+            if aps.cluster == ZDO_DEVICE_ANNCE:
+                self._on_device_announce(payload, src_eui)
+            elif aps.cluster == ZDO_MGMT_LEAVE_REQ and not broadcast:
+                self._reply_zdo(nwk.src, aps, ZDO_MGMT_LEAVE_RSP, bytes((payload[:1] or b"\x00")[0:1]) + b"\x00")
+                self.node.clock.call_later(0.05, self._leave_requested)
+                return
+            elif not broadcast:
+                response = self.answer_zdo(aps.cluster, payload)
+                if response is not None:
+                    self._reply_zdo(nwk.src, aps, *response)
+                return
+            else:
+                return
+        self.deliver_local(aps.cluster, payload, aps.counter, src_nwk=nwk.src, src_eui=_eui_obj(src_eui),
+                           profile=aps.profile, src_ep=aps.src_endpoint or 0, dst_ep=aps.dst_endpoint or 0,
+                           message_type=4 if broadcast else (2 if aps.delivery_mode == f.DELIVERY_GROUP else 0),
+                           lqi=lqi, rssi=max(-128, min(127, rssi)))
+
+    def _reply_zdo(self, dst: int, request: f.ApsFrame, cluster: int, payload: bytes) -> None:
+        frame = f.ApsFrame(frame_type=f.APS_DATA, delivery_mode=f.DELIVERY_UNICAST, dst_endpoint=0,
+                           cluster=cluster, profile=ZDO_PROFILE, src_endpoint=0,
+                           counter=self.node.next_aps_seq(), payload=payload).encode()
+        self.spawn(self._send_nwk(dst, self._nwk_secured(dst=dst, payload=frame)))
+
+    def _leave_requested(self) -> None:
+        node = self.node
+        if node.network_up:
+            self.leave()
+            node._drop_network()
+            node.callback("stackStatusHandler", status="NETWORK_DOWN")
+
+    # --- trust centre ---------------------------------------------------------------------------
+    def _tc_key_for(self, eui: int) -> bytes | None:
+        node = self.node
+        key = node.transient_key_for(_eui_obj(eui)) or node.link_key_for(_hex(eui))
+        if key is None and not node.policies.get(int(t.EzspPolicyId.TRUST_CENTER_POLICY), 0) & TC_POLICY_INSTALL_CODE_ONLY:
+            key = GLOBAL_TC_KEY
+        return key
+
+    def _tc_association(self, joiner: int, capability: int) -> None:
+        node = self.node
+        net = node.network
+        if not node.network_up or net.node_type != 1:
+            return
+        key = self._tc_key_for(joiner) if node.permitting() else None
+        short = self.devices.get(joiner) or self._new_short()
+        status = f.ASSOC_SUCCESS if key is not None else f.ASSOC_ACCESS_DENIED
+        if key is None:
+            self._tc_report(short, joiner, t.EmberDeviceUpdate.STANDARD_SECURITY_UNSECURED_JOIN,
+                            t.EmberJoinDecision.DENY_JOIN)
+        rsp = f.association_response(self._next_mac_seq(), net.pan_id, joiner, self.ieee,
+                                     short if key is not None else 0xFFFF, status)
+        self.pending_assoc[joiner] = (rsp, short, key)
+
+    def _new_short(self) -> int:
+        used = set(self.devices.values()) | {0x0000}
+        while True:
+            short = struct.unpack("<H", os.urandom(2))[0]
+            if 0x0001 <= short < 0xFFF8 and short not in used:
+                return short
+
+    async def _send_assoc_response(self, joiner: int, pending) -> None:
+        rsp, short, key = pending
+        delivered = await self._transmit(rsp)
+        if key is None or not delivered:
+            return
+        net = self.node.network
+        self.devices[joiner] = short
+        tk = f.ApsCommand(command_id=f.APS_CMD_TRANSPORT_KEY, key_type=f.KEY_NWK,
+                          key=bytes.fromhex(net.network_key), key_seq=net.network_key_seq,
+                          dst_ieee=joiner, src_ieee=self.ieee).encode()
+        aux = f.AuxHeader(key_id=f.KEY_ID_KEY_TRANSPORT, frame_counter=self._next_aps_fc(), source=self.ieee)
+        aps = sec.secure_aps(f.ApsFrame(frame_type=f.APS_COMMAND, delivery_mode=f.DELIVERY_UNICAST,
+                                        counter=self.node.next_aps_seq(), aux=aux), key, tk)
+        nwk = f.NwkFrame(frame_type=f.NWK_DATA, dst=short, src=0x0000, radius=1, seq=self._next_nwk_seq(),
+                         payload=aps).encode()
+        self._tc_report(short, joiner, t.EmberDeviceUpdate.STANDARD_SECURITY_UNSECURED_JOIN,
+                        t.EmberJoinDecision.USE_PRECONFIGURED_KEY)
+        self.node.callback("childJoinHandler", index=0, joining=True, childId=short, childEui64=_eui_obj(joiner),
+                           childType=t.EmberNodeType.ROUTER)
+        self.awaiting_announce[joiner] = self.node.clock.call_later(ANNOUNCE_TIMEOUT, self._announce_timeout,
+                                                                    joiner, short)
+        await self._transmit(f.mac_data(self._next_mac_seq(), net.pan_id, short, 0x0000, nwk))
+
+    def _announce_timeout(self, joiner: int, short: int) -> None:
+        if self.awaiting_announce.pop(joiner, None) is not None:
+            LOGGER.info("joiner %016X never announced itself (wrong link key?): reported as left", joiner)
+            self.devices.pop(joiner, None)
+            self._tc_report(short, joiner, t.EmberDeviceUpdate.DEVICE_LEFT, t.EmberJoinDecision.NO_ACTION)
+
+    def _on_device_announce(self, payload: bytes, src_eui: int) -> None:
+        timer = self.awaiting_announce.pop(src_eui, None)
+        if timer is not None:
+            timer.cancel()
+        if len(payload) >= 11:
+            short = struct.unpack_from("<H", payload, 1)[0]
+            self.devices[src_eui] = short
+        self.deliver_local(ZDO_DEVICE_ANNCE, payload, 0, src_nwk=self.devices.get(src_eui, 0xFFFE),
+                           src_eui=_eui_obj(src_eui), message_type=4)
+
+    def _tc_report(self, short, eui, status, decision) -> None:
+        self.node.callback("trustCenterJoinHandler", newNodeId=short, newNodeEui64=_eui_obj(eui), status=status,
+                           policyDecision=decision, parentOfNewNodeId=0x0000)
+
+    # --- joining --------------------------------------------------------------------------------
+    def join(self, node_type: int, parameters, security) -> None:
+        self.spawn(self._join(node_type, parameters, security or {}))
+
+    def _preconfigured_key(self, security: dict) -> bytes | None:
+        bitmask = security.get("bitmask", 0)
+        if bitmask & 0x2000:                                  # key from MFG_INSTALLATION_CODE
+            code = self.node.nv.state.install_code
+            return bytes(convert_install_code(bytes.fromhex(code))) if code else None
+        if bitmask & 0x0100:
+            return security.get("preconfigured_key")
+        return GLOBAL_TC_KEY
+
+    async def _join(self, node_type: int, params, security: dict) -> None:
+        node = self.node
+        channel = int(params.radioChannel)
+        want_epan = bytes(params.extendedPanId)
+        want_pan = int(params.panId)
+        self.radio.set_channel(channel)
+        self.beacons = []
+        await self._transmit(f.beacon_request(self._next_mac_seq()))
+        await node.clock.sleep(scan_seconds(JOIN_SCAN_DURATION))
+        found, self.beacons = self.beacons, None
+        candidates = [b for b in found
+                      if (want_epan == bytes(8) or b[2].extended_pan_id == int.from_bytes(want_epan, "little"))
+                      and (want_pan in (0, 0xFFFF) or b[0].src_pan == want_pan)]
+        if not candidates:
+            node.join_failed("NO_BEACONS")
+            return
+        open_ = [b for b in candidates if b[1].association_permit]
+        if not open_:
+            node.join_failed("NOT_JOINED")
+            return
+        mac, _sf, zb, _lqi, _rssi = sorted(open_, key=lambda b: b[0].src_addr != 0x0000)[0]
+        pan, parent = mac.src_pan, mac.src_addr
+        capability = f.CAP_ALLOCATE_ADDRESS | f.CAP_RX_ON_WHEN_IDLE | f.CAP_MAINS_POWERED
+        if node_type == 2:
+            capability |= f.CAP_FFD
+        state = self.join_state = {"flag": _Flag(), "assoc": None, "key_flag": _Flag(),
+                                   "key": self._preconfigured_key(security), "network_key": None}
+        self.radio.pan_id = pan
+        await self._transmit(f.association_request(self._next_mac_seq(), pan, parent, self.ieee, capability))
+        await node.clock.sleep(0.01)
+        await self._transmit(f.data_request(self._next_mac_seq(), pan, parent, self.ieee, src_long=True))
+        await _first(state["flag"].wait(), node.clock.sleep(ASSOC_RESPONSE_WAIT))
+        if state["assoc"] is None or state["assoc"][1] != f.ASSOC_SUCCESS:
+            self.join_state = None
+            self._set_radio_address(pan=0xFFFF, short=0xFFFF)
+            node.join_failed("NOT_JOINED")
+            return
+        short, _status, tc_long = state["assoc"]
+        state["tc"] = tc_long
+        await _first(state["key_flag"].wait(), node.clock.sleep(TRANSPORT_KEY_WAIT))
+        self.join_state = None
+        if state["network_key"] is None:
+            self._set_radio_address(pan=0xFFFF, short=0xFFFF)
+            node.join_failed("ZIGBEE_NO_NETWORK_KEY_RECEIVED")
+            return
+        network_key, key_seq = state["network_key"]
+        node.joined(NetworkTokens(
+            node_type=node_type, node_id=short, pan_id=pan,
+            extended_pan_id=zb.extended_pan_id.to_bytes(8, "big").hex().upper(), channel=channel,
+            tx_power=int(params.radioTxPower), update_id=zb.update_id, network_key=network_key.hex().upper(),
+            network_key_seq=key_seq, security_bitmask=security.get("bitmask", 0),
+            preconfigured_key=(state["key"] or bytes(16)).hex().upper(), tc_eui64=_hex(tc_long),
+            tc_link_key=(state["key"] or bytes(16)).hex().upper(), parent_eui64=_hex(tc_long),
+            parent_node_id=parent))
+        if state["key"] is not None:
+            node.store_link_key(_hex(tc_long), state["key"])
+        self.devices[tc_long] = 0x0000
+        self._announce(short)
+
+    def _announce(self, short: int) -> None:
+        cap = f.CAP_ALLOCATE_ADDRESS | f.CAP_RX_ON_WHEN_IDLE | f.CAP_MAINS_POWERED | f.CAP_FFD
+        payload = bytes((self.node.next_aps_seq(),)) + struct.pack("<HQB", short, self.ieee, cap)
+        aps = f.ApsFrame(frame_type=f.APS_DATA, delivery_mode=f.DELIVERY_BROADCAST, dst_endpoint=0,
+                         cluster=ZDO_DEVICE_ANNCE, profile=ZDO_PROFILE, src_endpoint=0,
+                         counter=self.node.next_aps_seq(), payload=payload).encode()
+        self.spawn(self._send_nwk(0xFFFF, self._nwk_secured(dst=0xFFFD, payload=aps)))
+
+    def _on_unsecured_nwk(self, mac: f.MacFrame, nwk: f.NwkFrame) -> None:
+        """Only the TC's Transport Key to a joiner travels without NWK security."""
+        state = self.join_state
+        if state is None or state.get("key") is None or nwk.frame_type != f.NWK_DATA:
+            return
+        aps = f.ApsFrame.decode(nwk.payload)
+        if aps.frame_type != f.APS_COMMAND or not aps.security:
+            return
+        try:
+            _frame, plaintext = sec.unsecure_aps(nwk.payload, state["key"])
+        except sec.SecurityError:
+            LOGGER.info("%s: Transport Key did not decrypt with our preconfigured key", self.node.eui64)
+            return
+        cmd = f.ApsCommand.decode(plaintext)
+        if cmd.command_id == f.APS_CMD_TRANSPORT_KEY and cmd.key_type == f.KEY_NWK and cmd.dst_ieee == self.ieee:
+            state["network_key"] = (cmd.key, cmd.key_seq)
+            state["tc"] = cmd.src_ieee
+            state["key_flag"].set()
+
+    # --- scans ----------------------------------------------------------------------------------
+    async def active_scan_channel(self, channel: int, duration: int) -> list:
+        self.beacons = []
+        await self._transmit(f.beacon_request(self._next_mac_seq()))
+        await self.node.clock.sleep(scan_seconds(duration))
+        found, self.beacons = self.beacons, None
+        networks = []
+        for mac, sf, zb, lqi, rssi in found:
+            network = t.EmberZigbeeNetwork(
+                channel=channel, panId=mac.src_pan, extendedPanId=t.ExtendedPanId(zb.extended_pan_id.to_bytes(8, "little")),
+                allowingJoin=bool(sf.association_permit), stackProfile=zb.stack_profile, nwkUpdateId=zb.update_id)
+            networks.append((network, lqi, max(-128, min(127, rssi))))
+        return networks
+
+
+def _hex(eui: int) -> str:
+    return eui.to_bytes(8, "big").hex().upper()
+
+
+class _Flag:
+    """A settable flag that can be awaited (an asyncio.Event created lazily on the running loop)."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._event = None
+
+    def set(self) -> None:
+        self.is_set = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        import asyncio
+
+        if self.is_set:
+            return
+        self._event = asyncio.Event()
+        await self._event.wait()
+
+
+async def _first(*aws) -> None:
+    """Wait until the first of several coroutines finishes; cancel the others."""
+    import asyncio
+
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
