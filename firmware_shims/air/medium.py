@@ -451,7 +451,9 @@ class Air:
             if r.frame_pending is not None and frame.frame_type == FT_COMMAND and frame.payload[:1] == bytes(
                     [MAC_DATA_REQ]):
                 pending = bool(r.frame_pending(frame))
-            self.clock.call_later(TURNAROUND, self._send_ack, r, frame.seq, pending)
+            # sent now, arriving TURNAROUND + airtime later: one timer hop, so a real-time clock
+            # under load delays the ack exactly as much as the sender's ack-wait timer
+            self._send_ack(r, frame.seq, pending, TURNAROUND)
         self._hand_over(r, data, lqi, rssi)
 
     def _hand_over(self, r: AirRadio, data: bytes, lqi: int, rssi: int) -> None:
@@ -464,19 +466,19 @@ class Air:
         else:
             r._deliver(data, lqi, rssi)
 
-    def _send_ack(self, r: AirRadio, seq: int, pending: bool) -> None:
+    def _send_ack(self, r: AirRadio, seq: int, pending: bool, turnaround: float = 0.0) -> None:
         if r.closed:
             return
         psdu = mac_ack(seq, pending).encode()
-        t0 = self.clock.now()
+        t0 = self.clock.now() + turnaround
         duration = airtime(len(psdu))
         self.stats.acks_sent += 1
         r.stats.acks_sent += 1
         self._record(t0, r.channel, psdu)
         tx = _Tx(r, r.channel, t0, t0 + duration)
         self._active.append(tx)
-        self.clock.call_later(duration, self._active.remove, tx)
-        self._propagate(r, r.channel, psdu, MacFrame.decode(psdu), duration)
+        self.clock.call_later(turnaround + duration, self._active.remove, tx)
+        self._propagate(r, r.channel, psdu, MacFrame.decode(psdu), turnaround + duration)
 
     def _energy(self, r: AirRadio, channel: int) -> int:
         level = self._interference.get(channel, self.noise_floor)

@@ -31,6 +31,7 @@ ZDO_PROFILE = 0x0000
 SILABS_MANUFACTURER = 0x1002
 SCAN_SYMBOL_S = 16e-6                     # one 802.15.4 symbol at 2.4 GHz
 BASE_SUPERFRAME_SYMBOLS = 960
+MAC_RETRIES = 3
 
 
 def scan_seconds(duration: int) -> float:
@@ -177,7 +178,12 @@ class Stack:
         self.spawn(self._send_raw(psdu_without_fcs))
 
     async def _send_raw(self, frame: bytes) -> None:
-        result = await self.radio.transmit(frame + fcs(frame))
+        psdu = frame + fcs(frame)
+        wants_ack = bool(frame[0] & 0x20)
+        for _attempt in range(1 + (MAC_RETRIES if wants_ack else 0)):   # macMaxFrameRetries
+            result = await self.radio.transmit(psdu)
+            if not result.sent or not wants_ack or result.acked:
+                break
         if not result.sent:
             status = "FAIL"
         elif result.acked is False:

@@ -39,11 +39,10 @@ from rig.zigbee import frames as f
 from rig.zigbee import security as sec
 
 from .nv import NetworkTokens
-from .stack import ZDO_PROFILE, Stack, scan_seconds
+from .stack import MAC_RETRIES, ZDO_PROFILE, Stack, scan_seconds
 
 LOGGER = logging.getLogger(__name__)
 
-MAC_RETRIES = 3
 APS_RETRIES = 3
 APS_ACK_TIMEOUT = 1.6          # seconds per APS attempt (EmberZNet's default for one hop is similar)
 ASSOC_RESPONSE_WAIT = 0.5

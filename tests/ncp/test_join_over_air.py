@@ -131,3 +131,153 @@ async def test_wrong_install_code_never_gets_a_usable_network_key(lab):
         await ezsp.disconnect()
     finally:
         await app.shutdown()
+
+
+def tshark_or_skip():
+    import shutil
+
+    path = shutil.which("tshark")
+    if path is None:
+        pytest.skip("tshark is not installed (.ci/run installs the Debian package); capture not dissected")
+    return path
+
+
+async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp_path):
+    import subprocess
+
+    tshark = tshark_or_skip()
+    clock, air, make = lab
+    coord, router = await make("coord"), await make("router")
+    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
+                                                      start_radio=True)
+    try:
+        info = app.state.network_info
+        key = convert_install_code(INSTALL_CODE)
+        air.add_key(bytes(info.network_key.key), "network key")
+        air.add_key(bytes(key), "router install-code link key")
+        await app.permit_with_link_key(router.node.eui64, key, time_s=60)
+        ezsp, status = await join_router(router.url, bytes(key), info.extended_pan_id, info.pan_id, info.channel)
+        assert status == t.sl_Status.NETWORK_UP
+        await asyncio.sleep(0.5)
+        await ezsp.disconnect()
+    finally:
+        await app.shutdown()
+    air.close()
+    pcap = tmp_path / "join.pcap"
+    env = {"WIRESHARK_CONFIG_DIR": str(air.capture.keys_dir), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([tshark, "-r", str(pcap), "-V"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "Malformed" not in text
+    assert "Transport Key" in text and "Key Type: Standard Network Key" in text
+    assert f"Key: {bytes(info.network_key.key).hex()}" in text           # the key itself, decrypted
+    assert "Device Announcement" in text
+
+
+async def send_interpan(ezsp, *, to_eui, to_pan, src_eui, channel, payload=b"\x01\x42\x00\x02\x00\x10\x10"):
+    from rig.zigbee.frames import interpan
+
+    await ezsp.setRadioChannel(channel=channel)
+    frame = interpan(0x37, dst_pan=to_pan, dst=int.from_bytes(bytes(to_eui), "little"), src_pan=0xFFFF,
+                     src_ieee=int.from_bytes(bytes(src_eui), "little"), cluster=0x0800, payload=payload)
+    done = asyncio.get_running_loop().create_future()
+    ezsp.add_callback(lambda name, args: name == "rawTransmitCompleteHandler" and not done.done()
+                      and done.set_result(args))
+    (status,) = await ezsp.sendRawMessageExtended(message=frame.encode_mpdu(), priority=0, useCca=True)
+    assert status == t.sl_Status.OK
+    return frame.encode_mpdu(), await asyncio.wait_for(done, 5)
+
+
+@pytest.mark.parametrize("path", ["mac_filter", "passthrough", "neither"])
+async def test_interpan_from_an_unjoined_dongle_reaches_the_coordinator_host_only_when_asked(lab, path):
+    clock, air, make = lab
+    coord, hht = await make("coord"), await make("hht")
+    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
+                                                      start_radio=True)
+    heard = []
+    app._ezsp.add_callback(lambda name, args: name.startswith("mac") and heard.append((name, args)))
+    try:
+        info = app.state.network_info
+        if path == "mac_filter":    # Silicon Labs' interpan plugin list (inter-pan.md §2)
+            entries = [0x0005, 0x0015, 0x0025, 0x0009, 0x0019, 0x0029, 0x0006, 0x0016, 0x0026, 0x000A, 0x001A,
+                       0x002A]
+            value = b"".join(e.to_bytes(2, "little") for e in entries)
+            (status,) = await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=value)
+            assert status == t.sl_Status.OK
+        elif path == "passthrough":
+            (status,) = await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS, value=b"\x01")
+            assert status == t.sl_Status.OK
+        sender = await open_ezsp(hht.url)
+        sent, (contents, status) = await send_interpan(sender, to_eui=coord.node.eui64, to_pan=info.pan_id,
+                                                       src_eui=hht.node.eui64, channel=info.channel)
+        assert contents == sent and status == t.sl_Status.OK       # the coordinator's radio acked it
+        await asyncio.sleep(0.3)
+        await sender.disconnect()
+    finally:
+        await app.shutdown()
+    if path == "neither":
+        assert heard == []
+        return
+    (name, args), = heard
+    assert name == {"mac_filter": "macFilterMatchMessageHandler", "passthrough": "macPassthroughMessageHandler"}[path]
+    assert bytes(args[-1]) == sent
+    if path == "mac_filter":
+        assert args[0] == 2           # third entry: dst PAN local, src PAN non-local, dst unicast long
+
+
+async def test_normal_network_frames_are_never_passed_through(lab):
+    clock, air, make = lab
+    coord, router = await make("coord"), await make("router")
+    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
+                                                      start_radio=True)
+    heard = []
+    app._ezsp.add_callback(lambda name, args: name.startswith("mac") and heard.append(name))
+    try:
+        await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS, value=b"\x01")
+        await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=bytes.fromhex("0500150025000900"))
+        info = app.state.network_info
+        key = convert_install_code(INSTALL_CODE)
+        await app.permit_with_link_key(router.node.eui64, key, time_s=60)
+        ezsp, status = await join_router(router.url, bytes(key), info.extended_pan_id, info.pan_id, info.channel)
+        assert status == t.sl_Status.NETWORK_UP
+        await asyncio.sleep(1.0)                   # announce + interview traffic
+        await ezsp.disconnect()
+    finally:
+        await app.shutdown()
+    assert air.stats.delivered > 10
+    assert heard == []
+
+
+async def test_join_survives_twenty_percent_frame_loss_or_fails_with_a_named_status(tmp_path):
+    from firmware_shims.air import Faults
+
+    clock = RealClock()
+    air = Air(clock, seed=7, faults=Faults(loss=0.2))
+    dongles = [EmulatedDongle(n, state_dir=tmp_path, radio=air.attach(n), clock=clock, stack_factory=AirStack)
+               for n in ("coord", "router")]
+    for d in dongles:
+        await d.start_tcp()
+    coord, router = dongles
+    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
+                                                      start_radio=True)
+    try:
+        info = app.state.network_info
+        key = convert_install_code(INSTALL_CODE)
+        await app.permit_with_link_key(router.node.eui64, key, time_s=60)
+        outcomes = []
+        for _attempt in range(3):                 # a real installer retries a failed join
+            ezsp, status = await join_router(router.url, bytes(key), info.extended_pan_id, info.pan_id,
+                                             info.channel)
+            outcomes.append(status)
+            await ezsp.disconnect()
+            if status == t.sl_Status.NETWORK_UP:
+                break
+        assert air.stats.lost > 0
+        assert all(s in (t.sl_Status.NETWORK_UP, t.sl_Status.NO_BEACONS, t.sl_Status.NOT_JOINED,
+                         t.sl_Status.ZIGBEE_NO_NETWORK_KEY_RECEIVED) for s in outcomes)
+        assert outcomes[-1] == t.sl_Status.NETWORK_UP, outcomes
+    finally:
+        await app.shutdown()
+        for d in dongles:
+            await d.stop()
+        air.close()
