@@ -328,3 +328,13 @@ async def test_detach_during_ack_wait_ends_the_wait(clock):
     air.detach("c")
     await clock.advance(0)
     assert task.done() and task.result().acked is False
+
+
+async def test_real_clock_unicast_is_acked_in_real_time():
+    from rig.clock import RealClock
+
+    air = Air(RealClock())
+    rs = pan(air, {"c": 0x0000, "r1": 0x1111})
+    results = [await rs["c"].transmit(data(i, 0x1111, 0x0000)) for i in range(20)]
+    assert all(r.acked for r in results)
+    assert len(rs["r1"].on_receive) == 20
