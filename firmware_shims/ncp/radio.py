@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crccheck.crc import CrcKermit
+from rig.zigbee.frames import fcs as _fcs_int
 
 ReceiveCallback = Callable[[bytes, int, int], None]
 """``(psdu_with_fcs, lqi, rssi_dbm)``."""
@@ -21,7 +21,7 @@ CHANNELS = range(11, 27)
 
 def fcs(frame: bytes) -> bytes:
     """IEEE 802.15.4 FCS (CRC-16/KERMIT, little-endian) of a MAC frame."""
-    return CrcKermit.calc(frame).to_bytes(2, "little")
+    return _fcs_int(frame).to_bytes(2, "little")
 
 
 @dataclass
