@@ -14,6 +14,7 @@ REGISTRARS: list[str] = [
     "rig.cbke.cli",
     "rig.gbcs.cli",
     "rig.sim_cli",
+    "rig.sniff",
 ]
 
 app = typer.Typer(

@@ -47,6 +47,10 @@ class SimLab:
             raise SimError(f"dongle {name!r} already exists")
         radio = self.air.attach(name) if self.air is not None else None
         kwargs = {} if ezsp_version is None else {"ezsp_version": ezsp_version}
+        if self.air is not None:
+            from firmware_shims.ncp.zigbee import AirStack
+
+            kwargs["stack_factory"] = AirStack
         dongle = EmulatedDongle(name, eui64=eui64, state_dir=self.state_dir, radio=radio,
                                 clock=self.clock, **kwargs)
         self.dongles[name] = dongle

@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
                                  "asked for: an open port is a radio anyone can drive."),
         pcap: Path | None = typer.Option(None, help="Write every frame on the air to this pcap."),
     ) -> None:
-        """Start dongles, print 'NAME URL' per dongle, run until interrupted."""
+        """Start dongles on one virtual air, print 'NAME URL' per dongle (then 'sniffer URL'), run until
+        interrupted."""
         try:
             names = parse_names(dongles)
             ipaddress.ip_address(host)
@@ -37,19 +38,18 @@ def register(app: typer.Typer) -> None:
 
 async def _serve(names, state_dir: Path, transport: str, host: str, pcap) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    air = None
-    try:
-        from firmware_shims.air import Air  # the virtual medium, when present
-        from rig.clock import RealClock
+    from firmware_shims.air import Air
+    from firmware_shims.air.tap_server import TapServer
+    from rig.clock import RealClock
 
-        clock = RealClock()
-        air = Air(clock, pcap=pcap)
-    except ImportError:
-        clock = None
-    lab = SimLab(state_dir=state_dir, air=air) if clock is None else SimLab(clock=clock, state_dir=state_dir, air=air)
+    clock = RealClock()
+    air = Air(clock, pcap=pcap)
+    lab = SimLab(clock=clock, state_dir=state_dir, air=air)
     urls = await lab.start(names, transport=transport, host=host)
     for name, url in urls.items():
         print(f"{name} {url}", flush=True)
+    tap = TapServer(air)
+    print(f"sniffer {await tap.start(host)}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,6 +57,6 @@ async def _serve(names, state_dir: Path, transport: str, host: str, pcap) -> Non
     try:
         await stop.wait()
     finally:
+        await tap.stop()
         await lab.stop()
-        if air is not None and hasattr(air, "close"):
-            air.close()
+        air.close()

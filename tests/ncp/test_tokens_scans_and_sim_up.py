@@ -118,3 +118,39 @@ def test_rig_sim_up_refuses_bad_names():
     result = CliRunner().invoke(app, ["sim", "up", "--dongles", "ch,,9bad"])
     assert result.exit_code != 0
     assert "9bad" in result.output
+
+
+async def test_rig_sniff_records_the_frames_of_a_running_sim(tmp_path):
+    from rig.sniff import sniff
+    from rig.zigbee.frames import MacFrame
+
+    rig = str(Path(sys.executable).parent / "rig")
+    proc = await asyncio.create_subprocess_exec(rig, "sim", "up", "--dongles", "ch,hht", "--state-dir",
+                                                str(tmp_path), stdout=asyncio.subprocess.PIPE)
+    try:
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split() for _ in range(3)]
+        urls = dict(lines)
+        frames = []
+        sniffing = asyncio.ensure_future(sniff(urls["sniffer"], sink=lambda t, ch, psdu: frames.append((ch, psdu)),
+                                               count=3))
+        await asyncio.sleep(0.2)
+        ezsp = await open_ezsp(urls["hht"])       # an active scan puts beacon requests on the air
+        await ezsp.startScan(scanType=t.EzspNetworkScanType.ACTIVE_SCAN,
+                             channelMask=t.Channels.from_channel_list([11, 12, 13]), duration=1)
+        await ezsp.disconnect()
+        assert await asyncio.wait_for(sniffing, 10) == 3
+        assert [ch for ch, _ in frames] == [11, 12, 13]
+        assert all(MacFrame.decode(psdu).frame_type == 3 for _, psdu in frames)   # MAC command, FCS good
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+def test_rig_sniff_names_a_bad_url():
+    from typer.testing import CliRunner
+
+    from rig.cli import app
+
+    result = CliRunner().invoke(app, ["sniff", "http://nowhere"])
+    assert result.exit_code == 2
+    assert "tcp://127.0.0.1:PORT" in result.output
