@@ -124,8 +124,12 @@ async def join_time(runs: int = 3) -> dict:
         await app.permit_with_link_key(router.node.eui64, key, time_s=60)
         ezsp = await open_ezsp(router.url)
         up = asyncio.get_running_loop().create_future()
-        ezsp.add_callback(lambda name, args: name == "stackStatusHandler" and not up.done()
-                          and up.set_result(t.sl_Status.from_ember_status(args[0])))
+
+        def on_status(name, args, up=up):
+            if name == "stackStatusHandler" and not up.done():
+                up.set_result(t.sl_Status.from_ember_status(args[0]))
+
+        ezsp.add_callback(on_status)
         await ezsp.setInitialSecurityState(t.EmberInitialSecurityState(
             bitmask=t.EmberInitialSecurityBitmask(0x0900), preconfiguredKey=key, networkKey=t.KeyData(bytes(16)),
             networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))

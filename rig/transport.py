@@ -47,6 +47,6 @@ async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | No
     try:
         async with asyncio.timeout(timeout):
             await ezsp.connect(use_thread=False)
-    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:
         raise TransportError(f"cannot open EZSP dongle at {path!r}: {exc or type(exc).__name__}") from exc
     return ezsp

@@ -194,7 +194,7 @@ class EzspNcp:
         try:
             response = self.handlers[name](request) or {}
             payload = encode_fields(rx_schema, response)
-        except Exception:  # noqa: BLE001 - a handler bug must not kill the dongle
+        except Exception:
             LOGGER.exception("handler for %s failed on %r", name, request)
             self._deferred = None
             self._reply_invalid(seq, ERROR_INVALID_FRAME_ID, f"{name}: handler error")

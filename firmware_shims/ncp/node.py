@@ -22,7 +22,7 @@ import zigpy.types as zt
 
 from rig.clock import Clock
 
-from .nv import NetworkTokens, NvStore, UNSET_EUI64
+from .nv import UNSET_EUI64, NetworkTokens, NvStore
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -797,9 +797,9 @@ class Node:
 
     def cmd_clearTemporaryDataMaybeStoreLinkKey283k1(self, p):
         result = self.cbke.clear_temporary_data_maybe_store_link_key_283k1(bool(p["storeLinkKey"]))
-        if result.link_key is not None and result.partner_eui64 is not None:
-            if self.store_link_key(result.partner_eui64.hex().upper(), result.link_key) is None:
-                return {"status": "FULL"}
+        stored = result.link_key is not None and result.partner_eui64 is not None
+        if stored and self.store_link_key(result.partner_eui64.hex().upper(), result.link_key) is None:
+            return {"status": "FULL"}
         return {"status": self._status_name(result.status)}
 
     def cmd_dsaVerify283k1(self, p):

@@ -501,7 +501,7 @@ class AirStack(Stack):
         if not open_:
             node.join_failed("NOT_JOINED")
             return
-        mac, _sf, zb, _lqi, _rssi = sorted(open_, key=lambda b: b[0].src_addr != 0x0000)[0]
+        mac, _sf, zb, _lqi, _rssi = min(open_, key=lambda b: b[0].src_addr != 0x0000)   # prefer the TC
         pan, parent = mac.src_pan, mac.src_addr
         capability = f.CAP_ALLOCATE_ADDRESS | f.CAP_RX_ON_WHEN_IDLE | f.CAP_MAINS_POWERED
         if node_type == 2:

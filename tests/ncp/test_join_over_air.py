@@ -68,7 +68,7 @@ async def join_router(url, key: bytes, ext_pan, pan, channel):
 
 
 async def test_router_joins_with_install_code_and_zigpy_interviews_it(lab):
-    clock, air, make = lab
+    _clock, _air, make = lab
     coord, router = await make("coord"), await make("router")
     app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
                                                       start_radio=True)
@@ -112,7 +112,7 @@ async def test_router_joins_with_install_code_and_zigpy_interviews_it(lab):
 
 
 async def test_wrong_install_code_never_gets_a_usable_network_key(lab):
-    clock, air, make = lab
+    clock, _air, make = lab
     coord, router = await make("coord"), await make("router")
     app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
                                                       start_radio=True)
@@ -143,10 +143,8 @@ def tshark_or_skip():
 
 
 async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp_path):
-    import subprocess
-
     tshark = tshark_or_skip()
-    clock, air, make = lab
+    _clock, air, make = lab
     coord, router = await make("coord"), await make("router")
     app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
                                                       start_radio=True)
@@ -165,9 +163,11 @@ async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp
     air.close()
     pcap = tmp_path / "join.pcap"
     env = {"WIRESHARK_CONFIG_DIR": str(air.capture.keys_dir), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([tshark, "-r", str(pcap), "-V"], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    text = out.stdout
+    proc = await asyncio.create_subprocess_exec(tshark, "-r", str(pcap), "-V", env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, stderr.decode()
+    text = stdout.decode()
     assert "Malformed" not in text
     assert "Transport Key" in text and "Key Type: Standard Network Key" in text
     assert f"Key: {bytes(info.network_key.key).hex()}" in text           # the key itself, decrypted
@@ -190,7 +190,7 @@ async def send_interpan(ezsp, *, to_eui, to_pan, src_eui, channel, payload=b"\x0
 
 @pytest.mark.parametrize("path", ["mac_filter", "passthrough", "neither"])
 async def test_interpan_from_an_unjoined_dongle_reaches_the_coordinator_host_only_when_asked(lab, path):
-    clock, air, make = lab
+    _clock, _air, make = lab
     coord, hht = await make("coord"), await make("hht")
     app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
                                                       start_radio=True)
@@ -226,7 +226,7 @@ async def test_interpan_from_an_unjoined_dongle_reaches_the_coordinator_host_onl
 
 
 async def test_normal_network_frames_are_never_passed_through(lab):
-    clock, air, make = lab
+    _clock, air, make = lab
     coord, router = await make("coord"), await make("router")
     app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
                                                       start_radio=True)
