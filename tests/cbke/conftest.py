@@ -18,8 +18,7 @@ def _vectors_dir() -> Path:
 
 def load_cbke_json() -> dict:
     path = _vectors_dir() / "cbke.json"
-    if not path.exists():
-        pytest.skip(f"published CBKE test data not found at {path}")
+    assert path.exists(), f"published CBKE test data not found at {path} (set RIG_SHARED_DIR)"
     return json.loads(path.read_text())
 
 
