@@ -1,0 +1,86 @@
+"""``KeEngine`` over EZSP: the CBKE cryptography done by the dongle, as on hardware.
+
+An EmberZNet NCP answers ``generateCbkeKeys283k1``, ``calculateSmacs283k1`` and ``dsaVerify283k1``
+with IN_PROGRESS and reports the result in a handler callback; ``getCertificate283k1`` and
+``clearTemporaryDataMaybeStoreLinkKey283k1`` answer at once.  This engine hides that split behind
+the async ``KeEngine`` interface the key-establishment state machines use.  Suite 2 (sect283k1)
+only — the GB smart-metering HAN's suite.  Works with a real or an emulated dongle alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import bellows.types as t
+
+from rig.cbke.ke_cluster import SUITE_2, KeEngineError
+
+CALLBACK_TIMEOUT_S = 30.0   # real NCPs quote up to 3.5 s for the SMACs; leave room for slow hosts
+
+
+class EzspKeEngine:
+    """CBKE through a connected ``bellows.ezsp.EZSP`` (see ``rig.transport.open_ezsp``)."""
+
+    def __init__(self, ezsp, *, timeout: float = CALLBACK_TIMEOUT_S) -> None:
+        self.ezsp = ezsp
+        self.timeout = timeout
+        self._waiters: dict[str, asyncio.Future] = {}
+        ezsp.add_callback(self._on_callback)
+
+    def _on_callback(self, name: str, args: list) -> None:
+        fut = self._waiters.pop(name, None)
+        if fut is not None and not fut.done():
+            fut.set_result(args)
+
+    @staticmethod
+    def _check_suite(suite: int) -> None:
+        if suite != SUITE_2:
+            raise KeEngineError(f"suite {suite}", 0x01)
+
+    @staticmethod
+    def _ok(status) -> bool:
+        return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+
+    async def _with_callback(self, command: str, handler: str, **kwargs) -> list:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[handler] = fut
+        try:
+            (status,) = await getattr(self.ezsp, command)(**kwargs)
+            if t.sl_Status.from_ember_status(status) not in (t.sl_Status.IN_PROGRESS, t.sl_Status.OK):
+                raise KeEngineError(command, int(status))
+            args = await asyncio.wait_for(fut, self.timeout)
+        except TimeoutError:
+            raise KeEngineError(f"{command} ({handler} never came)", 0x01) from None
+        finally:
+            self._waiters.pop(handler, None)
+        if not self._ok(args[0]):
+            raise KeEngineError(handler, int(args[0]))
+        return args
+
+    async def get_certificate(self, suite: int) -> bytes:
+        self._check_suite(suite)
+        status, cert = await self.ezsp.getCertificate283k1()
+        if not self._ok(status):
+            raise KeEngineError("getCertificate283k1", int(status))
+        return bytes(cert)
+
+    async def generate_keys(self, suite: int) -> bytes:
+        self._check_suite(suite)
+        _status, public = await self._with_callback("generateCbkeKeys283k1", "generateCbkeKeysHandler283k1")
+        return bytes(public)
+
+    async def calculate_smacs(self, suite: int, am_initiator: bool, partner_certificate: bytes,
+                              partner_ephemeral_public_key: bytes) -> tuple[bytes, bytes]:
+        self._check_suite(suite)
+        _status, macu, macv = await self._with_callback(
+            "calculateSmacs283k1", "calculateSmacsHandler283k1", amInitiator=am_initiator,
+            partnerCertificate=t.EmberCertificate283k1Data(partner_certificate),
+            partnerEphemeralPublicKey=t.EmberPublicKey283k1Data(partner_ephemeral_public_key))
+        return bytes(macu), bytes(macv)
+
+    async def clear_temporary_data(self, suite: int, store_link_key: bool) -> bytes | None:
+        self._check_suite(suite)
+        (status,) = await self.ezsp.clearTemporaryDataMaybeStoreLinkKey283k1(storeLinkKey=store_link_key)
+        if store_link_key and not self._ok(status):
+            raise KeEngineError("clearTemporaryDataMaybeStoreLinkKey283k1", int(status))
+        return None          # the key stays in the NCP's key table, as on hardware
