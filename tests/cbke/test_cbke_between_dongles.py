@@ -174,9 +174,32 @@ async def test_cbke_on_the_han_then_aps_encrypted_data_decrypts_at_the_other_end
                 break
             await asyncio.sleep(0.02)
         assert received["ch"][1] == b"\x01\x10\x00GB-HRGP"
+        air.add_key(bytes(info.network_key.key), "network key")
+        air.add_key(ch_key, "CBKE link key CH-ESME")
     finally:
         await esme.disconnect()
         await app.shutdown()
         for dongle in d.values():
             await dongle.stop()
         air.close()
+
+    await _tshark_sees_aps_decrypted(tmp_path, b"GB-HRGP")
+
+
+async def _tshark_sees_aps_decrypted(tmp_path, plaintext: bytes) -> None:
+    """Wireshark, given the keys folder, decrypts the APS-secured frame with the CBKE link key."""
+    import shutil
+
+    import pytest
+
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.skip("tshark is not installed (.ci/run installs it); host-side decryption was checked above")
+    env = {"WIRESHARK_CONFIG_DIR": str(tmp_path / "cbke.wireshark"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = await asyncio.create_subprocess_exec(tshark, "-r", str(tmp_path / "cbke.pcap"), "-x", env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    assert "Decrypted ZigBee APS" in text or "Decrypted ZigBee" in text
+    assert plaintext.decode() in text
