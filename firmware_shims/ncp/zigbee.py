@@ -183,6 +183,13 @@ class AirStack(Stack):
         net.aps_frame_counter += 1
         return net.aps_frame_counter
 
+    async def _wait_flag(self, flag: _Flag, seconds: float) -> None:
+        """Wait until ``flag`` is set or ``seconds`` of node-clock time pass (no error either way)."""
+        try:
+            await self.node.clock.wait_for(flag.wait(), seconds, "a frame")
+        except TimeoutError:
+            pass
+
     # --- host requests --------------------------------------------------------------------------
     def deliver_remote(self, *, nwk, aps, tag, message, message_type) -> None:
         self.spawn(self._unicast(nwk, aps, tag, message, message_type))
@@ -194,26 +201,15 @@ class AirStack(Stack):
             self._message_sent(message_type, nwk, aps, tag, message, "ZIGBEE_APS_ENCRYPTION_ERROR")
             return
         want_ack = bool(int(aps.options) & APS_OPTION_RETRY)
-        attempts = 1 + (APS_RETRIES if want_ack else 0)
         delivered = False
-        for _ in range(attempts):
-            waiter = None
-            if want_ack:
-                waiter = self.node.clock.sleep(APS_ACK_TIMEOUT)
-                fut = _Flag()
-                self.pending_aps[(nwk, aps.sequence)] = fut
+        for _ in range(1 + (APS_RETRIES if want_ack else 0)):
+            acked = self.pending_aps[(nwk, aps.sequence)] = _Flag()
             mac_ok = await self._send_nwk(nwk, self._nwk_secured(dst=nwk, payload=aps_bytes))
-            if not want_ack:
-                delivered = mac_ok
+            if mac_ok and want_ack:
+                await self._wait_flag(acked, APS_ACK_TIMEOUT)
+            delivered = mac_ok and (acked.is_set or not want_ack)
+            if delivered or not want_ack:
                 break
-            if mac_ok:
-                await _first(fut.wait(), waiter)
-                if fut.is_set:
-                    delivered = True
-                    break
-            else:
-                waiter.close()
-            self.pending_aps.pop((nwk, aps.sequence), None)
         self.pending_aps.pop((nwk, aps.sequence), None)
         self._message_sent(message_type, nwk, aps, tag, message, "OK" if delivered else "ZIGBEE_DELIVERY_FAILED")
 
@@ -512,7 +508,7 @@ class AirStack(Stack):
         await self._transmit(f.association_request(self._next_mac_seq(), pan, parent, self.ieee, capability))
         await node.clock.sleep(0.01)
         await self._transmit(f.data_request(self._next_mac_seq(), pan, parent, self.ieee, src_long=True))
-        await _first(state["flag"].wait(), node.clock.sleep(ASSOC_RESPONSE_WAIT))
+        await self._wait_flag(state["flag"], ASSOC_RESPONSE_WAIT)
         if state["assoc"] is None or state["assoc"][1] != f.ASSOC_SUCCESS:
             self.join_state = None
             self._set_radio_address(pan=0xFFFF, short=0xFFFF)
@@ -520,7 +516,7 @@ class AirStack(Stack):
             return
         short, _status, tc_long = state["assoc"]
         state["tc"] = tc_long
-        await _first(state["key_flag"].wait(), node.clock.sleep(TRANSPORT_KEY_WAIT))
+        await self._wait_flag(state["key_flag"], TRANSPORT_KEY_WAIT)
         self.join_state = None
         if state["network_key"] is None:
             self._set_radio_address(pan=0xFFFF, short=0xFFFF)
@@ -605,15 +601,3 @@ class _Flag:
             return
         self._event = asyncio.Event()
         await self._event.wait()
-
-
-async def _first(*aws) -> None:
-    """Wait until the first of several coroutines finishes; cancel the others."""
-    import asyncio
-
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
