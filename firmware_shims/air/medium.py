@@ -206,6 +206,9 @@ class AirRadio(Radio):
     def close(self) -> None:
         self.air.detach(self)
 
+    def key_hint(self, key: bytes, label: str) -> None:
+        self.air.add_key(key, f"{self.name}: {label}")
+
     # -- filtering
 
     def accepts(self, frame: MacFrame) -> bool:

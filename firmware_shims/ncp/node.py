@@ -391,8 +391,13 @@ class Node:
         self.nv.save()
         return {"status": "OK"}
 
+    def key_hint(self, key: bytes, label: str) -> None:
+        if self.stack is not None:
+            self.stack.radio.key_hint(bytes(key), label)
+
     def store_link_key(self, eui_hex: str, key: bytes) -> int | None:
         """Add/replace the key-table entry for ``eui_hex``; None when the table is full."""
+        self.key_hint(key, f"link key with {eui_hex}")
         table = self.nv.state.key_table
         for i, entry in enumerate(table):
             if entry["eui64"] == eui_hex:
@@ -419,6 +424,7 @@ class Node:
         return {"index": 0xFF}
 
     def cmd_importTransientKey(self, p):
+        self.key_hint(bytes(p["plaintext_key"]), f"transient key for {eui_to_hex(p['eui64'])}")
         timeout = self.values.get(t.EzspValueId.VALUE_TRANSIENT_KEY_TIMEOUT_S)
         seconds = struct.unpack("<H", timeout)[0] if timeout and len(timeout) == 2 else 300
         self.transient_keys[bytes(p["eui64"])] = (bytes(p["plaintext_key"]), self.clock.now() + seconds)
@@ -455,6 +461,7 @@ class Node:
 
     def _bring_up(self) -> None:
         self.network_up = True
+        self.key_hint(bytes.fromhex(self.network.network_key), "network key")
         if self.stack is not None:
             self.stack.network_up()
         self.callback("stackStatusHandler", status="NETWORK_UP")

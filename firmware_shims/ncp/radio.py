@@ -54,6 +54,10 @@ class Radio:
     def close(self) -> None:
         """Detach from the medium (power off)."""
 
+    def key_hint(self, key: bytes, label: str) -> None:
+        """A key this node now uses.  Real radios ignore it; an emulated medium hands it to its
+        capture's Wireshark keys folder so every emulated run leaves a decryptable pcap."""
+
 
 class LoopbackRadio(Radio):
     """A radio alone in a shielded box: nothing is heard, every send 'succeeds' unacknowledged."""

@@ -479,6 +479,9 @@ class AirStack(Stack):
 
     async def _join(self, node_type: int, params, security: dict) -> None:
         node = self.node
+        preconfigured = self._preconfigured_key(security)
+        if preconfigured is not None:
+            node.key_hint(preconfigured, "preconfigured (install-code) link key")
         channel = int(params.radioChannel)
         want_epan = bytes(params.extendedPanId)
         want_pan = int(params.panId)

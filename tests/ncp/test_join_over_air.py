@@ -151,8 +151,7 @@ async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp
     try:
         info = app.state.network_info
         key = convert_install_code(INSTALL_CODE)
-        air.add_key(bytes(info.network_key.key), "network key")
-        air.add_key(bytes(key), "router install-code link key")
+        # no keys given by hand: the emulated radios hand every key they use to the capture
         await app.permit_with_link_key(router.node.eui64, key, time_s=60)
         ezsp, status = await join_router(router.url, bytes(key), info.extended_pan_id, info.pan_id, info.channel)
         assert status == t.sl_Status.NETWORK_UP
@@ -172,6 +171,8 @@ async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp
     assert "Transport Key" in text and "Key Type: Standard Network Key" in text
     assert f"Key: {bytes(info.network_key.key).hex()}" in text           # the key itself, decrypted
     assert "Device Announcement" in text
+    rows = (air.capture.keys_dir / "zigbee_pc_keys").read_text()
+    assert bytes(info.network_key.key).hex().upper() in rows and bytes(key).hex().upper() in rows
 
 
 async def send_interpan(ezsp, *, to_eui, to_pan, src_eui, channel, payload=b"\x01\x42\x00\x02\x00\x10\x10"):
