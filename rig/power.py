@@ -1,0 +1,150 @@
+"""Power-cycling a dongle on hardware, then waiting for its port to come back.
+
+Three ways, chosen by the inventory's ``power`` entry:
+
+* ``uhubctl`` — USB port power off/on on a hub that switches per port (``uhubctl -l HUB -p PORT
+  -a cycle -d DELAY``); the dongle loses power exactly as when unplugged.
+* ``labgrid`` — a labgrid power driver (``PowerProtocol.cycle()``) of the inventory's labgrid
+  environment; labgrid is imported only here and only then.
+* no power control — an NCP reset: the host opens the port and bellows sends ASH RST, the NCP
+  reboots (RAM lost, NV kept).  Not a power loss (the RSTACK reset code says "software"), but the
+  nearest thing a bare port offers.
+
+Whichever way, the caller must have closed its own connection first (a serial port has one host),
+and afterwards :func:`wait_for_port` waits until the device path exists again (USB re-enumeration)
+or a TCP connect succeeds (ser2net / emulator), failing with a message that names the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+from urllib.parse import urlsplit
+
+from rig.inventory import Dongle, Inventory, LabgridPower, UhubctlPower, require_labgrid
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_PORT_TIMEOUT = 20.0
+POLL_INTERVAL = 0.05
+
+
+class PowerError(Exception):
+    """Power cycling failed or the port did not come back (the message names the dongle/port)."""
+
+
+def uhubctl_command(power: UhubctlPower, action: str = "cycle", *, executable: str = "uhubctl") -> list[str]:
+    """The uhubctl argv for ``action`` (on, off, cycle) on one hub port."""
+    if action not in ("on", "off", "cycle"):
+        raise ValueError(f"uhubctl action {action!r} is not on, off or cycle")
+    argv = [executable, "-l", power.hub, "-p", str(power.port), "-a", action]
+    if action == "cycle":
+        argv += ["-d", f"{power.delay:g}"]
+    return argv
+
+
+async def run_uhubctl(power: UhubctlPower, action: str = "cycle", *, timeout: float = 30.0) -> str:
+    """Run uhubctl (found on PATH) and return its output; failures raise PowerError with its stderr."""
+    executable = shutil.which("uhubctl")
+    if executable is None:
+        raise PowerError("uhubctl is not on PATH (apt install uhubctl; see hardware.md, 'USB hub power')")
+    argv = uhubctl_command(power, action, executable=executable)
+    LOGGER.info("power: %s", " ".join(argv))
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        async with asyncio.timeout(timeout + power.delay):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise PowerError(f"uhubctl -l {power.hub} -p {power.port} did not finish in {timeout:g} s") from None
+    if proc.returncode != 0:
+        detail = (err or out).decode(errors="replace").strip() or f"exit status {proc.returncode}"
+        raise PowerError(f"uhubctl -l {power.hub} -p {power.port} -a {action} failed: {detail}")
+    return out.decode(errors="replace")
+
+
+async def labgrid_cycle(inventory: Inventory, power: LabgridPower) -> None:
+    """Cycle through the labgrid environment's power driver named ``power.resource``."""
+    if inventory.labgrid is None:
+        raise PowerError(f"{inventory.source}: labgrid power {power.resource!r} needs a labgrid environment")
+    labgrid = require_labgrid(f"power-cycling through {power.resource!r}")
+    env = labgrid.Environment(str(inventory.labgrid.env))
+    target = env.get_target(inventory.labgrid.target)
+    if target is None:
+        raise PowerError(f"{inventory.labgrid.env}: no labgrid target {inventory.labgrid.target!r}")
+
+    def _cycle() -> None:
+        driver = target.get_driver("PowerProtocol", name=power.resource)
+        target.activate(driver)
+        driver.cycle()
+
+    await asyncio.get_running_loop().run_in_executor(None, _cycle)
+
+
+async def ncp_reset(dongle: Dongle, *, timeout: float = 30.0) -> None:
+    """Reset the NCP over its own port: bellows' connect sends ASH RST and waits for RSTACK."""
+    from rig.transport import TransportError, open_ezsp
+
+    try:
+        ezsp = await open_ezsp(dongle.port, baudrate=dongle.baudrate, flow_control=dongle.bellows_flow_control,
+                               timeout=timeout)
+    except TransportError as exc:
+        raise PowerError(f"NCP reset of {dongle.name} failed: {exc}") from exc
+    await ezsp.disconnect()
+
+
+async def port_is_back(port: str) -> bool:
+    """One check: the device path exists, or a TCP connection to the URL's host:port succeeds."""
+    if "://" not in port:
+        return os.path.exists(port)
+    parts = urlsplit(port)
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port), 2.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return True
+
+
+async def wait_for_port(port: str, timeout: float = DEFAULT_PORT_TIMEOUT, *, interval: float = POLL_INTERVAL) -> float:
+    """Poll until ``port`` is back; return the seconds waited.  PowerError names the port on timeout."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        if await port_is_back(port):
+            return time.monotonic() - start
+        if time.monotonic() >= deadline:
+            what = "the device path did not reappear" if "://" not in port else "TCP connect kept failing"
+            raise PowerError(f"port {port} did not come back within {timeout:g} s after the power cycle ({what})")
+        await asyncio.sleep(interval)
+
+
+async def power_cycle(dongle: Dongle, inventory: Inventory | None = None, *,
+                      port_timeout: float = DEFAULT_PORT_TIMEOUT) -> str:
+    """Power-cycle one inventory dongle and wait for its port; returns the method used
+    ("uhubctl", "labgrid" or "ncp-reset")."""
+    power = dongle.power
+    if isinstance(power, UhubctlPower):
+        await run_uhubctl(power, "cycle")
+        method = "uhubctl"
+    elif isinstance(power, LabgridPower):
+        if inventory is None:
+            raise PowerError(f"{dongle.name}: labgrid power needs the inventory's labgrid environment")
+        await labgrid_cycle(inventory, power)
+        method = "labgrid"
+    else:
+        await wait_for_port(dongle.port, port_timeout)
+        await ncp_reset(dongle)
+        method = "ncp-reset"
+    await wait_for_port(dongle.port, port_timeout)
+    LOGGER.info("power: %s cycled by %s; %s is back", dongle.name, method, dongle.port)
+    return method

@@ -1,0 +1,205 @@
+"""pytest plugin ``rig`` (entry point ``pytest11``): the same tests on emulated or real dongles.
+
+Options
+  ``--rig=sim`` (default)        emulated dongles started in-process, virtual clock
+  ``--rig=PATH.yaml``            a hardware inventory (``rig.inventory``), real clock
+  ``--rig=labgrid:ENV.yaml``     a labgrid environment (``options: rig:`` maps roles to resources)
+  ``--rig-keep-artifacts``       keep every test's artifacts folder, not just failed tests'
+  ``--rig-artifacts=DIR``        where the per-test folders go (default ``artifacts/`` in rootdir)
+
+Markers
+  ``hardware`` (optionally ``hardware("ch", "hht")``): skipped unless an inventory or labgrid
+  environment is given, or when it lacks one of the named roles; the skip reason says which.
+  ``slow``: long-running test (deselect with ``-m "not slow"``).
+
+Fixtures
+  ``rig_backend``  a :class:`rig.backend.RigBackend`; ``await rig_backend.dongle_path("ch")``
+  ``clock``        ``VirtualClock`` on sim, ``RealClock`` on hardware (the backend uses the same)
+  ``artifacts_dir``  ``artifacts/<test name>/`` with ``rig.log`` (DEBUG log of rig, firmware shims,
+                   bellows, zigpy); on sim the air's ``air.pcap`` too; kept on failure
+  ``rig_target``   the parsed ``--rig`` option (session)
+
+Role fixtures (``ch``, ``hht``, ``ppmid``, ``esme``, ``gpf``) build on ``rig_backend``.
+Works with and without pytest-xdist: nothing is shared between workers but the read-only inventory.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from rig.inventory import Inventory, InventoryError, load_inventory, load_labgrid_env
+
+LOG_NAMES = ("rig", "firmware_shims", "bellows", "zigpy")
+_REPORT_KEY = pytest.StashKey[dict]()
+_TARGET_KEY = pytest.StashKey["RigTarget"]()
+
+
+@dataclass(frozen=True)
+class RigTarget:
+    """What ``--rig`` asked for: kind "sim", "inventory" or "labgrid", with the loaded inventory."""
+
+    kind: str
+    path: Path | None = None
+    inventory: Inventory | None = None
+
+    @property
+    def hardware(self) -> bool:
+        return self.kind != "sim"
+
+    def describe(self) -> str:
+        if self.kind == "sim":
+            return "sim (emulated dongles in-process, virtual clock)"
+        dongles = ", ".join(f"{d.role}={d.port}" for d in self.inventory.dongles.values())
+        return f"{self.kind} {self.path} ({dongles})"
+
+
+def parse_rig_option(value: str) -> RigTarget:
+    """``sim`` | ``PATH.yaml`` | ``labgrid:ENV.yaml`` → RigTarget (files loaded and validated).
+
+    Raises ``pytest.UsageError`` naming the value, or the inventory's file/line/field."""
+    value = (value or "sim").strip()
+    if value == "sim":
+        return RigTarget("sim")
+    kind, text = ("labgrid", value[len("labgrid:"):]) if value.startswith("labgrid:") else ("inventory", value)
+    path = Path(text).expanduser()
+    if path.suffix not in (".yaml", ".yml"):
+        raise pytest.UsageError(f"--rig={value}: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml")
+    if not path.is_file():
+        raise pytest.UsageError(f"--rig={value}: {path} does not exist")
+    try:
+        inventory = load_labgrid_env(path) if kind == "labgrid" else load_inventory(path)
+    except InventoryError as exc:
+        raise pytest.UsageError(f"--rig={value}: {exc}") from None
+    return RigTarget(kind, path, inventory)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rig", "SECMP0037 rig: emulated or real dongles")
+    group.addoption("--rig", action="store", default="sim", metavar="sim|PATH.yaml|labgrid:ENV.yaml",
+                    help="where dongles come from: 'sim' (emulated, default), a hardware inventory YAML, "
+                         "or 'labgrid:' and a labgrid environment YAML")
+    group.addoption("--rig-keep-artifacts", action="store_true", default=False,
+                    help="keep every test's artifacts folder (default: only failed tests')")
+    group.addoption("--rig-artifacts", action="store", default=None, metavar="DIR",
+                    help="folder for per-test artifacts (default: artifacts/ under the rootdir)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hardware(*roles): needs real radios named by --rig=PATH.yaml or "
+                                       "--rig=labgrid:ENV.yaml (skipped otherwise, with the reason)")
+    config.addinivalue_line("markers", "slow: long-running test")
+    config.stash[_TARGET_KEY] = parse_rig_option(config.getoption("--rig"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"rig: {config.stash[_TARGET_KEY].describe()}"
+
+
+def hardware_skip_reason(target: RigTarget, roles: tuple[str, ...]) -> str | None:
+    """Why a ``hardware``-marked test cannot run on ``target`` (None: it can)."""
+    if not target.hardware:
+        return ("hardware test: needs real dongles; run with --rig=PATH.yaml (a hardware inventory) or "
+                "--rig=labgrid:ENV.yaml (now --rig=sim)")
+    missing = [role for role in roles if not target.inventory.has_role(role)]
+    if missing:
+        return f"hardware test needs role(s) {', '.join(missing)}, which {target.path} does not provide"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    target = config.stash[_TARGET_KEY]
+    for item in items:
+        marker = item.get_closest_marker("hardware")
+        if marker is None:
+            continue
+        reason = hardware_skip_reason(target, tuple(marker.args))
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    item.stash.setdefault(_REPORT_KEY, {})[report.when] = report
+    return report
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def rig_target(pytestconfig: pytest.Config) -> RigTarget:
+    return pytestconfig.stash[_TARGET_KEY]
+
+
+@pytest.fixture
+def clock(rig_target: RigTarget):
+    """One clock for the test: virtual on sim (time moves on ``advance``), real on hardware."""
+    from rig.clock import RealClock, VirtualClock
+
+    return RealClock() if rig_target.hardware else VirtualClock()
+
+
+def artifacts_name(nodeid: str) -> str:
+    """A folder name for a test: its node id without the path's directories, filesystem-safe."""
+    name = nodeid.split("/")[-1]
+    name = re.sub(r"[^A-Za-z0-9_.\-\[\]]+", "_", name.replace("::", "__"))
+    return name[:180] or "test"
+
+
+@pytest.fixture
+def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    """``artifacts/<test name>/`` for this test, emptied first; removed on success unless
+    ``--rig-keep-artifacts``; holds ``rig.log`` (DEBUG) for the test's duration."""
+    config = request.config
+    root = config.getoption("--rig-artifacts")
+    root = Path(root) if root else Path(config.rootpath) / "artifacts"
+    folder = root / artifacts_name(request.node.nodeid)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    handler = logging.FileHandler(folder / "rig.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in LOG_NAMES]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        if lg.getEffectiveLevel() > logging.DEBUG:
+            lg.setLevel(logging.DEBUG)
+    try:
+        yield folder
+    finally:
+        for lg, level in zip(loggers, saved, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+        handler.close()
+        reports = request.node.stash.get(_REPORT_KEY, {})
+        failed = any(rep.failed for rep in reports.values())
+        if not failed and not config.getoption("--rig-keep-artifacts"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def rig_backend(rig_target: RigTarget, clock, artifacts_dir: Path, tmp_path: Path):
+    """Dongles for roles: ``await rig_backend.dongle_path(role)``, ``await rig_backend.power_cycle(role)``."""
+    from rig.backend import InventoryBackend, LabgridBackend, SimBackend
+
+    if rig_target.kind == "sim":
+        state_dir = tmp_path / "rig-nv"
+        state_dir.mkdir(exist_ok=True)
+        backend = SimBackend(clock, state_dir=state_dir, pcap=artifacts_dir / "air.pcap")
+    elif rig_target.kind == "labgrid":
+        backend = LabgridBackend(rig_target.inventory, clock)
+    else:
+        backend = InventoryBackend(rig_target.inventory, clock)
+    try:
+        yield backend
+    finally:
+        await backend.close()
