@@ -13,6 +13,7 @@ import typer
 REGISTRARS: list[str] = [
     "rig.cbke.cli",
     "rig.gbcs.cli",
+    "rig.lab_cli",
     "rig.sim_cli",
     "rig.sniff",
 ]

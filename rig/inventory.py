@@ -283,7 +283,10 @@ def check_port(port: Any) -> str | None:
     if not isinstance(port, str) or not port.strip():
         return f"expected a device path or URL, got {_kind(port)}"
     if "://" in port:
-        parts = urlsplit(port)
+        try:
+            parts = urlsplit(port)
+        except ValueError as exc:
+            return f"{port!r} is not a valid URL ({exc})"
         if parts.scheme not in URL_SCHEMES:
             return f"URL scheme {parts.scheme!r} is not one of {', '.join(s + '://' for s in URL_SCHEMES)}"
         try:

@@ -1,0 +1,156 @@
+"""``rig probe`` and ``rig write-eui64``: the bench commands for real (or emulated) EZSP dongles."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rig.probe import (
+    ProbeError,
+    list_serial_ports,
+    parse_eui64,
+    plan_eui64_write,
+    probe_many,
+    read_back_eui64,
+    write_eui64,
+)
+from rig.inventory import check_port
+from rig.transport import TransportError, open_ezsp
+
+FLOW = {"none": None, "software": "software", "hardware": "hardware"}
+
+
+def _flow(value: str) -> str | None:
+    if value not in FLOW:
+        raise typer.BadParameter(f"{value!r} is not one of none, software, hardware")
+    return FLOW[value]
+
+
+def _check_path(value: str) -> str:
+    problem = check_port(value)
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("probe")
+    def probe(
+        urls: list[str] = typer.Argument(None, help="Extra dongles to probe: tcp://, socket://, rfc2217:// URLs "
+                                                    "or device paths."),
+        serial: bool = typer.Option(True, "--serial/--no-serial", help="Also probe USB serial ports pyserial finds."),
+        timeout: float = typer.Option(15.0, help="Seconds per dongle."),
+        baudrate: int = typer.Option(115200, help="Baud rate for serial ports."),
+        flow_control: str = typer.Option("none", help="none, software or hardware."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON list instead of a table."),
+    ) -> None:
+        """List EZSP dongles: USB VID/PID, serial number, by-id path, EZSP and stack version, EUI-64,
+        custom EUI-64 (MFG token), NV3 rewrite, CBKE certificate."""
+        flow = _flow(flow_control)
+        targets = [(_check_path(url), None) for url in (urls or [])]
+        if serial:
+            targets += [(port.path, port) for port in list_serial_ports()]
+        console = Console(stderr=as_json)
+        if not targets:
+            console.print("no USB serial ports found and no URLs given (try: rig probe tcp://HOST:PORT)")
+            raise typer.Exit(1)
+        with console.status(f"probing {len(targets)} port(s)…"):
+            reports = asyncio.run(probe_many(targets, timeout=timeout, baudrate=baudrate, flow_control=flow))
+        if as_json:
+            print(json.dumps([r.as_dict() for r in reports], indent=1))
+        else:
+            console.print(_table(reports))
+        if not any(r.ok for r in reports):
+            raise typer.Exit(1)
+
+    @app.command("write-eui64")
+    def write_eui64_cmd(
+        port: str = typer.Argument(..., help="Dongle path or URL."),
+        eui64: str = typer.Argument(..., help="New IEEE address, e.g. 00:12:4B:00:01:AB:CD:EF."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+        burn: bool = typer.Option(False, "--burn", help="Allow writing the WRITE-ONCE manufacturing token when "
+                                                        "the firmware has no NV3 token. Can never be undone."),
+        timeout: float = typer.Option(15.0, help="Seconds to wait for the dongle."),
+        baudrate: int = typer.Option(115200, help="Baud rate for serial ports."),
+        flow_control: str = typer.Option("none", help="none, software or hardware."),
+    ) -> None:
+        """Give a dongle a new IEEE address (NV3 token when the firmware has it, as bellows does), reset it
+        and read the address back."""
+        console = Console(soft_wrap=True)
+        _check_path(port)
+        flow = _flow(flow_control)
+        try:
+            target = parse_eui64(eui64)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="EUI64") from None
+
+        async def plan():
+            ezsp = await open_ezsp(port, baudrate=baudrate, flow_control=flow, timeout=timeout)
+            try:
+                return await plan_eui64_write(ezsp, port, target, burn=burn)
+            finally:
+                await ezsp.disconnect()
+
+        try:
+            decided = asyncio.run(plan())
+        except TransportError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if decided.method == "nothing":
+            console.print(decided.reason)
+            return
+        if decided.method == "refuse":
+            console.print(f"[red]refused:[/red] {port}: {decided.reason}")
+            raise typer.Exit(1)
+        console.print(f"{port}: EUI-64 {decided.current} → {decided.target}")
+        console.print(f"method: {decided.reason}")
+        if decided.method == "burn":
+            console.print("[bold red]WARNING: the manufacturing custom EUI-64 is write-once. Once written it can "
+                          "never be undone or changed again.[/bold red]")
+        if not yes and not typer.confirm("Write it?", default=False):
+            console.print("nothing written")
+            raise typer.Exit(1)
+
+        async def write_and_check() -> str:
+            ezsp = await open_ezsp(port, baudrate=baudrate, flow_control=flow, timeout=timeout)
+            try:
+                await write_eui64(ezsp, target, burn=decided.method == "burn")
+            finally:
+                await ezsp.disconnect()
+            return await read_back_eui64(port, baudrate=baudrate, flow_control=flow, timeout=timeout)
+
+        try:
+            now = asyncio.run(write_and_check())
+        except (TransportError, ProbeError) as exc:
+            console.print(f"[red]error:[/red] {port}: {exc}")
+            raise typer.Exit(2) from None
+        if now != decided.target:
+            console.print(f"[red]read back {now} after reset, expected {decided.target}[/red]")
+            raise typer.Exit(1)
+        console.print(f"written ({decided.method}); after reset the dongle uses {now}")
+
+
+def _table(reports) -> Table:
+    table = Table(title="EZSP dongles", show_lines=False)
+    for column in ("port", "USB", "serial no.", "EZSP", "stack", "EUI-64", "custom EUI-64 (MFG)", "NV3 rewrite",
+                   "CBKE cert", "board / error"):
+        table.add_column(column, overflow="fold")
+    for r in reports:
+        usb = r.usb
+        port = r.path if usb is None or usb.by_id is None else f"{usb.by_id}\n({usb.device})"
+        if r.custom_eui64_state == "burnt":
+            custom = r.custom_eui64
+        else:
+            custom = {"unset": "unset", "unsupported": "n/a"}.get(r.custom_eui64_state, "?")
+        nv3 = "?" if r.nv3_rewrite is None else ("yes" if r.nv3_rewrite else "no")
+        if r.nv3_eui64:
+            nv3 += f" ({r.nv3_eui64})"
+        table.add_row(port, usb.vid_pid if usb else "", (usb.serial_number or "") if usb else "",
+                      str(r.ezsp_version or ""), r.stack_version or "", r.eui64 or "", custom if r.ok else "",
+                      nv3 if r.ok else "", r.cbke_certificate if r.ok else "",
+                      r.error or " ".join(x for x in (r.manufacturer, r.board) if x))
+    return table

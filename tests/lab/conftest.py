@@ -1,0 +1,72 @@
+"""Lab tests: emulated dongles served from a background event loop (so that synchronous callers —
+typer's CliRunner, an in-process pytester run — can open them through the real transport), and the
+``pytester`` fixture without relying on ``-p pytester`` being given."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import rig.backend  # noqa: F401  - imported before pytester snapshots sys.modules
+import rig.pytest_plugin  # noqa: F401
+import rig.transport  # noqa: F401
+from firmware_shims.ncp.dongle import EmulatedDongle
+
+
+class DongleThread:
+    """Emulated dongles on their own event loop in a daemon thread."""
+
+    def __init__(self, state_dir) -> None:
+        self.state_dir = state_dir
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="emulated-dongles", daemon=True)
+        self.thread.start()
+        self.dongles: list[EmulatedDongle] = []
+
+    def call(self, coro, timeout: float = 30.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self, name: str, *, transport: str = "tcp", **kwargs) -> EmulatedDongle:
+        async def make():
+            dongle = EmulatedDongle(name, state_dir=self.state_dir, **kwargs)
+            if transport == "tcp":
+                await dongle.start_tcp()
+            else:
+                await dongle.start_pty()
+            return dongle
+
+        dongle = self.call(make())
+        self.dongles.append(dongle)
+        return dongle
+
+    def power_cycle(self, dongle: EmulatedDongle) -> None:
+        self.call(dongle.power_cycle())
+
+    def close(self) -> None:
+        async def stop_all():
+            for dongle in self.dongles:
+                await dongle.stop()
+
+        self.call(stop_all())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def dongles(tmp_path):
+    runner = DongleThread(tmp_path)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture
+def pytester(request, tmp_path_factory, monkeypatch):
+    """pytest's Pytester (the ``-p pytester`` plugin is not loaded for the whole suite)."""
+    if not hasattr(request.config.option, "runpytest"):
+        monkeypatch.setattr(request.config.option, "runpytest", "inprocess", raising=False)
+    tester = pytest.Pytester(request, tmp_path_factory, monkeypatch, _ispytest=True)
+    tester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    return tester
