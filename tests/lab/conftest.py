@@ -65,8 +65,12 @@ def dongles(tmp_path):
 @pytest.fixture
 def pytester(request, tmp_path_factory, monkeypatch):
     """pytest's Pytester (the ``-p pytester`` plugin is not loaded for the whole suite)."""
-    if not hasattr(request.config.option, "runpytest"):
-        monkeypatch.setattr(request.config.option, "runpytest", "inprocess", raising=False)
+    try:
+        request.config.getoption("--runpytest")
+    except ValueError:
+        # pytester's own option is undeclared when the plugin is not loaded: Pytester reads it by
+        # the literal name, so answer that name with pytest's default ("inprocess")
+        monkeypatch.setattr(request.config.option, "--runpytest", "inprocess", raising=False)
     tester = pytest.Pytester(request, tmp_path_factory, monkeypatch, _ispytest=True)
     tester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     return tester
