@@ -117,7 +117,8 @@ async def test_inventory_backend_gives_paths_settings_and_power_cycles_by_role(t
         await backend.dongle_path("bogus")
 
 
-async def test_labgrid_power_without_labgrid_installed_says_how_to_install(tmp_path):
+async def test_labgrid_power_without_labgrid_installed_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "labgrid", None)          # absent, whatever this venv holds
     inv = parse_inventory("labgrid: {env: env.yaml}\ndongles:\n  ch:\n    port: /dev/null\n    role: ch\n"
                           "    power: {labgrid: {resource: ch-power}}\n", "lab.yaml", base=tmp_path)
     assert inv.dongle_for("ch").power == LabgridPower("ch-power")
