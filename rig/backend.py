@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from rig.clock import Clock, RealClock
-from rig.inventory import Dongle, Inventory, InventoryError, load_inventory, load_labgrid_env, resolve_labgrid_port
+from rig.inventory import (
+    Dongle,
+    Inventory,
+    InventoryError,
+    load_inventory,
+    load_labgrid_env,
+    resolve_labgrid_port,
+)
 
 SIM_ROLES = ("ch", "hht", "ppmid", "esme", "gpf", "sniffer")
 

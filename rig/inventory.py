@@ -111,7 +111,7 @@ def _make_loader(source: str) -> type[yaml.SafeLoader]:
 def load_yaml(text: str, source: str) -> Any:
     """Parse YAML keeping line numbers; a syntax error becomes an InventoryError at its line."""
     try:
-        return yaml.load(text, Loader=_make_loader(source))  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_make_loader(source))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise InventoryError(source, mark.line + 1 if mark else 0, "",
@@ -678,7 +678,7 @@ def resolve_labgrid_port(inventory: Inventory, dongle: Dongle) -> str:
 def require_labgrid(why: str):
     """Import labgrid lazily; a missing install is a clear error, never an ImportError trace."""
     try:
-        import labgrid  # noqa: PLC0415
+        import labgrid
     except ImportError:
         raise InventoryError("labgrid", 0, "", f"{why} needs labgrid, which is not installed: "
                              "pip install 'secmp0037-rig[labgrid]'") from None

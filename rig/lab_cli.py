@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rig.inventory import check_port
 from rig.probe import (
     ProbeError,
     list_serial_ports,
@@ -18,7 +19,6 @@ from rig.probe import (
     read_back_eui64,
     write_eui64,
 )
-from rig.inventory import check_port
 from rig.transport import TransportError, open_ezsp
 
 FLOW = {"none": None, "software": "software", "hardware": "hardware"}

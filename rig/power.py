@@ -104,7 +104,7 @@ async def port_is_back(port: str) -> bool:
         return os.path.exists(port)
     parts = urlsplit(port)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port), 2.0)
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port), 2.0)
     except (OSError, TimeoutError):
         return False
     writer.close()

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-import rig.backend  # noqa: F401  - imported before pytester snapshots sys.modules
-import rig.pytest_plugin  # noqa: F401
+import rig.backend
+import rig.pytest_plugin
 import rig.transport  # noqa: F401
 from firmware_shims.ncp.dongle import EmulatedDongle
 

@@ -62,8 +62,8 @@ MISTAKES = {
     "duplicate EUI-64": ("dongles:\n" + GOOD_CH + "    eui64: '00124B0001A00001'\n"
                          "  hht:\n    port: tcp://127.0.0.1:4001\n    role: hht\n    eui64: '00124b0001a00001'\n",
                          9, "dongles.hht.eui64", "duplicate EUI-64 00124B0001A00001"),
-    "duplicate EUI-64 inside a ppmid": ("dongles:\n  p:\n    port: tcp://h:1\n    role: ppmid\n"
-                                        "    eui64s:\n      - '0000000000000001'\n      - '0000000000000001'\n",
+    "duplicate EUI-64 inside a ppmid": (("dongles:\n  p:\n    port: tcp://h:1\n    role: ppmid\n"
+                                        "    eui64s:\n      - '0000000000000001'\n      - '0000000000000001'\n"),
                                         7, "dongles.p.eui64s", "duplicate EUI-64"),
     "role without dongle": ("dongles:\n" + GOOD_CH + "roles:\n  - ch\n  - hht\n", 7, "roles",
                             "role 'hht' has no dongle"),

@@ -9,7 +9,13 @@ from types import SimpleNamespace
 import pytest
 
 from rig.backend import LabgridBackend
-from rig.inventory import InventoryError, LabgridPower, load_labgrid_env, network_serial_url, parse_labgrid_env
+from rig.inventory import (
+    InventoryError,
+    LabgridPower,
+    load_labgrid_env,
+    network_serial_url,
+    parse_labgrid_env,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "labgrid-env.yaml"
 
@@ -74,19 +80,19 @@ def test_static_resources_resolve_without_a_coordinator(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "where"), [
-    ("targets:\n  a:\n    resources: {RemotePlace: {name: p}}\n    options:\n      rig:\n        ch: {serial: s, power: pw}\n"
-     "    drivers:\n      - USBPowerDriver: {name: other}\n", "env.yaml:6: targets.a.options.rig.ch.power: no driver named 'pw'"),
+    (("targets:\n  a:\n    resources: {RemotePlace: {name: p}}\n    options:\n      rig:\n        ch: {serial: s, power: pw}\n"
+     "    drivers:\n      - USBPowerDriver: {name: other}\n"), "env.yaml:6: targets.a.options.rig.ch.power: no driver named 'pw'"),
     ("targets:\n  a:\n    resources: []\n    options:\n      rig:\n        ch: {serial: s}\n",
      "env.yaml:6: targets.a.options.rig.ch.serial: no resource named 's'"),
     ("targets:\n  a:\n    options: {rig: {ch: {serial: s}}}\n  b:\n    options: {rig: {hht: {serial: t}}}\n",
      "env.yaml:2: targets: exactly one target needs options: rig:"),
     ("targets:\n  a:\n    resources: {RemotePlace: {name: p}}\n    options:\n      rig:\n        coordinator: {serial: s}\n",
      "env.yaml:6: targets.a.options.rig.coordinator: 'coordinator' is not one of"),
-    ("targets:\n  a:\n    resources:\n      - NetworkSerialPort: {name: s, host: h, port: 1, protocol: telnet}\n"
-     "    options: {rig: {ch: {serial: s}}}\n", "env.yaml:4: targets.a.resources.NetworkSerialPort.protocol: 'telnet'"),
-    ("targets:\n  a:\n    resources:\n      - USBSerialPort: {name: s, match: {ID_SERIAL_SHORT: x}}\n"
-     "    options: {rig: {ch: {serial: s}}}\n", "env.yaml:4: targets.a.resources.USBSerialPort: resource class "
-                                                "USBSerialPort cannot be opened"),
+    (("targets:\n  a:\n    resources:\n      - NetworkSerialPort: {name: s, host: h, port: 1, protocol: telnet}\n"
+     "    options: {rig: {ch: {serial: s}}}\n"), "env.yaml:4: targets.a.resources.NetworkSerialPort.protocol: 'telnet'"),
+    (("targets:\n  a:\n    resources:\n      - USBSerialPort: {name: s, match: {ID_SERIAL_SHORT: x}}\n"
+     "    options: {rig: {ch: {serial: s}}}\n"), ("env.yaml:4: targets.a.resources.USBSerialPort: resource class "
+                                                "USBSerialPort cannot be opened")),
 ])
 def test_environment_mistakes_name_file_line_and_field(text, where):
     with pytest.raises(InventoryError) as caught:
