@@ -20,7 +20,8 @@ Fixtures
   ``rig_target``   the parsed ``--rig`` option (session)
 
 Role fixtures (``ch``, ``hht``, ``ppmid``, ``esme``, ``gpf``) build on ``rig_backend``.
-Works with and without pytest-xdist: nothing is shared between workers but the read-only inventory.
+Works with and without pytest-xdist on sim (each worker starts its own emulated dongles); on hardware
+``-n N`` is refused, since workers would share one bench's ports.
 """
 
 from __future__ import annotations
@@ -95,7 +96,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware(*roles): needs real radios named by --rig=PATH.yaml or "
                                        "--rig=labgrid:ENV.yaml (skipped otherwise, with the reason)")
     config.addinivalue_line("markers", "slow: long-running test")
-    config.stash[_TARGET_KEY] = parse_rig_option(config.getoption("--rig"))
+    target = parse_rig_option(config.getoption("--rig"))
+    workers = config.getoption("numprocesses", default=None)     # pytest-xdist's -n, when loaded
+    if target.hardware and workers not in (None, 0) and not hasattr(config, "workerinput"):
+        raise pytest.UsageError(
+            f"--rig={config.getoption('--rig')} with pytest-xdist -n {workers}: one bench's dongles cannot be "
+            "shared between workers (each would open and power-cycle the same ports); run hardware with -n 0")
+    config.stash[_TARGET_KEY] = target
 
 
 def pytest_report_header(config: pytest.Config) -> str:

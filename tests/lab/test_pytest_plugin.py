@@ -133,7 +133,7 @@ def test_sim_backend_writes_the_air_capture_into_the_artifacts_of_a_failed_test(
     assert (kept / "rig.log").exists()
 
 
-def test_plugin_works_under_xdist(pytester):
+def test_plugin_works_under_xdist_on_sim_and_refuses_to_share_a_bench_between_workers(pytester):
     pytester.makefile(".yaml", lab=INVENTORY)
     pytester.makepyfile(test_x="""
         import pytest
@@ -143,12 +143,15 @@ def test_plugin_works_under_xdist(pytester):
             assert rig_target.kind == "inventory"
 
         @pytest.mark.parametrize("n", range(4))
-        def test_many(artifacts_dir, clock, n):
+        async def test_many(artifacts_dir, clock, rig_backend, n):
             assert artifacts_dir.is_dir()
+            assert (await rig_backend.dongle_path("ch")).startswith("tcp://127.0.0.1:")
     """)
-    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "--rig=lab.yaml")
-    result.assert_outcomes(passed=5)
-    result.stdout.fnmatch_lines(["*2 workers*"])
     sim = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "-rs")
     sim.assert_outcomes(passed=4, skipped=1)
-    sim.stdout.fnmatch_lines(["*hardware test: needs real dongles*"])
+    sim.stdout.fnmatch_lines(["*2 workers*", "*hardware test: needs real dongles*"])
+    shared = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "--rig=lab.yaml")
+    assert shared.ret == pytest.ExitCode.USAGE_ERROR
+    shared.stderr.fnmatch_lines(["*--rig=lab.yaml with pytest-xdist -n 2: one bench's dongles cannot be shared*"])
+    serial = pytester.runpytest("-p", "xdist", "-n", "0", "--rig=lab.yaml", "-k", "test_hw")
+    serial.assert_outcomes(passed=1, deselected=4)
