@@ -1,0 +1,158 @@
+"""CHF behaviour with no radio: the device log, the inter-PAN policy, HHT expiry, GBCS commands to the CHF.
+
+``ChCore`` is driven by the radio shim (``firmware_shims.ch.shim``) and unit-tested on a virtual clock.
+
+* ``power_on()``: removes every HHT entry (an HHT's residency ends at the next CH power-on), opens the
+  inter-PAN window and, under the ``gbcs`` policy, arms its close ``INTERPAN_WINDOW_S`` later
+  (``secmp0037``: never closes).  ``on_window_closed`` tells the shim to stop inter-PAN reception.
+* ``handle_command(data, via=..., sender=...)``: a GBCS command addressed to the CHF, arriving over
+  inter-PAN (an HHT's own CCS01), the HAN tunnel or the WAN.  Checks in order: inter-PAN window (for
+  ``via="interpan"``), ``rig.gbcs.validate`` (structure, recipient, MAC, counter, authority), then the
+  use case: CCS01 adds the device to the log (over inter-PAN only for the sender itself, which becomes
+  an HHT entry expiring after ``HHT_RESIDENCY_S``), CCS02 removes it.  The answer is ``Handled`` with
+  the GBCS response bytes or a ``Refusal`` whose ``reason`` names the cause; a refusal never changes
+  the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rig import pairing
+from rig.clock import Clock, Timer
+from rig.events import EventLog
+from rig.gbcs import Builder, CounterStore, Device, validate
+from rig.zigbee.install_code import link_key_from_code
+
+from .devicelog import DeviceLog, DeviceLogEntry
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str
+    detail: str = ""
+    ok = False
+
+
+@dataclass(frozen=True)
+class Handled:
+    use_case: str
+    response: bytes
+    entry: DeviceLogEntry | None = None
+    ok = True
+
+
+@dataclass
+class ChCore:
+    clock: Clock
+    policy: str
+    log: DeviceLog
+    chf: Device
+    counters: CounterStore
+    builder: Builder
+    events: EventLog | None = None
+    on_window_closed: Callable[[], None] | None = None
+    on_removed: Callable[[DeviceLogEntry], None] | None = None
+    interpan_open: bool = False
+    powered_at: float | None = None
+    _timers: list[Timer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.policy not in pairing.POLICIES:
+            raise ValueError(f"unknown inter-PAN policy {self.policy!r} (expected one of {', '.join(pairing.POLICIES)})")
+
+    def _emit(self, name: str, result: str = "ok", **detail) -> None:
+        if self.events is not None:
+            self.events.emit("CH", name, result, **detail)
+
+    # --- power -----------------------------------------------------------------------------------
+    def power_on(self) -> list[DeviceLogEntry]:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self.powered_at = self.clock.now()
+        removed = [e for e in list(self.log.entries.values()) if e.is_hht]
+        for entry in removed:
+            self._remove(entry, "ch_power_on")
+        self.interpan_open = True
+        if self.policy == "gbcs":
+            self._timers.append(self.clock.call_later(pairing.INTERPAN_WINDOW_S, self._close_window))
+        self._emit("ch.interpan_open", policy=self.policy,
+                   closes_in_s=pairing.INTERPAN_WINDOW_S if self.policy == "gbcs" else None)
+        return removed
+
+    def _close_window(self) -> None:
+        self.interpan_open = False
+        self._emit("ch.interpan_closed", policy=self.policy)
+        if self.on_window_closed is not None:
+            self.on_window_closed()
+
+    def _expire(self, eui64: str, expiry: float) -> None:
+        entry = self.log.get(eui64)
+        if entry is not None and entry.hht_expiry == expiry:
+            self._remove(entry, "hht_residency_over")
+
+    def _remove(self, entry: DeviceLogEntry, why: str) -> None:
+        self.log.remove(entry.eui64)
+        self._emit("ch.device_log_removed", why, device=entry.eui64)
+        if self.on_removed is not None:
+            self.on_removed(entry)
+
+    # --- GBCS commands to the CHF ----------------------------------------------------------------
+    def check_interpan(self) -> Refusal | None:
+        if not self.interpan_open:
+            return Refusal("interpan_window_closed",
+                           f"inter-PAN pairing closed {pairing.INTERPAN_WINDOW_S} s after CH power-on (policy gbcs)")
+        return None
+
+    def handle_command(self, data: bytes, *, via: str, sender: str | None = None) -> Handled | Refusal:
+        if via == "interpan":
+            closed = self.check_interpan()
+            if closed is not None:
+                return closed
+        result = validate(data, self.chf, self.counters)
+        if not result.ok:
+            return Refusal(f"gbcs_rejected:{result.reason.value}", result.detail)
+        name = result.use_case.name
+        if name == "CCS01":
+            p = result.payload
+            eui = p["device_id"].upper()
+            if via == "interpan" and (sender is None or eui != sender.upper()):
+                return Refusal("ccs01_not_for_sender",
+                               f"an inter-PAN CCS01 may only register its sender {sender}, not {eui}")
+            now = self.clock.now()
+            hht = via == "interpan"
+            entry = DeviceLogEntry(eui64=eui, device_type=int(p["device_type"]),
+                                   link_key=link_key_from_code(bytes(p["install_code"])).hex().upper(),
+                                   added_via=via, added_at=now,
+                                   hht_expiry=now + pairing.HHT_RESIDENCY_S if hht else None)
+            self.log.put(entry)
+            if hht:
+                self._timers.append(self.clock.call_later(pairing.HHT_RESIDENCY_S, self._expire, eui, entry.hht_expiry))
+            self._emit("ch.device_log_added", device=eui, device_type=entry.device_type, via=via, hht=hht)
+            return Handled(name, self.builder.response(result.message).to_bytes(), entry)
+        if name == "CCS02":
+            eui = result.payload["device_id"].upper()
+            entry = self.log.get(eui)
+            if entry is None:
+                return Handled(name, self.builder.response(result.message, unregister_result=1).to_bytes())
+            self._remove(entry, "ccs02")
+            return Handled(name, self.builder.response(result.message).to_bytes(), entry)
+        return Refusal("gbcs_rejected:unsupported_message_code", f"the CHF does not execute {name}")
+
+    def mark_joined(self, eui64: str, nwk: int) -> DeviceLogEntry | None:
+        entry = self.log.get(eui64)
+        if entry is None:
+            return None
+        entry.join_state, entry.nwk = "joined", nwk
+        self.log.save()
+        return entry
+
+    def may_tunnel(self, eui64: str) -> Refusal | None:
+        entry = self.log.get(eui64)
+        if entry is None:
+            return Refusal("not_in_device_log", f"{eui64} is not in the CHF device log")
+        if entry.join_state != "joined":
+            return Refusal("not_joined", f"{eui64} has not joined the SM HAN")
+        return None

@@ -1,0 +1,83 @@
+"""The rig's choices where GBCS's local-pairing exchange is not public — one module a lab can align
+with a real Communications Hub.  Terms as in ``shared/notes/gbcs.md`` (§7 tunnelling, §8 HHT inter-PAN
+pairing, §9 negatives) and ``shared/notes/inter-pan.md``.  Tags: [C] cited, [I] our inference, [U] open.
+
+Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
+* Reception: the CH opens it at power-on by writing Silicon Labs' 12-entry MAC filter list
+  (``INTERPAN_FILTERS``, inter-pan.md §2 [C]) and closes it by writing as many all-zero entries
+  (``INTERPAN_OFF``, what SL's ``interpanPluginSetMacMatchFilterEnable(false)`` does [C]).  Under the
+  ``gbcs`` policy that happens ``INTERPAN_WINDOW_S`` after power-on (gbcs.md §8 [C]); under ``secmp0037``
+  never.  With the filter list closed the NCP drops inter-PAN frames: the host never sees them.
+* Plaintext allow-list: only Key Establishment (cluster 0x0800, commands 0-3, either direction) is
+  accepted unsecured (SL's SE allow-list, inter-pan.md §1 [C]); everything else must be APS-secured.
+* The HHT's Entity ID + install code travel as a DCC-built CCS01 that registers the HHT itself
+  (device type ``HHT_DEVICE_TYPE``).  [U] in GBCS: the carrying command.  Rig choice [I]: the ZSE
+  tunnelling cluster's TransferData (cluster 0x0704, profile 0x0109, client->server 0x02 / server->client
+  0x01, tunnel id ``INTERPAN_TUNNEL_ID``), the GBCS message split into ``SEGMENT_BYTES`` pieces, each
+  inter-PAN frame APS-secured on the host (key id 0 = the CBKE link key, extended nonce so Wireshark
+  decrypts it, inter-pan.md §5) because the EZSP inter-PAN path has no APS security.
+  The CH answers with the CCS01 response the same way.
+* The CH's device-log device type for an HHT [U]: ``DeviceType.TYPE2`` (rig.gbcs decision 1).
+
+SM HAN
+* Joins: install-code link keys only (TC policy 0x10); the CH imports a transient key for a device
+  once it is in the CHF device log and permits joining for ``PERMIT_JOIN_S``.
+* After joining every device runs CBKE (suite 2) with the CH (trust centre), as SE devices do.
+* GBCS rides the tunnelling cluster, protocol 6 GB-HRGP, manufacturer 0xFFFF, no flow control, 1500-byte
+  maximum (gbcs.md §7 [C]); APS-encrypted with the CBKE link key.  The emulated NCP has no APS
+  fragmentation, so a GBCS message is sent as consecutive TransferData frames of ``SEGMENT_BYTES``
+  [I]; the receiver reassembles until the bytes form one whole GBCS message.
+* Relay [C: SL comms-hub-function]: the CH accepts a tunnel only from a joined device in its log; a GBCS
+  command for another device goes down the CH's tunnel to that device, the response comes back to the
+  tunnel the command came from.  The CH opens its tunnel to a device on first use [I].
+* HHT residency [U, SECMP0037 seed]: an entry added by an HHT's own inter-PAN CCS01 is removed after
+  ``HHT_RESIDENCY_S`` or at the next CH power-on, whichever comes first; the device is asked to leave
+  (ZDO Mgmt_Leave_req).  Entries added through the tunnel (the PPMID's) stay.
+* PPMID <-> ESME data: ZCL Metering (0x0702) Read Attributes of CurrentSummationDelivered (0x0000)
+  sent directly on the HAN; a meter answers only a partner joined by a CS03 command, others get a
+  Default Response NOT_AUTHORIZED (0x7E) [I].
+* The GPF runs on its own dongle in the rig (in a real CH it shares the CH's radio) [I].
+"""
+
+from __future__ import annotations
+
+from rig.gbcs import DeviceType
+
+POLICIES = ("gbcs", "secmp0037")
+
+INTERPAN_WINDOW_S = 60 * 60
+HHT_RESIDENCY_S = 18 * 60 * 60
+
+#: Silicon Labs' list: {dst PAN local, broadcast} x {src PAN non-local, local} x {dst bcast, ucast short, long}
+INTERPAN_FILTERS = bytes.fromhex("050015002500090019002900060016002600" "0a001a002a00")
+INTERPAN_OFF = bytes(len(INTERPAN_FILTERS))
+
+SE_PROFILE = 0x0109
+KE_CLUSTER = 0x0800
+TUNNEL_CLUSTER = 0x0704
+METERING_CLUSTER = 0x0702
+ENDPOINT = 1
+
+#: plaintext inter-PAN allow-list: (cluster, command ids) accepted without APS security
+PLAINTEXT_INTERPAN = {KE_CLUSTER: frozenset({0x00, 0x01, 0x02, 0x03})}
+
+INTERPAN_TUNNEL_ID = 0x0000
+HHT_DEVICE_TYPE = DeviceType.TYPE2
+SEGMENT_BYTES = 48
+
+# tunnelling cluster (gbcs.md §7)
+GB_HRGP = 6
+TUNNEL_MANUFACTURER = 0xFFFF
+TUNNEL_MAX_TRANSFER = 1500
+CMD_REQUEST_TUNNEL = 0x00          # client -> server
+CMD_REQUEST_TUNNEL_RESPONSE = 0x00  # server -> client
+CMD_TRANSFER_DATA_C2S = 0x02
+CMD_TRANSFER_DATA_S2C = 0x01
+
+# timeouts (clock seconds)
+SCAN_DURATION = 1                  # 802.15.4 exponent per channel
+JOIN_TIMEOUT_S = 20.0
+KE_TIMEOUT_S = 60.0
+RESPONSE_TIMEOUT_S = 15.0          # a GBCS response through inter-PAN or the tunnel
+PERMIT_JOIN_S = 254
+HAN_CHANNEL = 15

@@ -1,0 +1,136 @@
+"""CH shim core without a radio, on a virtual clock: device log, inter-PAN window, HHT expiry, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from firmware_shims.ch import ChCore, DeviceLog
+from rig import pairing
+from rig.clock import VirtualClock
+from rig.gbcs import Builder, CounterStore, Device, DeviceType, Role
+from rig.zigbee.install_code import link_key_from_code
+
+from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
+
+
+def make_core(keys, tmp_path, policy, clock=None):
+    clock = clock or VirtualClock()
+    closed = []
+    core = ChCore(clock, policy, DeviceLog(tmp_path / "log.json"), Device.from_store(keys, keys.one(Role.CHF)),
+                  CounterStore.load(tmp_path / "counters.json"), Builder(keys), on_window_closed=lambda: closed.append(1))
+    return clock, core, closed
+
+
+def ccs01(keys, builder, device, device_type=Role.HHT, **kw):
+    return builder.ccs01(keys.one(Role.CHF), device, device_type, INSTALL_CODE, **kw).to_bytes()
+
+
+@pytest.mark.parametrize("policy", pairing.POLICIES)
+async def test_window_open_at_power_on_and_gbcs_closes_it_after_60_minutes(keys, tmp_path, policy):
+    clock, core, closed = make_core(keys, tmp_path, policy)
+    core.power_on()
+    await clock.advance(pairing.INTERPAN_WINDOW_S - 1)
+    assert core.interpan_open and not closed
+    await clock.advance(2)
+    assert core.interpan_open is (policy == "secmp0037")
+    assert closed == ([1] if policy == "gbcs" else [])
+
+
+async def test_hht_ccs01_over_interpan_adds_entry_persisted_atomically(keys, tmp_path):
+    clock, core, _ = make_core(keys, tmp_path, "gbcs")
+    core.power_on()
+    b = Builder(keys, counter_start=100)
+    out = core.handle_command(ccs01(keys, b, HHT_ID), via="interpan", sender=HHT_ID)
+    assert out.ok and out.use_case == "CCS01"
+    entry = core.log.get(HHT_ID)
+    assert entry.device_type == DeviceType.TYPE2 and entry.is_hht
+    assert entry.link_key == link_key_from_code(INSTALL_CODE).hex().upper()
+    saved = json.loads((tmp_path / "log.json").read_text())["entries"]
+    assert [e["eui64"] for e in saved] == [HHT_ID]
+    assert DeviceLog(tmp_path / "log.json").get(HHT_ID) == entry        # survives a reload
+    assert not list(tmp_path.glob(".log.json.*"))                       # no temp file left behind
+
+
+async def test_gbcs_refuses_after_window_and_log_unchanged(keys, tmp_path):
+    clock, core, _ = make_core(keys, tmp_path, "gbcs")
+    core.power_on()
+    await clock.advance(60 * 60 + 1)
+    before = core.log.snapshot()
+    out = core.handle_command(ccs01(keys, Builder(keys, counter_start=5), HHT_ID), via="interpan", sender=HHT_ID)
+    assert not out.ok and out.reason == "interpan_window_closed"
+    assert core.log.snapshot() == before
+
+
+async def test_secmp0037_accepts_after_five_days(keys, tmp_path):
+    clock, core, _ = make_core(keys, tmp_path, "secmp0037")
+    core.power_on()
+    await clock.advance(5 * 86400)
+    out = core.handle_command(ccs01(keys, Builder(keys, counter_start=5), HHT_ID), via="interpan", sender=HHT_ID)
+    assert out.ok
+
+
+async def test_hht_removed_after_18_hours_ppmid_entry_stays(keys, tmp_path):
+    clock, core, _ = make_core(keys, tmp_path, "secmp0037")
+    removed = []
+    core.on_removed = removed.append
+    core.power_on()
+    b = Builder(keys, counter_start=10)
+    assert core.handle_command(ccs01(keys, b, HHT_ID), via="interpan", sender=HHT_ID).ok
+    assert core.handle_command(ccs01(keys, b, PPMID_ID, Role.PPMID), via="tunnel", sender=HHT_ID).ok
+    await clock.advance(18 * 3600 - 1)
+    assert HHT_ID in core.log
+    await clock.advance(2)
+    assert HHT_ID not in core.log and PPMID_ID in core.log
+    assert [e.eui64 for e in removed] == [HHT_ID]
+
+
+async def test_hht_removed_at_next_power_on(keys, tmp_path):
+    clock, core, _ = make_core(keys, tmp_path, "gbcs")
+    core.power_on()
+    b = Builder(keys, counter_start=10)
+    core.handle_command(ccs01(keys, b, HHT_ID), via="interpan", sender=HHT_ID)
+    core.handle_command(ccs01(keys, b, PPMID_ID, Role.PPMID), via="tunnel", sender=HHT_ID)
+    await clock.advance(3600)
+    # the CH loses power: a new core reads the same log file
+    clock2, core2, _ = make_core(keys, tmp_path, "gbcs", clock)
+    removed = core2.power_on()
+    assert [e.eui64 for e in removed] == [HHT_ID]
+    assert PPMID_ID in core2.log and HHT_ID not in core2.log
+    await clock.advance(18 * 3600)       # the old expiry timer of the first core does nothing harmful
+    assert PPMID_ID in core2.log
+
+
+async def test_replayed_altered_and_misaddressed_ccs01_refused_with_reason(keys, tmp_path):
+    clock, core, _ = make_core(keys, tmp_path, "secmp0037")
+    core.power_on()
+    b = Builder(keys, counter_start=50)
+    good = ccs01(keys, b, HHT_ID)
+    assert core.handle_command(good, via="interpan", sender=HHT_ID).ok
+    snapshot = core.log.snapshot()
+    replay = core.handle_command(good, via="interpan", sender=HHT_ID)
+    assert replay.reason == "gbcs_rejected:counter_not_newer"
+    altered = bytearray(ccs01(keys, b, HHT_ID))
+    altered[-1] ^= 0x01                                        # last MAC byte
+    assert core.handle_command(bytes(altered), via="interpan", sender=HHT_ID).reason == "gbcs_rejected:bad_mac"
+    wrong = b.ccs01(keys.one(Role.GPF), HHT_ID, Role.HHT, INSTALL_CODE).to_bytes()
+    assert core.handle_command(wrong, via="interpan", sender=HHT_ID).reason.startswith("gbcs_rejected:")
+    other = ccs01(keys, b, PPMID_ID)
+    assert core.handle_command(other, via="interpan", sender=HHT_ID).reason == "ccs01_not_for_sender"
+    assert core.log.snapshot() == snapshot
+
+
+def test_unknown_policy_is_a_clear_error(keys, tmp_path):
+    with pytest.raises(ValueError, match="unknown inter-PAN policy 'foo'"):
+        make_core(keys, tmp_path, "foo")
+
+
+async def test_tunnel_only_for_joined_log_entries(keys, tmp_path):
+    clock, core, _ = make_core(keys, tmp_path, "gbcs")
+    core.power_on()
+    assert core.may_tunnel(PPMID_ID).reason == "not_in_device_log"
+    core.handle_command(ccs01(keys, Builder(keys, counter_start=3), PPMID_ID, Role.PPMID), via="wan")
+    assert core.may_tunnel(PPMID_ID).reason == "not_joined"
+    core.mark_joined(PPMID_ID, 0x1234)
+    assert core.may_tunnel(PPMID_ID) is None
