@@ -12,7 +12,8 @@ Three ways, chosen by the inventory's ``power`` entry:
 
 Whichever way, the caller must have closed its own connection first (a serial port has one host),
 and afterwards :func:`wait_for_port` waits until the device path exists again (USB re-enumeration)
-or a TCP connect succeeds (ser2net / emulator), failing with a message that names the port.
+or a TCP connect succeeds (ser2net / emulator), then :func:`wait_for_ncp` until the NCP answers
+EZSP; both fail with a message that names the port.
 """
 
 from __future__ import annotations
@@ -128,10 +129,36 @@ async def wait_for_port(port: str, timeout: float = DEFAULT_PORT_TIMEOUT, *, int
         await asyncio.sleep(interval)
 
 
+async def wait_for_ncp(dongle: Dongle, timeout: float = DEFAULT_PORT_TIMEOUT, *, attempt: float = 5.0) -> float:
+    """After the port is back, retry opening EZSP until the NCP answers (a ser2net port accepts TCP
+    before the USB device under it has re-enumerated).  PowerError names the port on timeout."""
+    from rig.transport import TransportError, open_ezsp
+
+    start = time.monotonic()
+    deadline = start + timeout
+    last = "no attempt"
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            ezsp = await open_ezsp(dongle.port, baudrate=dongle.baudrate, flow_control=dongle.bellows_flow_control,
+                                   timeout=max(0.5, min(attempt, remaining)))
+        except (TransportError, OSError, TimeoutError) as exc:
+            last = str(exc) or type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - bellows gives up with various errors while booting
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            await ezsp.disconnect()
+            return time.monotonic() - start
+        if time.monotonic() >= deadline:
+            raise PowerError(f"NCP at {dongle.port} did not answer within {timeout:g} s after the power cycle "
+                             f"(last error: {last})")
+        await asyncio.sleep(POLL_INTERVAL)
+
+
 async def power_cycle(dongle: Dongle, inventory: Inventory | None = None, *,
                       port_timeout: float = DEFAULT_PORT_TIMEOUT) -> str:
-    """Power-cycle one inventory dongle and wait for its port; returns the method used
-    ("uhubctl", "labgrid" or "ncp-reset")."""
+    """Power-cycle one inventory dongle, wait for its port and for the NCP to answer EZSP; returns the
+    method used ("uhubctl", "labgrid" or "ncp-reset")."""
     power = dongle.power
     if isinstance(power, UhubctlPower):
         await run_uhubctl(power, "cycle")
@@ -146,5 +173,7 @@ async def power_cycle(dongle: Dongle, inventory: Inventory | None = None, *,
         await ncp_reset(dongle)
         method = "ncp-reset"
     await wait_for_port(dongle.port, port_timeout)
+    if method != "ncp-reset":          # the reset itself proved the NCP answers
+        await wait_for_ncp(dongle, port_timeout)
     LOGGER.info("power: %s cycled by %s; %s is back", dongle.name, method, dongle.port)
     return method

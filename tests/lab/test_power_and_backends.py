@@ -12,7 +12,7 @@ from firmware_shims.ncp.dongle import EmulatedDongle
 from rig.backend import InventoryBackend, SimBackend
 from rig.clock import RealClock, VirtualClock
 from rig.inventory import Dongle, InventoryError, LabgridPower, UhubctlPower, parse_inventory
-from rig.power import PowerError, power_cycle, uhubctl_command, wait_for_port
+from rig.power import PowerError, power_cycle, uhubctl_command, wait_for_ncp, wait_for_port
 from rig.transport import open_ezsp
 
 
@@ -53,12 +53,24 @@ def test_uhubctl_command_line():
         uhubctl_command(power, "toggle")
 
 
-async def test_uhubctl_power_cycle_runs_uhubctl_then_waits_for_the_port(fake_uhubctl, tmp_path):
-    device = tmp_path / "ttyUSB-ch"
-    device.touch()
-    dongle = Dongle("ch", str(device), "ch", power=UhubctlPower("1-1.4", 2, 2.0))
-    assert await power_cycle(dongle) == "uhubctl"
-    assert fake_uhubctl.read_text() == "-l 1-1.4 -p 2 -a cycle -d 2\n"
+async def test_uhubctl_power_cycle_runs_uhubctl_then_waits_for_port_and_ncp(fake_uhubctl, tmp_path):
+    emulated = EmulatedDongle("ch", state_dir=tmp_path)
+    await emulated.start_pty()
+    try:
+        dongle = Dongle("ch", str(tmp_path / "ch.pty"), "ch", power=UhubctlPower("1-1.4", 2, 2.0))
+        connections = emulated.bytes_in
+        assert await power_cycle(dongle) == "uhubctl"
+        assert fake_uhubctl.read_text() == "-l 1-1.4 -p 2 -a cycle -d 2\n"
+        assert emulated.bytes_in > connections           # the NCP was asked to answer EZSP afterwards
+    finally:
+        await emulated.stop()
+
+
+async def test_a_port_that_is_back_but_never_answers_ezsp_fails_naming_it(tmp_path):
+    silent = tmp_path / "not-a-dongle"
+    silent.touch()
+    with pytest.raises(PowerError, match=rf"NCP at {silent} did not answer within 1 s after the power cycle"):
+        await wait_for_ncp(Dongle("ch", str(silent), "ch"), 1.0, attempt=0.5)
 
 
 async def test_uhubctl_failure_reports_its_stderr(fake_uhubctl, monkeypatch, tmp_path):
