@@ -176,6 +176,21 @@ class LabgridBackend(InventoryBackend):
         return cls(load_labgrid_env(path, target=target), clock)
 
 
+def backend_for(spec: str, clock: Clock | None = None, *, state_dir: Path | str | None = None,
+                pcap: Path | str | None = None) -> RigBackend:
+    """A backend from the same spelling as pytest's ``--rig``: ``sim``, ``PATH.yaml`` (inventory) or
+    ``labgrid:ENV.yaml``, for commands and scripts outside pytest.  Bad specs raise ValueError;
+    bad files raise InventoryError (file, line, field)."""
+    spec = (spec or "sim").strip()
+    if spec == "sim":
+        return SimBackend(clock, state_dir=state_dir, pcap=pcap)
+    if spec.startswith("labgrid:"):
+        return LabgridBackend.from_env(spec[len("labgrid:"):], clock)
+    if spec.endswith((".yaml", ".yml")):
+        return InventoryBackend.from_file(spec, clock)
+    raise ValueError(f"rig {spec!r}: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml")
+
+
 def _check_role(role: str) -> None:
     if role not in SIM_ROLES:
         raise InventoryError("<rig>", 0, "role", f"{role!r} is not one of {', '.join(SIM_ROLES)}")

@@ -512,16 +512,6 @@ def _resource_entries(check: _Checker, target: Located, where: str) -> list[tupl
     return entries
 
 
-@dataclass(frozen=True)
-class LabgridRole:
-    role: str
-    target: str
-    serial: str
-    power: str | None
-    eui64s: tuple[str, ...]
-    line: int
-
-
 def parse_labgrid_env(text: str, source: str, *, target: str | None = None,
                       place_resources: Mapping[str, Any] | None = None) -> Inventory:
     """Build an Inventory from a labgrid environment without importing labgrid.

@@ -5,11 +5,12 @@ import asyncio
 import os
 import stat
 import sys
+from pathlib import Path
 
 import pytest
 
 from firmware_shims.ncp.dongle import EmulatedDongle
-from rig.backend import InventoryBackend, SimBackend
+from rig.backend import InventoryBackend, LabgridBackend, SimBackend, backend_for
 from rig.clock import RealClock, VirtualClock
 from rig.inventory import Dongle, InventoryError, LabgridPower, UhubctlPower, parse_inventory
 from rig.power import PowerError, power_cycle, uhubctl_command, wait_for_ncp, wait_for_port
@@ -155,3 +156,17 @@ async def test_sim_backend_starts_a_dongle_per_role_and_power_cycles_it(tmp_path
         assert await backend.dongle_path("hht") != path
     finally:
         await backend.close()
+
+
+async def test_backend_for_takes_the_same_spellings_as_the_rig_option(tmp_path):
+    (tmp_path / "lab.yaml").write_text("dongles:\n  ch:\n    port: tcp://127.0.0.1:1\n    role: ch\n")
+    assert isinstance(backend_for(str(tmp_path / "lab.yaml")), InventoryBackend)
+    example_env = Path(__file__).resolve().parents[2] / "examples" / "labgrid-env.yaml"
+    assert isinstance(backend_for(f"labgrid:{example_env}"), LabgridBackend)
+    sim = backend_for("sim", VirtualClock(), state_dir=tmp_path)
+    assert isinstance(sim, SimBackend)
+    await sim.close()
+    with pytest.raises(ValueError, match="expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml"):
+        backend_for("lab.toml")
+    with pytest.raises(InventoryError, match="cannot read the inventory"):
+        backend_for(str(tmp_path / "none.yaml"))
