@@ -20,6 +20,7 @@ from bellows.exception import EzspError, InvalidCommandError
 from rig.transport import TransportError, open_ezsp
 
 UNSET = zt.EUI64.convert("FF:FF:FF:FF:FF:FF:FF:FF")
+BY_ID_DIR = "/dev/serial/by-id/"
 NV3_EUI64_KEYS = (t.NV3KeyId.CREATOR_STACK_RESTORED_EUI64, t.NV3KeyId.NVM3KEY_STACK_RESTORED_EUI64)
 
 
@@ -59,7 +60,7 @@ def list_serial_ports(*, usb_only: bool = True) -> list[SerialPortInfo]:
     ports: dict[str, SerialPortInfo] = {}
     links: dict[str, str] = {}
     for info in list_ports.comports(include_links=True):
-        if info.device.startswith("/dev/serial/by-id/"):
+        if info.device.startswith(BY_ID_DIR):
             links[os.path.realpath(info.device)] = info.device
             continue
         if usb_only and info.vid is None:

@@ -46,8 +46,46 @@ def test_probe_with_nothing_to_probe_says_so():
     assert result.exit_code == 1 and "no USB serial ports found" in result.output
 
 
-def test_serial_listing_comes_from_pyserial_and_has_no_usb_ports_here():
+def test_serial_listing_comes_from_pyserial_and_lists_only_usb_ports():
     assert all(port.usb for port in list_serial_ports())
+
+
+def fake_usb_listing(monkeypatch, tmp_path, device):
+    """pyserial's comports() as on a host with one CP2102N dongle (plus its by-id link) and a UART."""
+    from serial.tools import list_ports, list_ports_common
+
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    link = by_id / "usb-Silicon_Labs_CP2102N_USB_to_UART_Bridge_Controller_b2c3d4e5-if00-port0"
+    link.symlink_to(device)
+    usb = list_ports_common.ListPortInfo(device, skip_link_detection=True)
+    usb.vid, usb.pid, usb.serial_number, usb.manufacturer = 0x10C4, 0xEA60, "b2c3d4e5", "Silicon Labs"
+    entries = [usb, list_ports_common.ListPortInfo(str(link), skip_link_detection=True),
+               list_ports_common.ListPortInfo("/dev/ttyS0", skip_link_detection=True)]
+    monkeypatch.setattr(list_ports, "comports", lambda include_links=False: entries if include_links else entries[::2])
+    monkeypatch.setattr("rig.probe.BY_ID_DIR", f"{by_id}/")
+    return str(link)
+
+
+def test_serial_ports_get_their_by_id_link_and_usb_ids(monkeypatch, tmp_path):
+    device = tmp_path / "ttyUSB0"
+    device.touch()
+    link = fake_usb_listing(monkeypatch, tmp_path, str(device))
+    (port,) = list_serial_ports()
+    assert port.device == str(device) and port.by_id == link and port.path == link
+    assert port.vid_pid == "10c4:ea60" and port.serial_number == "b2c3d4e5"
+    assert [p.device for p in list_serial_ports(usb_only=False)] == ["/dev/ttyS0", str(device)]
+
+
+def test_probe_finds_a_usb_listed_dongle_by_its_by_id_path(dongles, monkeypatch, tmp_path):
+    dongle = dongles.start("usb-ch", transport="pty")
+    link = fake_usb_listing(monkeypatch, tmp_path, dongle.url)
+    result = run("probe", "--json")
+    assert result.exit_code == 0, result.output
+    (report,) = json.loads(result.stdout)
+    assert report["path"] == link and report["ok"]
+    assert report["usb"]["vid"] == 0x10C4 and report["usb"]["serial_number"] == "b2c3d4e5"
+    assert report["eui64"].replace(":", "") == dongle.nv.state.effective_eui64()
 
 
 def test_probe_refuses_a_bad_url():
