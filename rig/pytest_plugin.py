@@ -19,7 +19,13 @@ Fixtures
                    bellows, zigpy); on sim the air's ``air.pcap`` too; kept on failure
   ``rig_target``   the parsed ``--rig`` option (session)
 
-Role fixtures (``ch``, ``hht``, ``ppmid``, ``esme``, ``gpf``) build on ``rig_backend``.
+Role fixtures (``ch``, ``hht``, ``ppmid``, ``esme``, ``gpf``) build on ``rig_backend``, e.g.::
+
+    @pytest_asyncio.fixture
+    async def hht(rig_backend, clock, artifacts_dir):
+        path = await rig_backend.dongle_path("hht")          # tcp://127.0.0.1:N on sim, by-id on hardware
+        role = HhtRole(path, clock=clock, **rig_backend.serial_settings("hht"))
+        ...                                                  # rig_backend.power_cycle("hht") between phases
 Works with and without pytest-xdist on sim (each worker starts its own emulated dongles); on hardware
 ``-n N`` is refused, since workers would share one bench's ports.
 """
