@@ -59,10 +59,11 @@ class RigBackend:
         raise NotImplementedError  # pragma: no cover - interface
 
     async def open_ezsp(self, role: str, *, timeout: float = 30.0):
-        """Convenience: ``rig.transport.open_ezsp`` on ``role``'s dongle with its serial settings."""
-        from rig.transport import open_ezsp
+        """bellows ``EZSP`` connected to ``role``'s dongle with its serial settings (``rig.transport``),
+        retried until ``timeout`` while the port is busy or still coming back (``rig.power.PowerError``)."""
+        from rig.power import open_when_ready
 
-        return await open_ezsp(await self.dongle_path(role), timeout=timeout, **self.serial_settings(role))
+        return await open_when_ready(await self.dongle_path(role), timeout=timeout, **self.serial_settings(role))
 
     def describe(self) -> str:
         return self.kind

@@ -6,20 +6,21 @@ import asyncio
 import json
 
 import typer
+from bellows.exception import EzspError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rig.inventory import check_port
+from rig.power import PowerError, open_when_ready
 from rig.probe import (
     ProbeError,
     list_serial_ports,
     parse_eui64,
     plan_eui64_write,
     probe_many,
-    read_back_eui64,
-    write_eui64,
+    write_and_read_back,
 )
-from rig.transport import TransportError, open_ezsp
 
 FLOW = {"none": None, "software": "software", "hardware": "hardware"}
 
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
         targets = [(_check_path(url), None) for url in (urls or [])]
         if serial:
             targets += [(port.path, port) for port in list_serial_ports()]
-        console = Console(stderr=as_json)
+        console = Console(stderr=as_json, emoji=False, highlight=False)
         if not targets:
             console.print("no USB serial ports found and no URLs given (try: rig probe tcp://HOST:PORT)")
             raise typer.Exit(1)
@@ -80,54 +81,45 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Give a dongle a new IEEE address (NV3 token when the firmware has it, as bellows does), reset it
         and read the address back."""
-        console = Console(soft_wrap=True)
+        console = Console(soft_wrap=True, emoji=False, highlight=False)
         _check_path(port)
         flow = _flow(flow_control)
         try:
             target = parse_eui64(eui64)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="EUI64") from None
+        shown = escape(port)
 
-        async def plan():
-            ezsp = await open_ezsp(port, baudrate=baudrate, flow_control=flow, timeout=timeout)
+        # One connection from plan to read-back (a one-host port is not reopened between steps);
+        # the confirmation prompt runs between two steps on the same event loop.
+        with asyncio.Runner() as runner:
             try:
-                return await plan_eui64_write(ezsp, port, target, burn=burn)
-            finally:
-                await ezsp.disconnect()
-
-        try:
-            decided = asyncio.run(plan())
-        except TransportError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-        if decided.method == "nothing":
-            console.print(decided.reason)
-            return
-        if decided.method == "refuse":
-            console.print(f"[red]refused:[/red] {port}: {decided.reason}")
-            raise typer.Exit(1)
-        console.print(f"{port}: EUI-64 {decided.current} → {decided.target}")
-        console.print(f"method: {decided.reason}")
-        if decided.method == "burn":
-            console.print("[bold red]WARNING: the manufacturing custom EUI-64 is write-once. Once written it can "
-                          "never be undone or changed again.[/bold red]")
-        if not yes and not typer.confirm("Write it?", default=False):
-            console.print("nothing written")
-            raise typer.Exit(1)
-
-        async def write_and_check() -> str:
-            ezsp = await open_ezsp(port, baudrate=baudrate, flow_control=flow, timeout=timeout)
+                ezsp = runner.run(open_when_ready(port, baudrate=baudrate, flow_control=flow, timeout=timeout))
+            except PowerError as exc:
+                console.print(f"[red]error:[/red] {escape(str(exc))}")
+                raise typer.Exit(2) from None
             try:
-                await write_eui64(ezsp, target, burn=decided.method == "burn")
+                decided = runner.run(plan_eui64_write(ezsp, port, target, burn=burn))
+                if decided.method == "nothing":
+                    console.print(escape(decided.reason))
+                    return
+                if decided.method == "refuse":
+                    console.print(f"[red]refused:[/red] {shown}: {escape(decided.reason)}")
+                    raise typer.Exit(1)
+                console.print(f"{shown}: EUI-64 {decided.current} → {decided.target}")
+                console.print(f"method: {escape(decided.reason)}")
+                if decided.method == "burn":
+                    console.print("[bold red]WARNING: the manufacturing custom EUI-64 is write-once. Once written "
+                                  "it can never be undone or changed again.[/bold red]")
+                if not yes and not typer.confirm("Write it?", default=False):
+                    console.print("nothing written")
+                    raise typer.Exit(1)
+                now = runner.run(write_and_read_back(ezsp, target, burn=decided.method == "burn"))
+            except (ProbeError, EzspError, TimeoutError) as exc:
+                console.print(f"[red]error:[/red] {shown}: {escape(str(exc) or type(exc).__name__)}")
+                raise typer.Exit(2) from None
             finally:
-                await ezsp.disconnect()
-            return await read_back_eui64(port, baudrate=baudrate, flow_control=flow, timeout=timeout)
-
-        try:
-            now = asyncio.run(write_and_check())
-        except (TransportError, ProbeError) as exc:
-            console.print(f"[red]error:[/red] {port}: {exc}")
-            raise typer.Exit(2) from None
+                runner.run(ezsp.disconnect())
         if now != decided.target:
             console.print(f"[red]read back {now} after reset, expected {decided.target}[/red]")
             raise typer.Exit(1)
@@ -149,8 +141,8 @@ def _table(reports) -> Table:
         nv3 = "?" if r.nv3_rewrite is None else ("yes" if r.nv3_rewrite else "no")
         if r.nv3_eui64:
             nv3 += f" ({r.nv3_eui64})"
-        table.add_row(port, usb.vid_pid if usb else "", (usb.serial_number or "") if usb else "",
+        table.add_row(escape(port), usb.vid_pid if usb else "", (usb.serial_number or "") if usb else "",
                       str(r.ezsp_version or ""), r.stack_version or "", r.eui64 or "", custom if r.ok else "",
                       nv3 if r.ok else "", r.cbke_certificate if r.ok else "",
-                      r.error or " ".join(x for x in (r.manufacturer, r.board) if x))
+                      escape(r.error or " ".join(x for x in (r.manufacturer, r.board) if x)))
     return table

@@ -87,15 +87,38 @@ async def labgrid_cycle(inventory: Inventory, power: LabgridPower) -> None:
     await asyncio.get_running_loop().run_in_executor(None, _cycle)
 
 
-async def ncp_reset(dongle: Dongle, *, timeout: float = 30.0) -> None:
-    """Reset the NCP over its own port: bellows' connect sends ASH RST and waits for RSTACK."""
+async def open_when_ready(port: str, *, baudrate: int = 115200, flow_control: str | None = None,
+                          timeout: float = DEFAULT_PORT_TIMEOUT, attempt: float = 5.0):
+    """Open EZSP on ``port`` (bellows' connect: ASH RST, RSTACK, version), retrying until ``timeout``.
+
+    A port can refuse for a moment: a ser2net port accepts TCP before the USB device under it has
+    re-enumerated, and a one-host port (a serial device, the emulator) may not yet have seen the
+    previous host close.  PowerError names the port and the last error on timeout."""
     from rig.transport import TransportError, open_ezsp
 
+    deadline = time.monotonic() + timeout
+    last = "no attempt"
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return await open_ezsp(port, baudrate=baudrate, flow_control=flow_control,
+                                   timeout=max(0.5, min(attempt, remaining)))
+        except (TransportError, OSError, TimeoutError) as exc:
+            last = str(exc) or type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - bellows gives up with various errors while an NCP boots
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() >= deadline:
+            raise PowerError(f"NCP at {port} did not answer within {timeout:g} s (last error: {last})")
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+async def ncp_reset(dongle: Dongle, *, timeout: float = DEFAULT_PORT_TIMEOUT) -> None:
+    """Reset the NCP over its own port: bellows' connect sends ASH RST and waits for RSTACK."""
     try:
-        ezsp = await open_ezsp(dongle.port, baudrate=dongle.baudrate, flow_control=dongle.bellows_flow_control,
-                               timeout=timeout)
-    except TransportError as exc:
-        raise PowerError(f"NCP reset of {dongle.name} failed: {exc}") from exc
+        ezsp = await open_when_ready(dongle.port, baudrate=dongle.baudrate,
+                                     flow_control=dongle.bellows_flow_control, timeout=timeout)
+    except PowerError as exc:
+        raise PowerError(f"NCP reset of {dongle.name} failed: {exc}") from None
     await ezsp.disconnect()
 
 
@@ -130,29 +153,15 @@ async def wait_for_port(port: str, timeout: float = DEFAULT_PORT_TIMEOUT, *, int
 
 
 async def wait_for_ncp(dongle: Dongle, timeout: float = DEFAULT_PORT_TIMEOUT, *, attempt: float = 5.0) -> float:
-    """After the port is back, retry opening EZSP until the NCP answers (a ser2net port accepts TCP
-    before the USB device under it has re-enumerated).  PowerError names the port on timeout."""
-    from rig.transport import TransportError, open_ezsp
-
+    """After the port is back, wait until the NCP answers EZSP; returns the seconds waited."""
     start = time.monotonic()
-    deadline = start + timeout
-    last = "no attempt"
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            ezsp = await open_ezsp(dongle.port, baudrate=dongle.baudrate, flow_control=dongle.bellows_flow_control,
-                                   timeout=max(0.5, min(attempt, remaining)))
-        except (TransportError, OSError, TimeoutError) as exc:
-            last = str(exc) or type(exc).__name__
-        except Exception as exc:  # noqa: BLE001 - bellows gives up with various errors while booting
-            last = f"{type(exc).__name__}: {exc}"
-        else:
-            await ezsp.disconnect()
-            return time.monotonic() - start
-        if time.monotonic() >= deadline:
-            raise PowerError(f"NCP at {dongle.port} did not answer within {timeout:g} s after the power cycle "
-                             f"(last error: {last})")
-        await asyncio.sleep(POLL_INTERVAL)
+    try:
+        ezsp = await open_when_ready(dongle.port, baudrate=dongle.baudrate, flow_control=dongle.bellows_flow_control,
+                                     timeout=timeout, attempt=attempt)
+    except PowerError as exc:
+        raise PowerError(f"{exc} after the power cycle") from None
+    await ezsp.disconnect()
+    return time.monotonic() - start
 
 
 async def power_cycle(dongle: Dongle, inventory: Inventory | None = None, *,
@@ -169,11 +178,10 @@ async def power_cycle(dongle: Dongle, inventory: Inventory | None = None, *,
         await labgrid_cycle(inventory, power)
         method = "labgrid"
     else:
-        await wait_for_port(dongle.port, port_timeout)
-        await ncp_reset(dongle)
+        await ncp_reset(dongle, timeout=port_timeout)     # retries until the port answers
         method = "ncp-reset"
-    await wait_for_port(dongle.port, port_timeout)
-    if method != "ncp-reset":          # the reset itself proved the NCP answers
+    if method != "ncp-reset":          # the reset itself proved the port is back and the NCP answers
+        await wait_for_port(dongle.port, port_timeout)
         await wait_for_ncp(dongle, port_timeout)
     LOGGER.info("power: %s cycled by %s; %s is back", dongle.name, method, dongle.port)
     return method

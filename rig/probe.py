@@ -240,12 +240,11 @@ async def write_eui64(ezsp, target: zt.EUI64, *, burn: bool) -> None:
         raise ProbeError(str(exc)) from None
 
 
-async def read_back_eui64(path: str, *, baudrate: int = 115200, flow_control: str | None = None,
-                          timeout: float = 15.0) -> str:
-    """Reopen (ASH RST: the NCP reboots and applies the token) and read the EUI-64 in use."""
-    ezsp = await open_ezsp(path, baudrate=baudrate, flow_control=flow_control, timeout=timeout)
-    try:
-        (eui,) = await ezsp.getEui64()
-        return eui_text(eui)
-    finally:
-        await ezsp.disconnect()
+async def write_and_read_back(ezsp, target: zt.EUI64, *, burn: bool) -> str:
+    """Write as bellows does, reset the NCP (ASH RST: it reboots and applies the token), renegotiate
+    the version and return the EUI-64 now in use."""
+    await write_eui64(ezsp, target, burn=burn)
+    await ezsp.reset()
+    await ezsp.version()
+    (eui,) = await ezsp.getEui64()
+    return eui_text(eui)

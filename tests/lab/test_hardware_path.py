@@ -14,9 +14,7 @@ HARDWARE_TESTS = '''
     pytestmark = pytest.mark.hardware
 
 
-    async def read_eui64(rig_backend, role):
-        path = await rig_backend.dongle_path(role)
-        ezsp = await open_ezsp(path, **rig_backend.serial_settings(role))
+    async def read_eui64(ezsp):
         try:
             (eui,) = await ezsp.getEui64()
         finally:
@@ -27,12 +25,14 @@ HARDWARE_TESTS = '''
     @pytest.mark.parametrize("role", ["ch", "hht", "ppmid"])
     async def test_each_dongle_answers_with_its_inventory_eui64(rig_backend, role):
         assert isinstance(rig_backend, InventoryBackend)
-        assert await read_eui64(rig_backend, role) == rig_backend.eui64s(role)[0]
+        path = await rig_backend.dongle_path(role)
+        ezsp = await open_ezsp(path, **rig_backend.serial_settings(role))     # the real transport
+        assert await read_eui64(ezsp) == rig_backend.eui64s(role)[0]
 
 
     async def test_ch_power_cycle_through_ncp_reset_and_reopen(rig_backend):
         assert await rig_backend.power_cycle("ch") == "ncp-reset"
-        assert await read_eui64(rig_backend, "ch") == rig_backend.eui64s("ch")[0]
+        assert await read_eui64(await rig_backend.open_ezsp("ch")) == rig_backend.eui64s("ch")[0]
 
 
     async def test_ppmid_takes_its_second_identity_after_nv3_write_and_reset(rig_backend):
@@ -42,7 +42,7 @@ HARDWARE_TESTS = '''
             await ezsp.write_custom_eui64(zt.EUI64(bytes.fromhex(second)[::-1]))
         finally:
             await ezsp.disconnect()
-        assert await read_eui64(rig_backend, "ppmid") == second
+        assert await read_eui64(await rig_backend.open_ezsp("ppmid")) == second
 '''
 
 

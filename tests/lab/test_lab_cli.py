@@ -8,7 +8,7 @@ from rig.cli import app
 from rig.probe import list_serial_ports
 
 NEW = "00:DB:12:34:56:78:90:B2"
-OTHER = "00:DB:12:34:56:78:90:B3"
+OTHER = "00:DB:12:34:56:AB:90:B3"     # ":AB:" must print as text, not as an emoji
 
 
 def run(*args, input=None):
@@ -105,7 +105,7 @@ def test_write_eui64_uses_nv3_after_confirmation_and_reads_it_back(dongles):
     assert dongle.nv.state.nv3_restored_eui64 == "00DB1234567890B2"
     assert dongle.nv.state.mfg_custom_eui64 == "FFFFFFFFFFFFFFFF"      # the write-once token untouched
     again = run("write-eui64", dongle.url, OTHER, "--yes")              # NV3 is rewritable
-    assert again.exit_code == 0 and "uses 00:DB:12:34:56:78:90:B3" in again.output
+    assert again.exit_code == 0 and "uses 00:DB:12:34:56:AB:90:B3" in again.output
     same = run("write-eui64", dongle.url, OTHER, "--yes")
     assert same.exit_code == 0 and "already uses" in same.output
 
@@ -133,5 +133,5 @@ def test_write_eui64_rejects_a_malformed_address_before_opening_anything():
 
 
 def test_write_eui64_names_the_port_it_cannot_open():
-    result = run("write-eui64", "tcp://127.0.0.1:9", NEW, "--yes", "--timeout", "3")
-    assert result.exit_code == 2 and "tcp://127.0.0.1:9" in result.output
+    result = run("write-eui64", "tcp://127.0.0.1:9", NEW, "--yes", "--timeout", "1")
+    assert result.exit_code == 2 and "NCP at tcp://127.0.0.1:9 did not answer within 1 s" in result.output
