@@ -52,8 +52,8 @@ def sequence_svg(steps: list[dict]) -> str:
     x = {lane: LEFT + i * LANE_W + LANE_W // 2 for i, lane in enumerate(lanes)}
     width = LEFT + max(1, len(lanes)) * LANE_W + 20
     height = TOP + ROW_H * (len(steps) + 1)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="monospace" font-size="11" role="img" aria-label="sequence diagram">',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'font-family="monospace" font-size="11" role="img" aria-label="sequence diagram">'),
            ('<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" refY="3" orient="auto">'
             '<path d="M0,0 L0,6 L7,3 z" fill="#333"/></marker>'
             '<marker id="arrow-bad" markerWidth="8" markerHeight="8" refX="7" refY="3" orient="auto">'
