@@ -79,5 +79,6 @@ SCAN_DURATION = 1                  # 802.15.4 exponent per channel
 JOIN_TIMEOUT_S = 20.0
 KE_TIMEOUT_S = 60.0
 RESPONSE_TIMEOUT_S = 15.0          # a GBCS response through inter-PAN or the tunnel
+INTERPAN_ANSWER_TIMEOUT_S = 2.0    # the HHT's patience for the CH's first inter-PAN answer (KE Initiate) [I]
 PERMIT_JOIN_S = 254
 HAN_CHANNEL = 15

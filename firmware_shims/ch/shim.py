@@ -1,0 +1,370 @@
+"""The CH shim on its coordinator dongle: ``ChCore`` driven through EZSP.
+
+Power-on (``power_on``): connect to the dongle, resume the SM HAN from NV or form it (Extended PAN ID =
+the GPF Entity ID), trust-centre policy "install-code keys only", open inter-PAN reception with the MAC
+filter list; ``ChCore.power_on`` drops HHT entries and arms the 60-minute close (policy ``gbcs``), which
+writes the all-zero filter list so inter-PAN frames stop reaching this host.
+
+Inter-PAN (``_on_interpan``): plaintext only for Key Establishment (the allow-list); the HHT runs CBKE
+(this side is the responder); the HHT's CCS01 arrives in APS-secured TransferData segments, decrypted
+with the CBKE link key exported from the NCP, checked by ``ChCore`` (window, GBCS validation, sender),
+and answered the same way.  The device's install-code key is then imported and joining permitted.
+
+SM HAN (``_on_incoming``): devices join (``trustCenterJoinHandler`` marks them joined in the log), run
+CBKE with the CH, open a GB-HRGP tunnel (only devices in the log), and send GBCS: commands for the CHF
+are executed by ``ChCore``; for the GPF by the GPF's ``MeterCore`` in-process; for another device
+relayed down the CH's tunnel to it, whose response returns to the tunnel the command came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+
+import bellows.types as t
+import zigpy.types as zt
+
+from firmware_shims.meters import MeterCore
+from rig import pairing
+from rig.clock import Clock
+from rig.events import EventLog
+from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
+from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassembler, eui_hex, eui_obj, segments
+from rig.roles.ezsp_role import describe_gbcs as _describe
+from rig.transport import open_ezsp
+from rig.zigbee.zcl import ZclHeader
+
+from .core import ChCore, Refusal
+from .devicelog import DeviceLog, DeviceLogEntry
+
+ZDO_MGMT_LEAVE_REQ = 0x0034
+
+
+class ChShim:
+    def __init__(self, path: str, *, clock: Clock, events: EventLog, policy: str, keys: KeyStore,
+                 state_dir, channel: int = pairing.HAN_CHANNEL) -> None:
+        self.path = path
+        self.clock = clock
+        self.events = events
+        self.keys = keys
+        self.channel = channel
+        self.chf_id = keys.one(Role.CHF)
+        self.gpf_id = keys.one(Role.GPF)
+        os.makedirs(state_dir, exist_ok=True)
+        builder = Builder(keys)
+        self.core = ChCore(clock, policy, DeviceLog(os.path.join(state_dir, "chf-device-log.json")),
+                           Device.from_store(keys, self.chf_id),
+                           CounterStore.load(os.path.join(state_dir, "chf-counters.json")), builder, events,
+                           on_window_closed=self._window_closed, on_removed=self._removed)
+        self.gpf = MeterCore("GPF", Device.from_store(keys, self.gpf_id),
+                             CounterStore.load(os.path.join(state_dir, "gpf-counters.json")), builder, events)
+        self.role: EzspRole | None = None
+        self.ezsp = None
+        self.pan_id = 0
+        self.refusals: list[Refusal] = []
+        self._reset_ram()
+
+    def _reset_ram(self) -> None:
+        self._interpan_keys: dict[str, bytes] = {}
+        self._interpan_rx: dict[str, Reassembler] = {}
+        self._interpan_ke: dict[str, object] = {}
+        self._han_ke: dict[int, object] = {}
+        self._han_rx: dict[int, Reassembler] = {}
+        self._secure: set[str] = set()
+        self._tunnels_out: dict[int, asyncio.Future] = {}
+        self._pending: dict[tuple[str, int], tuple[int, str, int]] = {}
+        self._out_tunnel_ids: dict[str, int] = {}
+        self._next_tunnel = 1
+        self._tasks: set[asyncio.Task] = set()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- power --------------------------------------------------------------------------------------
+    async def power_on(self) -> None:
+        """What the CH does when power returns: reconnect its dongle, HAN up, inter-PAN open."""
+        if self.ezsp is not None:
+            await self.power_off()
+        self._reset_ram()
+        self.ezsp = await open_ezsp(self.path)
+        self.role = role = EzspRole("CH", self.ezsp, self.clock, self.events)
+        role.on("macFilterMatchMessageHandler", self._on_interpan)
+        role.on("incomingMessageHandler", self._on_incoming)
+        role.on("trustCenterJoinHandler", self._on_tc_join)
+        await role.read_eui64()
+        removed = self.core.power_on()
+        await role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER], [pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER]),
+                           device_id=0x0500)
+        await self.ezsp.setPolicy(policyId=t.EzspPolicyId.TRUST_CENTER_POLICY, decisionId=0x10 | 0x01)
+        (status,) = await self.ezsp.networkInit(networkInitBitmask=t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS)
+        if t.sl_Status.from_ember_status(status) == t.sl_Status.OK:
+            role.emit("ch.han_resumed")
+        else:
+            await self._form()
+        _status, _type, params = await self.ezsp.getNetworkParameters()
+        self.pan_id = int(params.panId)
+        role.pan_id = self.pan_id
+        await role.open_interpan()
+        role.emit("ch.powered_on", policy=self.core.policy, extended_pan_id=self.gpf_id, channel=self.channel,
+                  device_log=[e.eui64 for e in self.core.log.entries.values()])
+        for entry in removed:
+            await self._make_leave(entry)
+        for entry in self.core.log.entries.values():
+            if entry.join_state != "joined":
+                await self._admit(entry)
+
+    async def _form(self) -> None:
+        await self.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
+            bitmask=t.EmberInitialSecurityBitmask(0x0004 | 0x0008 | 0x0100 | 0x0200 | 0x0400),
+            preconfiguredKey=t.KeyData(b"ZigBeeAlliance09"), networkKey=t.KeyData(os.urandom(16)),
+            networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
+        pan_id = struct.unpack("<H", os.urandom(2))[0] % 0xFFF0 + 1
+        await self.ezsp.formNetwork(parameters=t.EmberNetworkParameters(      # waits for NETWORK_UP
+            extendedPanId=zt.ExtendedPanId(bytes.fromhex(self.gpf_id)[::-1]), panId=pan_id, radioTxPower=8,
+            radioChannel=self.channel, joinMethod=0, nwkManagerId=0, nwkUpdateId=0,
+            channels=t.Channels.from_channel_list([self.channel])))
+        self.role.emit("ch.han_formed",
+                       extended_pan_id=self.gpf_id, pan_id=f"{pan_id:04X}")
+
+    async def power_off(self) -> None:
+        """The host side of a power loss: its connection is gone (the scenario cuts the dongle's power)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self.ezsp is not None:
+            try:
+                await self.ezsp.disconnect()
+            except Exception:  # noqa: BLE001 - the link may already be dead
+                pass
+        self.ezsp = self.role = None
+
+    def _window_closed(self) -> None:
+        if self.role is not None:
+            self._spawn(self.role.close_interpan())
+
+    def _removed(self, entry: DeviceLogEntry) -> None:
+        if self.role is not None and entry.nwk is not None:
+            self._spawn(self._make_leave(entry))
+
+    async def _make_leave(self, entry: DeviceLogEntry) -> None:
+        if entry.nwk is None or self.role is None:
+            return
+        payload = bytes([next(self.role._zcl_seq) & 0xFF]) + bytes.fromhex(entry.eui64)[::-1] + b"\x00"
+        aps = t.EmberApsFrame(profileId=0, clusterId=ZDO_MGMT_LEAVE_REQ, sourceEndpoint=0, destinationEndpoint=0,
+                              options=t.EmberApsOption(0), groupId=0, sequence=0)
+        status, _ = await self.ezsp.sendUnicast(message_type=t.EmberOutgoingMessageType.OUTGOING_DIRECT,
+                                                nwk=entry.nwk, aps_frame=aps, message_tag=0xFFF0, message=payload)
+        self.role.emit("ch.leave_requested", "ok" if status == t.sl_Status.OK else "send_failed",
+                       peer=entry.eui64, nwk=f"{entry.nwk:04X}")
+
+    async def _admit(self, entry: DeviceLogEntry) -> None:
+        """Let a device in the log join with its install-code key."""
+        await self.ezsp.importTransientKey(eui64=eui_obj(entry.eui64), plaintext_key=t.KeyData(bytes.fromhex(entry.link_key)),
+                                           flags=t.SecurityManagerContextFlags.NONE)
+        await self.ezsp.permitJoining(duration=pairing.PERMIT_JOIN_S)
+        self.role.emit("ch.join_permitted", peer=entry.eui64)
+
+    # --- inter-PAN ----------------------------------------------------------------------------------
+    def _on_interpan(self, *args) -> None:
+        frame = EzspRole.parse_interpan(bytes(args[-1]), self._interpan_keys.get)
+        if frame is None:
+            return
+        if not self.core.interpan_open:
+            self._refuse(self.core.check_interpan(), frame.src)
+            return
+        self._spawn(self._interpan(frame))
+
+    def _refuse(self, refusal: Refusal, peer: str | None) -> None:
+        self.refusals.append(refusal)
+        self.events.emit("CH", "ch.refused", refusal.reason, peer=peer, detail=refusal.detail)
+
+    async def _interpan(self, frame: InterPanFrame) -> None:
+        role = self.role
+        src = frame.src
+        if not frame.secured:
+            allowed = pairing.PLAINTEXT_INTERPAN.get(frame.cluster, frozenset())
+            if frame.zcl is None or frame.zcl.command_id not in allowed:
+                self._refuse(Refusal("not_allow_listed", f"plaintext inter-PAN cluster 0x{frame.cluster:04X}"), src)
+                return
+            ke = self._interpan_ke.get(src)
+            if ke is None:
+                async def send(c, p, src=src, pan=frame.src_pan):
+                    return await role.send_interpan(src, pan, pairing.KE_CLUSTER, role.zcl(c, p, direction=1))
+                ke = self._interpan_ke[src] = role.ke_responder(send)
+                ke.expected_partner_eui64 = bytes.fromhex(src)
+                self._spawn(self._await_interpan_ke(src, ke))
+            await ke.handle(frame.zcl.command_id, frame.zcl.payload)
+            return
+        if frame.zcl is None:
+            self._refuse(Refusal("aps_security_failed", "no CBKE link key with the sender, or the MIC failed"), src)
+            return
+        if frame.cluster != pairing.TUNNEL_CLUSTER or frame.zcl.command_id != pairing.CMD_TRANSFER_DATA_C2S:
+            return
+        whole = self._interpan_rx.setdefault(src, Reassembler()).feed(frame.zcl.payload[2:])
+        if whole is None:
+            return
+        self.events.emit("CH", "ch.gbcs_received", peer=src, via="interpan", **_describe(whole))
+        before = self.core.log.snapshot()
+        out = self.core.handle_command(whole, via="interpan", sender=src)
+        if isinstance(out, Refusal):
+            assert self.core.log.snapshot() == before
+            self._refuse(out, src)
+            return
+        key = self._interpan_keys[src]
+        for piece in segments(out.response):
+            zcl = role.zcl(pairing.CMD_TRANSFER_DATA_S2C, struct.pack("<H", pairing.INTERPAN_TUNNEL_ID) + piece,
+                           direction=1)
+            await role.send_interpan(src, frame.src_pan, pairing.TUNNEL_CLUSTER, zcl, link_key=key)
+        self.events.emit("CH", "ch.gbcs_answered", peer=src, via="interpan", **_describe(out.response))
+        if out.entry is not None:
+            await self._admit(out.entry)
+
+    async def _await_interpan_ke(self, src: str, ke) -> None:
+        result = await ke.next_result()
+        self._interpan_ke.pop(src, None)
+        if result.success:
+            key = await self.role.link_key_for(src)
+            if key is not None:
+                self._interpan_keys[src] = key
+        self.role.emit("ch.cbke_interpan", "ok" if result.success else result.reason.name.lower(), peer=src)
+
+    # --- SM HAN -------------------------------------------------------------------------------------
+    def _on_tc_join(self, nwk, eui64, status, decision, *_rest) -> None:
+        eui = eui_hex(eui64)
+        if decision == t.EmberJoinDecision.DENY_JOIN:
+            self.events.emit("CH", "ch.join_denied", "not_in_device_log" if eui not in self.core.log
+                             else "no_install_code_key", peer=eui)
+            return
+        if status == t.EmberDeviceUpdate.DEVICE_LEFT:
+            self.events.emit("CH", "ch.device_left", peer=eui)
+            return
+        if self.core.mark_joined(eui, int(nwk)) is not None:
+            self.events.emit("CH", "ch.device_joined", peer=eui, nwk=f"{int(nwk):04X}")
+
+    def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
+        if aps.profileId != pairing.SE_PROFILE:
+            return
+        try:
+            zcl = ZclHeader.decode(bytes(rest[-1]))
+        except Exception:  # noqa: BLE001 - malformed ZCL is dropped
+            return
+        nwk, eui = int(nwk), eui_hex(eui64)
+        if aps.clusterId == pairing.KE_CLUSTER:
+            self._spawn(self._han_ke_message(nwk, eui, zcl))
+        elif aps.clusterId == pairing.TUNNEL_CLUSTER:
+            self._spawn(self._tunnel_message(nwk, eui, zcl))
+
+    async def _han_ke_message(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
+        role = self.role
+        ke = self._han_ke.get(nwk)
+        if ke is None:
+            async def send(c, p, nwk=nwk):
+                return await role.send_zcl(nwk, pairing.KE_CLUSTER, role.zcl(c, p, direction=1))
+            ke = self._han_ke[nwk] = role.ke_responder(send)
+            ke.expected_partner_eui64 = bytes.fromhex(eui)
+
+            async def finished():
+                result = await ke.next_result()
+                self._han_ke.pop(nwk, None)
+                if result.success:
+                    self._secure.add(eui)
+                role.emit("ch.cbke_han", "ok" if result.success else result.reason.name.lower(), peer=eui)
+            self._spawn(finished())
+        await ke.handle(zcl.command_id, zcl.payload)
+
+    async def _send_tunnel(self, nwk: int, eui: str, command: int, tunnel_id: int, data: bytes, direction: int) -> bool:
+        ok = True
+        for piece in segments(data):
+            zcl = self.role.zcl(command, struct.pack("<H", tunnel_id) + piece, direction=direction)
+            ok = await self.role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, zcl, encrypt=eui in self._secure) and ok
+        return ok
+
+    async def _tunnel_message(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
+        role = self.role
+        if zcl.direction == 0 and zcl.command_id == pairing.CMD_REQUEST_TUNNEL:
+            refusal = self.core.may_tunnel(eui)
+            if refusal is not None:
+                self._refuse(refusal, eui)
+                return
+            tunnel_id, self._next_tunnel = self._next_tunnel, self._next_tunnel + 1
+            payload = struct.pack("<HBH", tunnel_id, 0, pairing.TUNNEL_MAX_TRANSFER)
+            await role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, role.zcl(pairing.CMD_REQUEST_TUNNEL_RESPONSE, payload,
+                                                                      direction=1), encrypt=eui in self._secure)
+            role.emit("ch.tunnel_opened", peer=eui, tunnel_id=tunnel_id)
+        elif zcl.direction == 1 and zcl.command_id == pairing.CMD_REQUEST_TUNNEL_RESPONSE:
+            fut = self._tunnels_out.get(nwk)
+            if fut is not None and not fut.done() and len(zcl.payload) >= 3:
+                tunnel_id, status = struct.unpack_from("<HB", zcl.payload)
+                fut.set_result(tunnel_id if status == 0 else None)
+        elif zcl.command_id in (pairing.CMD_TRANSFER_DATA_C2S, pairing.CMD_TRANSFER_DATA_S2C) and len(zcl.payload) > 2:
+            if self.core.may_tunnel(eui) is not None:
+                self._refuse(self.core.may_tunnel(eui), eui)
+                return
+            (tunnel_id,) = struct.unpack_from("<H", zcl.payload)
+            whole = self._han_rx.setdefault(nwk, Reassembler()).feed(zcl.payload[2:])
+            if whole is None:
+                return
+            if zcl.direction == 0:
+                await self._gbcs_from_device(nwk, eui, tunnel_id, whole)
+            else:
+                await self._gbcs_response_from_device(eui, whole)
+
+    async def _gbcs_from_device(self, nwk: int, eui: str, tunnel_id: int, data: bytes) -> None:
+        info = _describe(data)
+        self.events.emit("CH", "ch.gbcs_received", peer=eui, via="tunnel", **info)
+        recipient = info.get("recipient")
+        if recipient == self.chf_id:
+            out = self.core.handle_command(data, via="tunnel", sender=eui)
+            if isinstance(out, Refusal):
+                self._refuse(out, eui)
+                return
+            if out.entry is not None:
+                await self._admit(out.entry)
+            response = out.response
+        elif recipient == self.gpf_id:
+            response, refusal = self.gpf.handle_command(data)
+            if refusal is not None:
+                self._refuse(refusal, eui)
+                return
+        else:
+            target = self.core.log.get(recipient or "")
+            if target is None or target.nwk is None or target.join_state != "joined":
+                self._refuse(Refusal("recipient_not_on_han", f"{recipient} is not a joined device in the log"), eui)
+                return
+            self._pending[(recipient, info["counter"])] = (nwk, eui, tunnel_id)
+            if not await self._relay(target, data):
+                self._refuse(Refusal("relay_failed", f"could not reach {recipient}"), eui)
+            return
+        await self._send_tunnel(nwk, eui, pairing.CMD_TRANSFER_DATA_S2C, tunnel_id, response, 1)
+        self.events.emit("CH", "ch.gbcs_answered", peer=eui, via="tunnel", **_describe(response))
+
+    async def _relay(self, target: DeviceLogEntry, data: bytes) -> bool:
+        role = self.role
+        tunnel = self._out_tunnel_ids.get(target.eui64)
+        if tunnel is None:
+            fut = self._tunnels_out[target.nwk] = asyncio.get_running_loop().create_future()
+            payload = struct.pack("<BHBH", pairing.GB_HRGP, pairing.TUNNEL_MANUFACTURER, 0, pairing.TUNNEL_MAX_TRANSFER)
+            await role.send_zcl(target.nwk, pairing.TUNNEL_CLUSTER,
+                                role.zcl(pairing.CMD_REQUEST_TUNNEL, payload, direction=0),
+                                encrypt=target.eui64 in self._secure)
+            try:
+                tunnel = await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, f"RequestTunnelResponse from {target.eui64}")
+            except TimeoutError:
+                tunnel = None
+            if tunnel is None:
+                return False
+            self._out_tunnel_ids[target.eui64] = tunnel
+        self.events.emit("CH", "ch.gbcs_relayed", peer=target.eui64, **_describe(data))
+        return await self._send_tunnel(target.nwk, target.eui64, pairing.CMD_TRANSFER_DATA_C2S, tunnel, data, 0)
+
+    async def _gbcs_response_from_device(self, eui: str, data: bytes) -> None:
+        info = _describe(data)
+        origin = self._pending.pop((info.get("originator"), info.get("counter")), None)
+        if origin is None:
+            return
+        nwk, origin_eui, tunnel_id = origin
+        self.events.emit("CH", "ch.gbcs_relayed", peer=origin_eui, **info)
+        await self._send_tunnel(nwk, origin_eui, pairing.CMD_TRANSFER_DATA_S2C, tunnel_id, data, 1)
+

@@ -1,0 +1,150 @@
+"""Minimal ESME and GPF shims: accept CS03 joins validated by the GBCS layer, record the joined partner,
+answer with the GBCS response, and refuse an unjoined partner's traffic.
+
+* ``MeterCore`` has no radio: ``handle_command(bytes)`` -> ``(response bytes, None)`` or
+  ``(None, Refusal)``; ``partners`` is the meter's list of joined devices (EUI-64 -> device type).
+  The GPF uses it in-process inside the CH shim (in a real CH the GPF shares the CH's radio; its
+  Entity ID is the HAN's Extended PAN ID).
+* ``EsmeShim`` runs a ``MeterCore`` on its own dongle: joins the SM HAN with its install-code key, runs
+  CBKE with the CH, serves the CH's GB-HRGP tunnel (requests in, responses back), and answers ZCL
+  Metering reads only from a joined partner (``rig.pairing``: Default Response NOT_AUTHORIZED otherwise).
+  When a joined partner announces itself on the HAN the ESME reports its reading to it (the ESME is the
+  CS03A1 initiator: it makes the first contact).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from dataclasses import dataclass, field
+
+from firmware_shims.ch.core import Refusal
+from rig import pairing
+from rig.clock import Clock
+from rig.events import EventLog
+from rig.gbcs import Builder, CounterStore, Device, DeviceType, validate
+from rig.roles.ezsp_role import EzspRole, Reassembler, eui_hex, segments
+from rig.zigbee.zcl import ZclHeader
+
+ZDO_DEVICE_ANNCE = 0x0013
+ATTR_CURRENT_SUMMATION = 0x0000
+ZCL_READ_ATTRIBUTES, ZCL_READ_ATTRIBUTES_RSP, ZCL_REPORT_ATTRIBUTES = 0x00, 0x01, 0x0A
+ZCL_DEFAULT_RESPONSE = 0x0B
+ZCL_NOT_AUTHORIZED = 0x7E
+UINT48 = 0x25
+
+
+def summation_record(value: int) -> bytes:
+    return struct.pack("<HB", ATTR_CURRENT_SUMMATION, UINT48) + value.to_bytes(6, "little")
+
+
+@dataclass
+class MeterCore:
+    actor: str
+    device: Device
+    counters: CounterStore
+    builder: Builder
+    events: EventLog
+    partners: dict[str, int] = field(default_factory=dict)
+
+    def handle_command(self, data: bytes) -> tuple[bytes | None, Refusal | None]:
+        result = validate(data, self.device, self.counters)
+        if not result.ok:
+            refusal = Refusal(f"gbcs_rejected:{result.reason.value}", result.detail)
+            self.events.emit(self.actor, "meter.command_refused", refusal.reason, detail=refusal.detail)
+            return None, refusal
+        name, payload = result.use_case.name, result.payload
+        if name.startswith("CS03"):
+            self.partners[payload["partner_id"].upper()] = int(payload["partner_type"])
+            self.events.emit(self.actor, "meter.partner_joined", partner=payload["partner_id"].upper(),
+                             partner_type=DeviceType(int(payload["partner_type"])).name, use_case=name)
+        elif name.startswith("CS04"):
+            self.partners.pop(payload["partner_id"].upper(), None)
+            self.events.emit(self.actor, "meter.partner_unjoined", partner=payload["partner_id"].upper())
+        return self.builder.response(result.message).to_bytes(), None
+
+
+class EsmeShim:
+    """An ESME on its own dongle (``path``), driven through EZSP."""
+
+    def __init__(self, ezsp, core: MeterCore, clock: Clock, events: EventLog, *, reading: int = 123456) -> None:
+        self.core = core
+        self.role = EzspRole(core.actor, ezsp, clock, events)
+        self.reading = reading
+        self.ch_nwk = 0x0000
+        self.tunnel_id = 0x0001
+        self._rx = Reassembler()
+        self.known: dict[str, int] = {}           # partner EUI -> NWK address, learnt from announcements
+        self.refused: list[str] = []
+        self.role.on("incomingMessageHandler", self._on_incoming)
+
+    async def power_on(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, ch_eui: str) -> str:
+        role = self.role
+        await role.read_eui64()
+        await role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER, pairing.METERING_CLUSTER],
+                            [pairing.KE_CLUSTER]), device_id=0x0501)
+        joined = await role.join(channel, pan_id, extended_pan_id, install_code_key)
+        role.emit("meter.joined_han", joined)
+        if joined != "ok":
+            return joined
+        result = await role.run_ke_initiator(
+            lambda c, p: role.send_zcl(self.ch_nwk, pairing.KE_CLUSTER, role.zcl(c, p, direction=0)), ch_eui, "with the CH")
+        role.emit("meter.cbke_with_ch", "ok" if result.success else result.reason.name.lower())
+        return "ok" if result.success else "cbke_failed"
+
+    def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
+        message = bytes(rest[-1])
+        eui = eui_hex(eui64)
+        if aps.profileId == 0 and aps.clusterId == ZDO_DEVICE_ANNCE:
+            if len(message) >= 3:
+                self.known[eui] = struct.unpack_from("<H", message, 1)[0]
+                if eui in self.core.partners:
+                    asyncio.ensure_future(self._report(eui))
+            return
+        try:
+            zcl = ZclHeader.decode(message)
+        except Exception:  # noqa: BLE001 - malformed ZCL from the air is dropped
+            return
+        if aps.clusterId == pairing.KE_CLUSTER:
+            self.role.feed_ke(zcl)
+        elif aps.clusterId == pairing.TUNNEL_CLUSTER:
+            asyncio.ensure_future(self._on_tunnel(int(nwk), zcl))
+        elif aps.clusterId == pairing.METERING_CLUSTER and zcl.frame_type == 0 and zcl.command_id == ZCL_READ_ATTRIBUTES:
+            asyncio.ensure_future(self._on_read(int(nwk), eui, zcl))
+
+    async def _on_tunnel(self, nwk: int, zcl: ZclHeader) -> None:
+        role = self.role
+        if zcl.direction == 0 and zcl.command_id == pairing.CMD_REQUEST_TUNNEL:
+            payload = struct.pack("<HBH", self.tunnel_id, 0, pairing.TUNNEL_MAX_TRANSFER)
+            await role.send_zcl(nwk, pairing.TUNNEL_CLUSTER,
+                                role.zcl(pairing.CMD_REQUEST_TUNNEL_RESPONSE, payload, direction=1), encrypt=True)
+        elif zcl.direction == 0 and zcl.command_id == pairing.CMD_TRANSFER_DATA_C2S and len(zcl.payload) > 2:
+            whole = self._rx.feed(zcl.payload[2:])
+            if whole is None:
+                return
+            response, _refusal = self.core.handle_command(whole)
+            if response is not None:
+                for piece in segments(response):
+                    await role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, role.zcl(
+                        pairing.CMD_TRANSFER_DATA_S2C, struct.pack("<H", self.tunnel_id) + piece, direction=1),
+                        encrypt=True)
+
+    async def _report(self, eui: str) -> None:
+        role = self.role
+        zcl = role.zcl(ZCL_REPORT_ATTRIBUTES, summation_record(self.reading), direction=1, cluster_specific=False)
+        ok = await role.send_zcl(self.known[eui], pairing.METERING_CLUSTER, zcl)
+        role.emit("meter.report_to_partner", "ok" if ok else "delivery_failed", peer=eui)
+
+    async def _on_read(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
+        role = self.role
+        if eui not in self.core.partners:
+            self.refused.append(eui)
+            role.emit("meter.read_refused", "not_joined_partner", peer=eui)
+            answer = ZclHeader(frame_type=0, direction=1, disable_default_response=1, seq=zcl.seq,
+                               command_id=ZCL_DEFAULT_RESPONSE, payload=bytes([zcl.command_id, ZCL_NOT_AUTHORIZED]))
+        else:
+            role.emit("meter.read_answered", peer=eui, value=self.reading)
+            answer = ZclHeader(frame_type=0, direction=1, disable_default_response=1, seq=zcl.seq,
+                               command_id=ZCL_READ_ATTRIBUTES_RSP,
+                               payload=struct.pack("<HB", ATTR_CURRENT_SUMMATION, 0) + summation_record(self.reading)[2:])
+        await role.send_zcl(nwk, pairing.METERING_CLUSTER, answer.encode())

@@ -1,0 +1,332 @@
+"""What every host role does with its EZSP dongle: the one layer between roles and ``bellows``.
+
+``EzspRole`` wraps a connected ``bellows.ezsp.EZSP`` (``rig.transport.open_ezsp``) and offers what the
+CH shim, the meters, the HHT and the PPMID share:
+
+* callbacks routed by frame name (``on``), and awaited (``wait_for_callback``);
+* inter-PAN: reception through the MAC filter list (``open_interpan``/``close_interpan``), raw frames out
+  (``send_interpan``: the whole MAC frame built here, APS-secured on the host when a link key is
+  given), frames in as ``InterPanFrame`` (decrypted when the sender's link key is known);
+* the HAN: ``form``/``resume``/``join``/``leave``, ZCL unicasts that wait for ``messageSentHandler``;
+* keys: the CBKE link key the NCP stored for a partner (``link_key_for``);
+* GBCS segmentation (``segments`` / ``Reassembler``, see ``rig.pairing``);
+* Key Establishment sessions bound to a transport (``ke_initiator`` / ``KeRouter``).
+
+Nothing here knows whether the dongle is emulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import bellows.types as t
+import zigpy.types as zt
+
+from rig import pairing
+from rig.cbke.ezsp_engine import EzspKeEngine
+from rig.cbke.ke_cluster import KeInitiator, KeResponder
+from rig.clock import Clock
+from rig.events import EventLog
+from rig.gbcs import DecodeError, Message
+from rig.zigbee.frames import APS_INTERPAN, ApsFrame, FrameError, MacFrame, interpan
+from rig.zigbee.security import SecurityError, secure_interpan, unsecure_interpan
+from rig.zigbee.zcl import ZclHeader
+
+BROADCAST_PAN = 0xFFFF
+
+
+def eui_hex(eui: zt.EUI64 | bytes) -> str:
+    """zigpy/bellows EUI-64 (little-endian bytes) -> Entity-ID hex (big-endian, upper case)."""
+    return bytes(eui)[::-1].hex().upper()
+
+
+def eui_obj(hex_be: str) -> zt.EUI64:
+    return zt.EUI64(bytes.fromhex(hex_be)[::-1])
+
+
+def eui_int(hex_be: str) -> int:
+    return int(hex_be, 16)
+
+
+class RoleError(Exception):
+    """A role step failed; ``reason`` is a short machine-readable cause."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class InterPanFrame:
+    src: str                    # sender EUI-64 (hex, big-endian)
+    src_pan: int
+    dst_pan: int
+    cluster: int
+    profile: int
+    secured: bool
+    zcl: ZclHeader | None       # None when secured and not decryptable
+    raw_aps: bytes
+
+
+def segments(data: bytes, size: int = pairing.SEGMENT_BYTES) -> list[bytes]:
+    if not data:
+        raise ValueError("cannot segment an empty GBCS message")
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def describe_gbcs(data: bytes) -> dict:
+    """The fields of a GBCS message an event shows (use case, CRA, originator, recipient, counter, hex)."""
+    from rig.gbcs import USE_CASES
+
+    try:
+        m = Message.from_bytes(data)
+    except (DecodeError, ValueError) as exc:
+        return {"use_case": "undecodable", "error": str(exc), "bytes": len(data), "hex": data.hex()}
+    uc = USE_CASES.get(m.message_code)
+    return {"use_case": uc.name if uc else f"0x{m.message_code:04X}", "cra": m.cra.name.lower(),
+            "originator": m.originator, "recipient": m.recipient, "counter": m.counter, "bytes": len(data),
+            "hex": data.hex()}
+
+
+class Reassembler:
+    """Collects segments until they form one whole GBCS message (see ``rig.pairing``)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def feed(self, chunk: bytes) -> bytes | None:
+        self.buffer += chunk
+        try:
+            Message.from_bytes(self.buffer)
+        except (DecodeError, ValueError):
+            if len(self.buffer) > pairing.TUNNEL_MAX_TRANSFER:
+                self.buffer = b""
+            return None
+        whole, self.buffer = self.buffer, b""
+        return whole
+
+
+class EzspRole:
+    """One role on one dongle."""
+
+    def __init__(self, name: str, ezsp, clock: Clock, events: EventLog) -> None:
+        self.name = name
+        self.ezsp = ezsp
+        self.clock = clock
+        self.events = events
+        self.eui64: str = ""
+        self.pan_id = BROADCAST_PAN
+        self._handlers: dict[str, list[Callable]] = {}
+        self._tags = itertools.count(1)
+        self._zcl_seq = itertools.count(1)
+        self._sent: dict[int, asyncio.Future] = {}
+        self._raw_lock = asyncio.Lock()
+        self._raw_done: asyncio.Future | None = None
+        self._aps_fc = 0
+        self._cb_id = ezsp.add_callback(self._on_callback)
+        self.on("messageSentHandler", self._on_message_sent)
+        self.on("rawTransmitCompleteHandler", self._on_raw_complete)
+
+    # --- callbacks ------------------------------------------------------------------------------
+    def on(self, frame_name: str, fn: Callable) -> None:
+        self._handlers.setdefault(frame_name, []).append(fn)
+
+    def _on_callback(self, name: str, args: list) -> None:
+        for fn in list(self._handlers.get(name, ())):
+            fn(*args)
+
+    async def wait_for_callback(self, name: str, predicate: Callable[..., bool], timeout: float, what: str):
+        fut = asyncio.get_running_loop().create_future()
+
+        def check(*args):
+            if not fut.done() and predicate(*args):
+                fut.set_result(args)
+
+        self.on(name, check)
+        try:
+            return await self.clock.wait_for(fut, timeout, what)
+        finally:
+            self._handlers[name].remove(check)
+
+    def emit(self, name: str, result: str = "ok", **detail) -> None:
+        self.events.emit(self.name, name, result, **detail)
+
+    def detach(self) -> None:
+        self.ezsp.remove_callback(self._cb_id)
+
+    # --- identity and keys ----------------------------------------------------------------------
+    async def read_eui64(self) -> str:
+        (eui,) = await self.ezsp.getEui64()
+        self.eui64 = eui_hex(eui)
+        return self.eui64
+
+    async def link_key_for(self, partner: str) -> bytes | None:
+        (index,) = await self.ezsp.findKeyTableEntry(address=eui_obj(partner), linkKey=True)
+        if index == 0xFF:
+            return None
+        status, _context, key, _meta = await self.ezsp.exportLinkKeyByIndex(index=index)
+        return bytes(key) if status == t.sl_Status.OK else None
+
+    async def prepare(self, endpoint_clusters: tuple[list[int], list[int]], device_id: int) -> None:
+        """RAM configuration an NCP loses at every reset: key table size, the SE endpoint."""
+        await self.ezsp.setConfigurationValue(configId=t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, value=12)
+        ins, outs = endpoint_clusters
+        await self.ezsp.addEndpoint(endpoint=pairing.ENDPOINT, profileId=pairing.SE_PROFILE, deviceId=device_id,
+                                    deviceVersion=1, inputClusterCount=len(ins), outputClusterCount=len(outs),
+                                    inputClusterList=ins, outputClusterList=outs)
+
+    # --- inter-PAN ------------------------------------------------------------------------------
+    async def open_interpan(self) -> None:
+        await self.ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=pairing.INTERPAN_FILTERS)
+
+    async def close_interpan(self) -> None:
+        await self.ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=pairing.INTERPAN_OFF)
+
+    def _on_raw_complete(self, *args) -> None:
+        if self._raw_done is not None and not self._raw_done.done():
+            self._raw_done.set_result(args[-1])
+
+    async def send_interpan(self, dst: str, dst_pan: int, cluster: int, zcl: bytes, *,
+                            link_key: bytes | None = None) -> bool:
+        """One inter-PAN unicast to ``dst``; APS-secured with ``link_key`` when given."""
+        async with self._raw_lock:
+            seq = next(self._zcl_seq) & 0xFF
+            if link_key is None:
+                frame = interpan(seq, dst_pan=dst_pan, dst=eui_int(dst), src_pan=self.pan_id,
+                                 src_ieee=eui_int(self.eui64), cluster=cluster, profile=pairing.SE_PROFILE, payload=zcl)
+            else:
+                self._aps_fc += 1
+                stub = ApsFrame(frame_type=APS_INTERPAN, delivery_mode=0, cluster=cluster, profile=pairing.SE_PROFILE)
+                aps = secure_interpan(stub, link_key, zcl, sender=eui_int(self.eui64), frame_counter=self._aps_fc)
+                frame = interpan(seq, dst_pan=dst_pan, dst=eui_int(dst), src_pan=self.pan_id,
+                                 src_ieee=eui_int(self.eui64), cluster=cluster, profile=pairing.SE_PROFILE)
+                frame = frame.replace(payload=frame.payload[:2] + aps)
+            self._raw_done = asyncio.get_running_loop().create_future()
+            (status,) = await self.ezsp.sendRawMessageExtended(message=frame.encode_mpdu(), priority=0, useCca=True)
+            if status != t.sl_Status.OK:
+                return False
+            status = await self.clock.wait_for(self._raw_done, pairing.RESPONSE_TIMEOUT_S, "rawTransmitCompleteHandler")
+            return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+
+    @staticmethod
+    def parse_interpan(contents: bytes, key_for: Callable[[str], bytes | None]) -> InterPanFrame | None:
+        try:
+            mac = MacFrame.decode_mpdu(bytes(contents))
+            aps_bytes = bytes(mac.payload[2:])
+            aps = ApsFrame.decode(aps_bytes)
+        except FrameError:
+            return None
+        if aps.frame_type != APS_INTERPAN or mac.src_mode != 3:
+            return None
+        src = f"{mac.src_addr:016X}"
+        zcl_bytes = aps.payload
+        if aps.security:
+            key = key_for(src)
+            if key is None:
+                zcl_bytes = None
+            else:
+                try:
+                    _frame, zcl_bytes = unsecure_interpan(aps_bytes, key, sender=mac.src_addr)
+                except (SecurityError, FrameError):
+                    zcl_bytes = None
+        try:
+            zcl = ZclHeader.decode(zcl_bytes) if zcl_bytes is not None else None
+        except FrameError:
+            zcl = None
+        return InterPanFrame(src, mac.src_pan if mac.src_pan is not None else BROADCAST_PAN,
+                             mac.dst_pan, aps.cluster, aps.profile, bool(aps.security), zcl, aps_bytes)
+
+    # --- ZCL ------------------------------------------------------------------------------------
+    def zcl(self, command_id: int, payload: bytes, *, direction: int, cluster_specific: bool = True) -> bytes:
+        return ZclHeader(frame_type=1 if cluster_specific else 0, direction=direction, disable_default_response=1,
+                         seq=next(self._zcl_seq) & 0xFF, command_id=command_id, payload=payload).encode()
+
+    def _on_message_sent(self, *args) -> None:
+        status, _type, _nwk, _aps, tag = args[:5]
+        fut = self._sent.pop(int(tag), None)
+        if fut is not None and not fut.done():
+            fut.set_result(status)
+
+    async def send_zcl(self, nwk: int, cluster: int, zcl: bytes, *, encrypt: bool = False) -> bool:
+        """APS unicast (APS ack, optionally APS-encrypted with the partner's link key); True once delivered."""
+        tag = next(self._tags) & 0xFFFF
+        options = 0x0040 | (0x0020 if encrypt else 0)
+        aps = t.EmberApsFrame(profileId=pairing.SE_PROFILE, clusterId=cluster, sourceEndpoint=pairing.ENDPOINT,
+                              destinationEndpoint=pairing.ENDPOINT, options=t.EmberApsOption(options), groupId=0,
+                              sequence=0)
+        fut = self._sent[tag] = asyncio.get_running_loop().create_future()
+        status, _seq = await self.ezsp.sendUnicast(message_type=t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk=nwk,
+                                                   aps_frame=aps, message_tag=tag, message=zcl)
+        if status != t.sl_Status.OK:
+            self._sent.pop(tag, None)
+            return False
+        try:
+            status = await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, "messageSentHandler")
+        except TimeoutError:
+            return False
+        return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+
+    # --- network --------------------------------------------------------------------------------
+    def _network_status(self, *args) -> t.sl_Status:
+        return t.sl_Status.from_ember_status(args[0])
+
+    async def join(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes) -> str:
+        """Join as a router with the install-code link key; returns 'ok' or the failure status name."""
+        await self.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
+            bitmask=t.EmberInitialSecurityBitmask(0x0100 | 0x0800 | 0x0040 | 0x0010),
+            preconfiguredKey=t.KeyData(install_code_key), networkKey=t.KeyData(bytes(16)),
+            networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
+        waiter = asyncio.ensure_future(self.wait_for_callback(
+            "stackStatusHandler", lambda *a: self._network_status(*a) != t.sl_Status.ZIGBEE_NETWORK_OPENED,
+            pairing.JOIN_TIMEOUT_S, "stackStatusHandler after joinNetwork"))
+        (status,) = await self.ezsp.joinNetwork(nodeType=t.EmberNodeType.ROUTER, parameters=t.EmberNetworkParameters(
+            extendedPanId=extended_pan_id, panId=pan_id, radioTxPower=8, radioChannel=channel, joinMethod=0,
+            nwkManagerId=0, nwkUpdateId=0, channels=t.Channels.ALL_CHANNELS))
+        if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
+            waiter.cancel()
+            return f"joinNetwork:{t.sl_Status.from_ember_status(status).name}"
+        try:
+            args = await waiter
+        except TimeoutError:
+            return "join_timeout"
+        result = self._network_status(*args)
+        if result != t.sl_Status.NETWORK_UP:
+            return result.name
+        self.pan_id = pan_id
+        return "ok"
+
+    async def leave(self) -> None:
+        await self.ezsp.leaveNetwork()          # bellows waits for NETWORK_DOWN
+        self.pan_id = BROADCAST_PAN
+
+    async def node_id(self) -> int:
+        (nwk,) = await self.ezsp.getNodeId()
+        return int(nwk)
+
+    # --- key establishment ------------------------------------------------------------------------
+    def ke_engine(self) -> EzspKeEngine:
+        if not hasattr(self, "_ke_engine"):
+            self._ke_engine = EzspKeEngine(self.ezsp)
+        return self._ke_engine
+
+    async def run_ke_initiator(self, send, partner: str, label: str):
+        """CBKE as initiator; ``send(command_id, payload)`` carries the KE payload; returns the KeResult."""
+        initiator = KeInitiator(self.ke_engine(), send, self.clock, partner_eui64=bytes.fromhex(partner))
+        self._ke_session = initiator
+        try:
+            result = await self.clock.wait_for(initiator.run(), pairing.KE_TIMEOUT_S, f"CBKE {label}")
+        finally:
+            self._ke_session = None
+        return result
+
+    def feed_ke(self, zcl: ZclHeader) -> None:
+        session = getattr(self, "_ke_session", None)
+        if session is not None:
+            asyncio.ensure_future(session.handle(zcl.command_id, zcl.payload))
+
+    def ke_responder(self, send) -> KeResponder:
+        return KeResponder(self.ke_engine(), send, self.clock)
