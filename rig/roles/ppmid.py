@@ -1,0 +1,128 @@
+"""The dual-address PPMID: one dongle, two identities (SECMP0037 local pairing).
+
+Phase 1 (identity A, the factory EUI-64): acts as an HHT (``rig.roles.hht.Hht``): pairs with the CH
+over inter-PAN with its own CCS01, joins the SM HAN, and delivers the DCC's bundle for identity B:
+CCS01 (B into the CHF device log), CS03A1 (ESME joins B), CS03C (GPF joins B).  Then it leaves.
+
+Switch: identity B's EUI-64 goes into the NCP's rewritable NV3 token (``write_custom_eui64``, what
+``rig write-eui64`` does) and the NCP is reset: it comes back as B.
+
+Phase 2 (identity B): joins with B's install-code key (the CH admits it because B is in its log),
+waits for the ESME's first report (the ESME, CS03A1 initiator, makes first contact) and reads the
+ESME's meter reading (``exchange_with_esme``).  [I] A one-dongle dual-address PPMID holds one CBKE
+certificate (MFG_CBKE_283K1_DATA is write-once, its subject is identity A), so identity B does not run
+CBKE with the CH; its traffic is NWK-secured only.  Two dongles would lift this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+from rig import pairing
+from rig.clock import Clock
+from rig.events import EventLog
+from rig.roles.ezsp_role import EzspRole, RoleError, eui_hex, eui_obj
+from rig.roles.hht import Hht
+from rig.zigbee.install_code import link_key_from_code
+from rig.zigbee.zcl import ZclHeader
+
+ATTR_CURRENT_SUMMATION = 0x0000
+ZCL_READ_ATTRIBUTES, ZCL_READ_ATTRIBUTES_RSP, ZCL_REPORT_ATTRIBUTES, ZCL_DEFAULT_RESPONSE = 0x00, 0x01, 0x0A, 0x0B
+
+
+class DualAddressPpmid:
+    def __init__(self, ezsp, clock: Clock, events: EventLog, *, identity_a: str, identity_b: str,
+                 install_code_a: bytes, install_code_b: bytes, ccs01_a: bytes, bundle: list[bytes]) -> None:
+        self.ezsp = ezsp
+        self.clock = clock
+        self.events = events
+        self.identity_a, self.identity_b = identity_a.upper(), identity_b.upper()
+        self.install_code_a, self.install_code_b = install_code_a, install_code_b
+        self.ccs01_a = ccs01_a
+        self.bundle = bundle
+        self.hht: Hht | None = None
+        self.role_b: EzspRole | None = None
+        self.responses: list[bytes] = []
+        self.esme: tuple[int, str] | None = None
+        self._esme_seen = asyncio.Event()
+        self._reads: dict[int, asyncio.Future] = {}
+        self.network = None
+
+    # --- phase 1 ----------------------------------------------------------------------------------
+    async def phase1(self, gpf_entity_id: str) -> list[bytes]:
+        self.hht = Hht(self.ezsp, self.clock, self.events, install_code=self.install_code_a, ccs01=self.ccs01_a,
+                       name="PPMID/A")
+        await self.hht.power_on(gpf_entity_id)
+        self.network = self.hht.network
+        self.responses = await self.hht.deliver(self.bundle)
+        await self.hht.leave()
+        self.hht.role.detach()
+        return self.responses
+
+    # --- switch -----------------------------------------------------------------------------------
+    async def switch_identity(self) -> None:
+        await self.ezsp.write_custom_eui64(eui_obj(self.identity_b))
+        await self.ezsp.reset()
+        await self.ezsp.version()
+        self.role_b = role = EzspRole("PPMID/B", self.ezsp, self.clock, self.events)
+        role.on("incomingMessageHandler", self._on_incoming)
+        eui = await role.read_eui64()
+        if eui != self.identity_b:
+            role.emit("ppmid.identity_switched", "eui64_not_changed", eui64=eui)
+            raise RoleError("eui64_not_changed", f"the NCP still reports {eui}")
+        role.emit("ppmid.identity_switched", eui64=eui, previous=self.identity_a)
+
+    # --- phase 2 ----------------------------------------------------------------------------------
+    async def phase2(self) -> None:
+        role = self.role_b
+        await role.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER, pairing.METERING_CLUSTER]),
+                           device_id=0x0507)
+        status = await role.join(int(self.network.channel), int(self.network.panId), self.network.extendedPanId,
+                                 link_key_from_code(self.install_code_b))
+        role.emit("ppmid.joined_han", status, peer="CH")
+        if status != "ok":
+            raise RoleError("ppmid_join_failed", status)
+
+    async def exchange_with_esme(self, esme_id: str) -> int:
+        """Read the ESME's CurrentSummationDelivered; returns the value or raises RoleError."""
+        role = self.role_b
+        if self.esme is None:
+            try:
+                await self.clock.wait_for(self._esme_seen.wait(), pairing.RESPONSE_TIMEOUT_S, "the ESME's first report")
+            except TimeoutError:
+                role.emit("ppmid.esme_read", "esme_never_reported", peer=esme_id)
+                raise RoleError("esme_never_reported", "the ESME did not contact the PPMID") from None
+        nwk, eui = self.esme
+        zcl = role.zcl(ZCL_READ_ATTRIBUTES, struct.pack("<H", ATTR_CURRENT_SUMMATION), direction=0,
+                       cluster_specific=False)
+        seq = ZclHeader.decode(zcl).seq
+        fut = self._reads[seq] = asyncio.get_running_loop().create_future()
+        await role.send_zcl(nwk, pairing.METERING_CLUSTER, zcl)
+        try:
+            answer: ZclHeader = await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, "the ESME's read response")
+        except TimeoutError:
+            role.emit("ppmid.esme_read", "no_response", peer=eui)
+            raise RoleError("esme_no_response", "no answer to Read Attributes") from None
+        if answer.command_id == ZCL_DEFAULT_RESPONSE:
+            role.emit("ppmid.esme_read", "refused_by_esme", peer=eui, status=f"0x{answer.payload[1]:02X}")
+            raise RoleError("refused_by_esme", f"Default Response status 0x{answer.payload[1]:02X}")
+        value = int.from_bytes(answer.payload[4:10], "little")
+        role.emit("ppmid.esme_read", peer=eui, value=value)
+        return value
+
+    def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
+        if aps.profileId != pairing.SE_PROFILE or aps.clusterId != pairing.METERING_CLUSTER:
+            return
+        try:
+            zcl = ZclHeader.decode(bytes(rest[-1]))
+        except Exception:  # noqa: BLE001
+            return
+        if zcl.command_id == ZCL_REPORT_ATTRIBUTES and zcl.direction == 1:
+            self.esme = (int(nwk), eui_hex(eui64))
+            self._esme_seen.set()
+            self.role_b.emit("ppmid.esme_report", peer=eui_hex(eui64))
+        elif zcl.command_id in (ZCL_READ_ATTRIBUTES_RSP, ZCL_DEFAULT_RESPONSE):
+            fut = self._reads.pop(zcl.seq, None)
+            if fut is not None and not fut.done():
+                fut.set_result(zcl)

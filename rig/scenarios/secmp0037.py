@@ -1,0 +1,219 @@
+"""The SECMP0037 scenario: a CH powers on, time passes, a dual-address PPMID pairs locally.
+
+``run(bench, policy, ppmid_delay, ch_power_cycle_at)`` — read top to bottom, it is the pairing:
+
+1. the CH powers on (HAN formed, inter-PAN open; ``gbcs`` closes it after 60 min);
+2. the DCC has commissioned the ESME (a CCS01 over the WAN); the ESME joins and runs CBKE with the CH;
+3. the clock advances by ``ppmid_delay`` (the CH is power-cycled at ``ch_power_cycle_at`` if that comes
+   first: the window reopens, HHT entries go);
+4. the PPMID powers on as identity A (HHT): scan, CBKE + CCS01 over inter-PAN, join, CBKE, tunnel, and
+   delivers the bundle for identity B (CCS01, CS03A1 to the ESME, CS03C to the GPF), then leaves;
+5. it switches to identity B, joins, and reads the ESME;
+6. a later CH power cycle (``ch_power_cycle_at`` after the pairing) removes identity A; B keeps working;
+7. the clock runs to 18 h after A's entry: A is gone from the log, B stays and still reads the ESME.
+
+The result says ``paired`` or ``refused`` with the reason as the CH saw it, and carries every step.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from firmware_shims.ch.shim import ChShim
+from firmware_shims.meters import EsmeShim, MeterCore
+from rig import pairing
+from rig.events import EventLog
+from rig.gbcs import Builder, CounterStore, Device, Message, Role, decode_payload, generate_bundle
+from rig.roles.ezsp_role import RoleError
+from rig.roles.ppmid import DualAddressPpmid
+from rig.scenarios.bench import Bench
+from rig.transport import open_ezsp
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+_UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class ScenarioError(ValueError):
+    """Bad scenario input (names the value)."""
+
+
+def parse_duration(text: str) -> float:
+    """``0``, ``3600``, ``59m59s``, ``60m1s``, ``5d``, ``1h30m`` -> seconds."""
+    text = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ScenarioError(f"bad duration {text!r} (examples: 0, 90, 59m59s, 60m1s, 18h, 5d)")
+    return float(sum(float(n) * _UNIT[u] for n, u in parts))
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size:
+            out += f"{s // size}{unit}"
+            s %= size
+    return out or "0"
+
+
+@dataclass
+class ScenarioResult:
+    outcome: str
+    reason: str | None
+    policy: str
+    ppmid_delay: float
+    ch_power_cycle_at: float | None
+    steps: list[dict[str, Any]]
+    checks: dict[str, bool] = field(default_factory=dict)
+    device_log_before: list[dict] = field(default_factory=list)
+    device_log_after_pairing: list[dict] = field(default_factory=list)
+    device_log_after: list[dict] = field(default_factory=list)
+    pcap: str | None = None
+    real_seconds: float = 0.0
+    identities: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "reason": self.reason, "policy": self.policy,
+                "ppmid_delay_s": self.ppmid_delay, "ppmid_delay": format_duration(self.ppmid_delay),
+                "ch_power_cycle_at_s": self.ch_power_cycle_at, "checks": self.checks, "steps": self.steps,
+                "device_log_before": self.device_log_before,
+                "device_log_after_pairing": self.device_log_after_pairing,
+                "device_log_after": self.device_log_after, "pcap": self.pcap, "identities": self.identities,
+                "real_seconds": round(self.real_seconds, 2)}
+
+
+def _response_ok(data: bytes) -> bool:
+    payload = decode_payload(Message.from_bytes(data))
+    return all(v == 0 for k, v in payload.items() if k.endswith("result"))
+
+
+async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_at: float | None = None,
+              state_dir=None) -> ScenarioResult:
+    if policy not in pairing.POLICIES:
+        raise ScenarioError(f"unknown policy {policy!r} (expected gbcs or secmp0037)")
+    if ppmid_delay < 0 or (ch_power_cycle_at is not None and ch_power_cycle_at < 0):
+        raise ScenarioError("durations must not be negative")
+    started = time.monotonic()
+    clock, ids = bench.clock, bench.ids
+    events = EventLog(clock)
+    builder = Builder(ids.keys)
+    checks: dict[str, bool] = {}
+
+    def step(name: str, result: str = "ok", **detail) -> None:
+        events.emit("scenario", name, result, **detail)
+
+    async def advance_to(t: float) -> None:
+        if t > events.now():
+            await clock.advance(t - events.now())
+
+    # 1. CH power-on
+    ch = ChShim(bench.url("ch"), clock=clock, events=events, policy=policy, keys=ids.keys,
+                state_dir=state_dir or (getattr(bench, "work_dir", ".") / "ch"))
+    await ch.power_on()
+
+    async def power_cycle_ch() -> None:
+        step("scenario.ch_power_cycle")
+        await ch.power_off()
+        await bench.power_cycle("ch")
+        await ch.power_on()
+
+    # 2. the ESME, commissioned by the DCC
+    esme_ezsp = await open_ezsp(bench.url("esme"))
+    esme = EsmeShim(esme_ezsp, MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder, events),
+                    clock, events)
+    await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
+    esme_status = await esme.power_on(int(ch.channel), ch.pan_id, _ext_pan(ids.gpf), ids.link_key(ids.esme), ids.gpf)
+    step("scenario.esme_commissioned", esme_status)
+    log_before = ch.core.log.snapshot()
+
+    # 3. time passes
+    pc = ch_power_cycle_at
+    if pc is not None and pc <= ppmid_delay:
+        await advance_to(pc)
+        await power_cycle_ch()
+    await advance_to(ppmid_delay)
+
+    # 4-5. the PPMID
+    ppmid_ezsp = await open_ezsp(bench.url("ppmid"))
+    ccs01_a = builder.ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()   # requested first
+    bundle = generate_bundle(ids.keys, ids.ppmid, ids.install_codes[ids.ppmid], builder=builder)
+    ppmid = DualAddressPpmid(ppmid_ezsp, clock, events, identity_a=ids.hht, identity_b=ids.ppmid,
+                             install_code_a=ids.install_codes[ids.hht], install_code_b=ids.install_codes[ids.ppmid],
+                             ccs01_a=ccs01_a,
+                             bundle=[e.gbcs for e in bundle.entries])
+    step("scenario.ppmid_power_on", delay=format_duration(ppmid_delay))
+    refusals_before = len(ch.refusals)
+    outcome, reason = "paired", None
+    try:
+        responses = await ppmid.phase1(ids.gpf)
+        checks["bundle_responses_success"] = all(_response_ok(r) for r in responses)
+        await ppmid.switch_identity()
+        await ppmid.phase2()
+        await ppmid.exchange_with_esme(ids.esme)
+    except RoleError as exc:
+        outcome = "refused"
+        new = ch.refusals[refusals_before:]
+        if new:
+            reason = new[0].reason
+        elif not ch.core.interpan_open:
+            reason = "interpan_window_closed"
+            step("ch.interpan_reception_closed", reason,
+                 detail="the CH's MAC filter list is closed: inter-PAN frames never reached the CH host")
+        else:
+            reason = f"ppmid:{exc.reason}"
+    step("scenario.pairing", "ok" if outcome == "paired" else reason)
+    log_after_pairing = ch.core.log.snapshot()
+
+    if outcome == "refused":
+        checks["device_log_unchanged"] = log_after_pairing == log_before
+    else:
+        checks["log_has_hht_and_ppmid"] = ids.hht in ch.core.log and ids.ppmid in ch.core.log
+        checks["esme_accepts_ppmid"] = ids.ppmid in esme.core.partners
+        checks["gpf_accepts_ppmid"] = ids.ppmid in ch.gpf.partners
+        # 6. a CH power cycle after the pairing
+        if pc is not None and pc > ppmid_delay:
+            await advance_to(pc)
+            await power_cycle_ch()
+            checks["hht_removed_at_ch_power_on"] = ids.hht not in ch.core.log
+            checks["ppmid_kept_after_ch_power_cycle"] = ids.ppmid in ch.core.log
+            checks["ppmid_reads_esme_after_ch_power_cycle"] = await _reads(ppmid, ids.esme)
+        # 7. the HHT's residency ends
+        entry = ch.core.log.get(ids.hht)
+        if entry is not None:
+            await advance_to(entry.hht_expiry - events.origin + 1)
+            checks["hht_removed_after_18h"] = ids.hht not in ch.core.log
+        checks["ppmid_stays"] = ids.ppmid in ch.core.log
+        checks["ppmid_reads_esme_at_end"] = await _reads(ppmid, ids.esme)
+    step("scenario.done", outcome if outcome == "paired" else reason)
+
+    result = ScenarioResult(outcome, reason, policy, ppmid_delay, ch_power_cycle_at, events.to_json(), checks,
+                            log_before, log_after_pairing, ch.core.log.snapshot(),
+                            str(bench.pcap) if bench.pcap else None,
+                            identities={"CHF": ids.chf, "GPF": ids.gpf, "ESME": ids.esme, "PPMID/A": ids.hht,
+                                        "PPMID/B": ids.ppmid})
+    for ezsp in (ppmid_ezsp, esme_ezsp):
+        await ezsp.disconnect()
+    await ch.power_off()
+    result.real_seconds = time.monotonic() - started
+    return result
+
+
+async def _reads(ppmid: DualAddressPpmid, esme_id: str) -> bool:
+    try:
+        await ppmid.exchange_with_esme(esme_id)
+        return True
+    except RoleError:
+        return False
+
+
+def _ext_pan(entity_id: str):
+    import zigpy.types as zt
+
+    return zt.ExtendedPanId(bytes.fromhex(entity_id)[::-1])
