@@ -56,7 +56,10 @@ class Bench:
 
 
 class SimBench(Bench):
-    def __init__(self, work_dir: Path, *, pcap: Path | None = None, seed: int = 7) -> None:
+    def __init__(self, work_dir: Path, *, pcap: Path | None = None, seed: int = 7, transport: str = "tcp") -> None:
+        if transport not in ("tcp", "pty"):
+            raise ValueError(f"unknown transport {transport!r} (expected 'tcp' or 'pty')")
+        self.transport = transport
         self.work_dir = Path(work_dir)
         self.pcap = Path(pcap) if pcap else None
         self.seed = seed
@@ -82,7 +85,7 @@ class SimBench(Bench):
             d = EmulatedDongle(name, eui64=eui, state_dir=self.work_dir / "nv", radio=self.air.attach(name),
                                clock=self.clock, stack_factory=AirStack)
             d.node.install_cbke_token(ca.issue(bytes.fromhex(eui)).to_json())
-            await d.start_tcp()
+            await (d.start_tcp() if self.transport == "tcp" else d.start_pty())
             self.dongles[name] = d
         for entity in (self.ids.esme, self.ids.hht, self.ids.ppmid):
             self.ids.install_codes[entity] = os.urandom(16)

@@ -63,6 +63,14 @@ def format_duration(seconds: float | None) -> str:
     return out or "0"
 
 
+def format_time(seconds: float) -> str:
+    """Virtual time of a step: ``[Nd ]H:MM:SS.mmm``."""
+    days, rest = divmod(max(0.0, seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return (f"{int(days)}d " if days else "") + f"{int(hours)}:{int(minutes):02d}:{secs:06.3f}"
+
+
 @dataclass
 class ScenarioResult:
     outcome: str
@@ -164,8 +172,8 @@ async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_a
             reason = new[0].reason
         elif not ch.core.interpan_open:
             reason = "interpan_window_closed"
-            step("ch.interpan_reception_closed", reason,
-                 detail="the CH's MAC filter list is closed: inter-PAN frames never reached the CH host")
+            events.emit("CH", "ch.interpan_reception_closed", reason,
+                        detail="the CH's MAC filter list is closed: inter-PAN frames never reached the CH host")
         else:
             reason = f"ppmid:{exc.reason}"
     step("scenario.pairing", "ok" if outcome == "paired" else reason)

@@ -1,0 +1,125 @@
+"""``rig scenario secmp0037 ...`` and ``rig scenario matrix`` (= ``make run``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rig import pairing
+from rig.scenarios import matrix as mx
+from rig.scenarios.secmp0037 import ScenarioError, ScenarioResult, format_duration, format_time, parse_duration
+
+
+def _duration(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ScenarioError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _print_result(result: ScenarioResult, console: Console) -> None:
+    table = Table(title=f"SECMP0037 — policy {result.policy}, PPMID at {format_duration(result.ppmid_delay)}"
+                        + (f", CH power cycle at {format_duration(result.ch_power_cycle_at)}"
+                           if result.ch_power_cycle_at is not None else ""))
+    for col in ("virtual time", "actor", "step", "result"):
+        table.add_column(col)
+    for step in result.steps:
+        style = None if step["result"] == "ok" else "red"
+        table.add_row(format_time(step["time"]), step["actor"], step["name"], step["result"], style=style)
+    console.print(table)
+    for name, ok in result.checks.items():
+        console.print(f"  {'✓' if ok else '✗'} {name}", style=None if ok else "red")
+    verdict = "paired" if result.outcome == "paired" else f"refused: {result.reason}"
+    console.print(f"outcome: [bold]{verdict}[/bold]  ({result.real_seconds:.1f} s real)")
+
+
+def register(app: typer.Typer) -> None:
+    scenario = typer.Typer(help="SECMP0037 scenarios on emulated dongles.", no_args_is_help=True)
+    app.add_typer(scenario, name="scenario")
+
+    @scenario.command("secmp0037")
+    def secmp0037(
+        policy: Annotated[str, typer.Option(help="CH inter-PAN policy: gbcs (60-minute window) or secmp0037")] = "gbcs",
+        ppmid_delay: Annotated[str, typer.Option(help="time from CH power-on to PPMID power-on (0, 59m59s, 5d)")] = "0",
+        ch_power_cycle_at: Annotated[str | None, typer.Option(help="power-cycle the CH at this virtual time")] = None,
+        pcap: Annotated[Path | None, typer.Option(help="write the air's capture here")] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+        report: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
+    ) -> None:
+        """CH powers on; after --ppmid-delay the dual-address PPMID pairs locally."""
+        if policy not in pairing.POLICIES:
+            raise typer.BadParameter(f"{policy!r} is not one of {', '.join(pairing.POLICIES)}", param_hint="--policy")
+        delay = _duration(ppmid_delay, "--ppmid-delay")
+        pc = _duration(ch_power_cycle_at, "--ch-power-cycle-at")
+
+        async def go() -> ScenarioResult:
+            from rig.scenarios.bench import SimBench
+
+            with tempfile.TemporaryDirectory(prefix="rig-scenario-") as tmp:
+                bench = await SimBench(Path(tmp), pcap=pcap).setup()
+                try:
+                    from rig.scenarios.secmp0037 import run
+
+                    return await run(bench, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc)
+                finally:
+                    await bench.close()
+
+        result = asyncio.run(go())
+        if report is not None:
+            from rig.scenarios.report import render
+
+            report.write_text(render(result))
+        if json_out:
+            typer.echo(json.dumps(result.to_json(), indent=2))
+        else:
+            _print_result(result, Console())
+            if report is not None:
+                typer.echo(f"report: {report}")
+
+    @scenario.command("matrix")
+    def matrix(
+        json_out: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+    ) -> None:
+        """Both policies x delays 0, 59m59s, 60m1s, 5d x with/without a CH power cycle; exit 1 if a row differs."""
+        console = Console()
+
+        async def go() -> list[mx.Row]:
+            done = []
+            for row in mx.rows():
+                done.append(await mx.run_row(row))
+                if not json_out:
+                    r = row.result
+                    console.print(f"  {row.policy:9} {format_duration(row.delay):7} "
+                                  f"pc={format_duration(row.power_cycle_at):6} -> "
+                                  f"{r.outcome if r else 'error'} {'' if not r or not r.reason else r.reason}"
+                                  f"{' ✓' if row.as_expected else ' ✗'}")
+            return done
+
+        rows = asyncio.run(go())
+        if json_out:
+            typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
+        else:
+            table = Table(title="SECMP0037 matrix: expected vs actual")
+            for col in ("policy", "PPMID delay", "CH power cycle", "expected", "actual", "checks", "ok"):
+                table.add_column(col)
+            for row in rows:
+                r = row.result
+                actual = row.error or (f"{r.outcome}" + (f" ({r.reason})" if r.reason else ""))
+                expected = row.expected_outcome + (f" ({row.expected_reason})" if row.expected_reason else "")
+                checks = "all pass" if r and not row.failed_checks else ", ".join(row.failed_checks) or "-"
+                table.add_row(row.policy, format_duration(row.delay), format_duration(row.power_cycle_at),
+                              expected, actual, checks, "✓" if row.as_expected else "✗",
+                              style=None if row.as_expected else "red")
+            console.print(table)
+        bad = [r for r in rows if not r.as_expected]
+        if bad:
+            raise typer.Exit(1)

@@ -1,0 +1,88 @@
+"""The SECMP0037 matrix: both policies x PPMID delays x with/without a CH power cycle.
+
+Expected outcome: ``paired`` when the CH's inter-PAN window is open at the PPMID's power-on — always
+under ``secmp0037``; under ``gbcs`` only within 60 minutes of the CH's last power-on — otherwise
+``refused`` with reason ``interpan_window_closed``.  A paired row must also pass every check of the
+run (log holds HHT + PPMID, ESME and GPF accept the PPMID, the HHT goes at 18 h / at the next CH
+power-on, the PPMID stays and keeps reading the ESME); a refused row must leave the device log unchanged.
+
+Power cycle rule: 30 minutes before the PPMID powers on (so under ``gbcs`` it reopens the window), or
+30 minutes after it for a delay shorter than that (then it removes the HHT identity after pairing).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig import pairing
+from rig.scenarios.bench import SimBench
+from rig.scenarios.secmp0037 import ScenarioResult, format_duration, parse_duration, run
+
+DELAYS = ("0", "59m59s", "60m1s", "5d")
+POWER_CYCLE_OFFSET_S = 30 * 60
+
+
+def power_cycle_time(delay: float) -> float:
+    return delay - POWER_CYCLE_OFFSET_S if delay >= POWER_CYCLE_OFFSET_S else delay + POWER_CYCLE_OFFSET_S
+
+
+def expected(policy: str, delay: float, power_cycle_at: float | None) -> tuple[str, str | None]:
+    last_power_on = power_cycle_at if power_cycle_at is not None and power_cycle_at <= delay else 0.0
+    if policy == "secmp0037" or delay - last_power_on < pairing.INTERPAN_WINDOW_S:
+        return "paired", None
+    return "refused", "interpan_window_closed"
+
+
+@dataclass
+class Row:
+    policy: str
+    delay: float
+    power_cycle_at: float | None
+    expected_outcome: str
+    expected_reason: str | None
+    result: ScenarioResult | None = None
+    error: str | None = None
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [] if self.result is None else [k for k, v in self.result.checks.items() if not v]
+
+    @property
+    def as_expected(self) -> bool:
+        r = self.result
+        return (r is not None and r.outcome == self.expected_outcome and r.reason == self.expected_reason
+                and not self.failed_checks)
+
+    def to_json(self) -> dict:
+        r = self.result
+        return {"policy": self.policy, "ppmid_delay": format_duration(self.delay),
+                "ch_power_cycle_at": format_duration(self.power_cycle_at) if self.power_cycle_at is not None else None,
+                "expected": {"outcome": self.expected_outcome, "reason": self.expected_reason},
+                "actual": None if r is None else {"outcome": r.outcome, "reason": r.reason},
+                "failed_checks": self.failed_checks, "error": self.error, "as_expected": self.as_expected,
+                "real_seconds": None if r is None else round(r.real_seconds, 2)}
+
+
+def rows(policies=pairing.POLICIES, delays=DELAYS) -> list[Row]:
+    out = []
+    for policy in policies:
+        for text in delays:
+            delay = parse_duration(text)
+            for pc in (None, power_cycle_time(delay)):
+                outcome, reason = expected(policy, delay, pc)
+                out.append(Row(policy, delay, pc, outcome, reason))
+    return out
+
+
+async def run_row(row: Row, work_dir: Path | None = None, pcap: Path | None = None) -> Row:
+    with tempfile.TemporaryDirectory(prefix="rig-matrix-") as tmp:
+        bench = await SimBench(Path(work_dir or tmp), pcap=pcap).setup()
+        try:
+            row.result = await run(bench, policy=row.policy, ppmid_delay=row.delay, ch_power_cycle_at=row.power_cycle_at)
+        except Exception as exc:  # noqa: BLE001 - a crashed row is reported, not raised
+            row.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            await bench.close()
+    return row

@@ -1,0 +1,129 @@
+"""One self-contained HTML page for a scenario run: summary, SVG sequence diagram, decoded GBCS, device log.
+
+No external assets: inline CSS and SVG only, so the file can be mailed or attached to a CI run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from rig.gbcs import Message, decode_payload
+from rig.scenarios.secmp0037 import ScenarioResult, format_duration, format_time
+
+LANES = ("scenario", "CH", "GPF", "PPMID/A", "PPMID/B", "ESME")
+LANE_W, ROW_H, LEFT, TOP = 170, 24, 110, 40
+
+
+def _lane_of(peer: str | None, identities: dict[str, str]) -> str | None:
+    if peer is None:
+        return None
+    if peer in LANES:
+        return peer
+    for lane, entity in identities.items():
+        if entity.upper() == str(peer).upper():
+            return "CH" if lane in ("GPF", "CHF") else lane
+    return None
+
+
+def _label(step: dict) -> str:
+    d = step.get("detail") or {}
+    extra = d.get("use_case")
+    if extra:
+        extra = f"{extra} {d.get('cra', '')}".strip()
+    text = step["name"] + (f" [{extra}]" if extra else "")
+    if step["result"] != "ok":
+        text += f" → {step['result']}"
+    return text
+
+
+def sequence_svg(result: ScenarioResult) -> str:
+    steps = result.steps
+    width = LEFT + LANE_W * len(LANES) + 40
+    height = TOP + ROW_H * (len(steps) + 1)
+    x = {lane: LEFT + LANE_W * i + LANE_W // 2 for i, lane in enumerate(LANES)}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           f'font-size="11"><defs><marker id="arr" markerWidth="8" markerHeight="8" refX="7" refY="3" orient="auto">'
+           f'<path d="M0,0 L7,3 L0,6 z" fill="#333"/></marker></defs>']
+    for lane, cx in x.items():
+        out.append(f'<text x="{cx}" y="20" text-anchor="middle" font-weight="bold">{html.escape(lane)}</text>')
+        out.append(f'<line x1="{cx}" y1="28" x2="{cx}" y2="{height}" stroke="#bbb" stroke-dasharray="4 3"/>')
+    for i, step in enumerate(steps):
+        y = TOP + ROW_H * i + 12
+        color = "#222" if step["result"] == "ok" else "#c0392b"
+        out.append(f'<text x="4" y="{y + 4}" fill="#666">{html.escape(format_time(step["time"]))}</text>')
+        src = step["actor"] if step["actor"] in x else "scenario"
+        dst = _lane_of(step.get("peer"), result.identities)
+        label = html.escape(_label(step))
+        if dst is not None and dst != src:
+            out.append(f'<line x1="{x[src]}" y1="{y}" x2="{x[dst]}" y2="{y}" stroke="{color}" '
+                       f'marker-end="url(#arr)"/>')
+            mid = (x[src] + x[dst]) // 2
+            out.append(f'<text x="{mid}" y="{y - 3}" text-anchor="middle" fill="{color}">{label}</text>')
+        else:
+            out.append(f'<circle cx="{x[src]}" cy="{y}" r="4" fill="{color}"/>')
+            out.append(f'<text x="{x[src] + 8}" y="{y + 4}" fill="{color}">{label}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _gbcs_rows(result: ScenarioResult) -> str:
+    rows, seen = [], set()
+    for step in result.steps:
+        d = step.get("detail") or {}
+        data = d.get("hex")
+        if not data or data in seen:
+            continue
+        seen.add(data)
+        try:
+            m = Message.from_bytes(bytes.fromhex(data))
+            payload = decode_payload(m)
+            decoded = json.dumps({k: (v.hex() if isinstance(v, bytes) else str(v) if not isinstance(v, int | bool) else v)
+                                  for k, v in payload.items()}, indent=1)
+        except Exception as exc:  # noqa: BLE001
+            decoded = f"undecodable: {exc}"
+        rows.append(f"<tr><td>{html.escape(format_time(step['time']))}</td><td>{html.escape(step['actor'])}</td>"
+                    f"<td>{html.escape(str(d.get('use_case')))} {html.escape(str(d.get('cra')))}</td>"
+                    f"<td>{html.escape(str(d.get('originator')))} → {html.escape(str(d.get('recipient')))}</td>"
+                    f"<td>{d.get('counter')}</td><td><pre>{html.escape(decoded)}</pre></td></tr>")
+    return ("<table><tr><th>time</th><th>seen by</th><th>use case</th><th>from → to</th><th>counter</th>"
+            "<th>payload</th></tr>" + "".join(rows) + "</table>")
+
+
+def _log_table(entries: list[dict]) -> str:
+    if not entries:
+        return "<p><em>empty</em></p>"
+    cols = ["eui64", "device_type", "join_state", "nwk", "added_via", "hht_expiry"]
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(e.get(c)))}</td>" for c in cols) + "</tr>" for e in entries)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render(result: ScenarioResult) -> str:
+    verdict = "PAIRED" if result.outcome == "paired" else f"REFUSED — {result.reason}"
+    checks = "".join(f"<li class='{'ok' if v else 'bad'}'>{html.escape(k)}: {'yes' if v else 'NO'}</li>"
+                     for k, v in result.checks.items())
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>SECMP0037 scenario — {html.escape(verdict)}</title>
+<style>body{{font-family:sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top;font-size:12px}} pre{{margin:0;font-size:11px}}
+.ok{{color:#1e8449}} .bad{{color:#c0392b;font-weight:bold}} h1 .v{{color:{'#1e8449' if result.outcome == 'paired' else '#c0392b'}}}</style>
+</head><body>
+<h1>SECMP0037 local pairing: <span class="v">{html.escape(verdict)}</span></h1>
+<table><tr><th>policy</th><td>{html.escape(result.policy)}</td></tr>
+<tr><th>PPMID powered on at</th><td>{format_duration(result.ppmid_delay)} after CH power-on</td></tr>
+<tr><th>CH power cycle at</th><td>{format_duration(result.ch_power_cycle_at)}</td></tr>
+<tr><th>identities</th><td>{html.escape(', '.join(f'{k} {v}' for k, v in result.identities.items()))}</td></tr>
+<tr><th>capture</th><td>{html.escape(result.pcap or 'none')}</td></tr>
+<tr><th>real time</th><td>{result.real_seconds:.1f} s</td></tr></table>
+<h2>Checks</h2><ul>{checks or '<li>none</li>'}</ul>
+<h2>Sequence (virtual time)</h2>
+{sequence_svg(result)}
+<h2>GBCS messages</h2>
+{_gbcs_rows(result)}
+<h2>CHF device log</h2>
+<h3>before the PPMID powered on</h3>{_log_table(result.device_log_before)}
+<h3>after the pairing attempt</h3>{_log_table(result.device_log_after_pairing)}
+<h3>at the end</h3>{_log_table(result.device_log_after)}
+</body></html>
+"""

@@ -1,0 +1,121 @@
+"""The SECMP0037 scenarios on emulated dongles (issue 7's test list).
+
+Every run is a whole scenario: CH power-on, ESME commissioning, the dual-address PPMID's two phases,
+then the HHT's 18-hour residency; virtual hours are RealClock jumps, so a run takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from scapy.utils import RawPcapReader
+
+from rig.capture import KeyRing, summarize
+from rig.scenarios.bench import SimBench
+from rig.scenarios.matrix import expected, power_cycle_time
+from rig.scenarios.secmp0037 import ScenarioError, parse_duration, run
+
+PAIRED_CHECKS = {"bundle_responses_success", "log_has_hht_and_ppmid", "esme_accepts_ppmid", "gpf_accepts_ppmid",
+                 "hht_removed_after_18h", "ppmid_stays", "ppmid_reads_esme_at_end"}
+
+
+async def scenario(tmp_path, policy, delay, power_cycle_at=None, **bench_kw):
+    bench = await SimBench(tmp_path / "bench", **bench_kw).setup()
+    try:
+        return await run(bench, policy=policy, ppmid_delay=parse_duration(delay),
+                         ch_power_cycle_at=None if power_cycle_at is None else parse_duration(power_cycle_at))
+    finally:
+        await bench.close()
+
+
+def step_names(result, ok_only=True):
+    return [s["name"] for s in result.steps if not ok_only or s["result"] == "ok"]
+
+
+@pytest.mark.parametrize("policy", ["gbcs", "secmp0037"])
+@pytest.mark.parametrize("delay", ["0", "59m59s"])
+async def test_both_policies_pair_fully_inside_the_first_hour(tmp_path, policy, delay):
+    result = await scenario(tmp_path, policy, delay)
+    assert (result.outcome, result.reason) == ("paired", None), result.steps
+    assert PAIRED_CHECKS <= set(result.checks) and all(result.checks.values()), result.checks
+    after = {e["eui64"]: e for e in result.device_log_after_pairing}
+    assert after[result.identities["PPMID/A"]]["device_type"] == 6 and after[result.identities["PPMID/A"]]["hht_expiry"]
+    assert after[result.identities["PPMID/B"]]["device_type"] == 5 and after[result.identities["PPMID/B"]]["join_state"] == "joined"
+    names = step_names(result)
+    for name in ("hht.cbke_interpan", "hht.ccs01_response", "hht.joined_han", "hht.cbke_han", "hht.tunnel",
+                 "ppmid.identity_switched", "ppmid.joined_han", "ppmid.esme_read", "meter.partner_joined"):
+        assert name in names
+    assert result.real_seconds < 30
+
+
+async def test_gbcs_refuses_after_60_minutes_with_named_reason_and_log_unchanged(tmp_path):
+    result = await scenario(tmp_path, "gbcs", "60m1s")
+    assert (result.outcome, result.reason) == ("refused", "interpan_window_closed")
+    assert result.checks == {"device_log_unchanged": True}
+    assert result.device_log_after_pairing == result.device_log_before
+    closed = [s for s in result.steps if s["name"] == "ch.interpan_closed"]
+    assert closed and closed[0]["time"] == pytest.approx(3600, abs=1)
+    assert "ch.cbke_interpan" not in step_names(result, ok_only=False)    # no inter-PAN frame reached the CH host
+
+
+async def test_secmp0037_pairs_at_60_minutes_1_second(tmp_path):
+    result = await scenario(tmp_path, "secmp0037", "60m1s")
+    assert result.outcome == "paired" and all(result.checks.values()), result.checks
+
+
+async def test_hht_gone_at_next_ch_power_on_ppmid_stays_and_keeps_working(tmp_path):
+    result = await scenario(tmp_path, "gbcs", "0", power_cycle_at="30m")
+    assert result.outcome == "paired"
+    assert result.checks["hht_removed_at_ch_power_on"]
+    assert result.checks["ppmid_kept_after_ch_power_cycle"]
+    assert result.checks["ppmid_reads_esme_after_ch_power_cycle"]
+    assert "hht_removed_after_18h" not in result.checks          # already gone: power-on came first
+    removed = [s for s in result.steps if s["name"] == "ch.device_log_removed"]
+    assert [s["result"] for s in removed] == ["ch_power_on"]
+    assert all(result.checks.values())
+
+
+async def test_ch_power_cycle_reopens_the_gbcs_window(tmp_path):
+    result = await scenario(tmp_path, "gbcs", "60m1s", power_cycle_at="30m1s")
+    assert result.outcome == "paired" and all(result.checks.values())
+
+
+@pytest.mark.parametrize("policy", ["gbcs", "secmp0037"])
+@pytest.mark.parametrize("delay", ["0", "59m59s", "60m1s", "5d"])
+def test_matrix_expectations(policy, delay):
+    d = parse_duration(delay)
+    late = d >= 3600
+    assert expected(policy, d, None) == (("refused", "interpan_window_closed") if policy == "gbcs" and late
+                                         else ("paired", None))
+    assert expected(policy, d, power_cycle_time(d)) == ("paired", None)
+
+
+def test_bad_durations_are_named():
+    with pytest.raises(ScenarioError, match="bad duration '5x'"):
+        parse_duration("5x")
+    assert parse_duration("59m59s") == 3599 and parse_duration("5d") == 432000 and parse_duration("90") == 90
+
+
+async def test_pcap_shows_interpan_exchange_both_joins_and_tunnelled_gbcs(tmp_path):
+    pcap = tmp_path / "run.pcap"
+    result = await scenario(tmp_path, "secmp0037", "0", pcap=pcap)
+    assert result.outcome == "paired"
+    keys = KeyRing()
+    for line in (tmp_path / "run.wireshark" / "zigbee_pc_keys").read_text().splitlines():
+        keys.add(bytes.fromhex(line.split(",")[0].strip('"')))
+    lines = [summarize(psdu, keys) for psdu, _meta in RawPcapReader(str(pcap))]
+    a, b = (re.sub("(..)", r"\1:", result.identities[k].lower()).rstrip(":") for k in ("PPMID/A", "PPMID/B"))
+    interpan = [s for src, dst, s in lines if "inter-PAN" in s]
+    assert any("cluster=0x0800" in s for s in interpan)                   # CBKE over inter-PAN
+    assert any("cluster=0x0704" in s and "APS sec" in s for s in interpan)  # CCS01, APS-secured
+    assocs = [src for src, _dst, s in lines if s.lower().startswith("association request")]
+    assert any(a in src for src in assocs) and any(b in src for src in assocs)   # both identities joined
+    tunnel = [s for _src, _dst, s in lines if "cluster=0x0704" in s and "inter-PAN" not in s]
+    assert len(tunnel) >= 6                                              # GBCS segments through the HAN tunnel
+    assert any("APS sec" in s for s in tunnel)                           # APS-encrypted with the CBKE key
+
+
+async def test_same_scenario_over_pty_transport(tmp_path):
+    result = await scenario(tmp_path, "gbcs", "59m59s", transport="pty")
+    assert result.outcome == "paired" and all(result.checks.values())
