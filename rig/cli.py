@@ -14,6 +14,7 @@ REGISTRARS: list[str] = [
     "rig.cbke.cli",
     "rig.gbcs.cli",
     "rig.lab_cli",
+    "rig.scenario_cli",
     "rig.sim_cli",
     "rig.sniff",
 ]
