@@ -128,8 +128,8 @@ async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_a
 
     async def power_cycle_ch() -> None:
         step("scenario.ch_power_cycle")
+        await bench.power_cycle("ch")      # power lost: the dongle reboots, the host's link drops
         await ch.power_off()
-        await bench.power_cycle("ch")
         await ch.power_on()
 
     # 2. the ESME, commissioned by the DCC
