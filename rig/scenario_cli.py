@@ -14,7 +14,13 @@ from rich.table import Table
 
 from rig import pairing
 from rig.scenarios import matrix as mx
-from rig.scenarios.secmp0037 import ScenarioError, ScenarioResult, format_duration, format_time, parse_duration
+from rig.scenarios.secmp0037 import (
+    ScenarioError,
+    ScenarioResult,
+    format_duration,
+    format_time,
+    parse_duration,
+)
 
 
 def _duration(value: str | None, option: str) -> float | None:

@@ -19,6 +19,7 @@ relayed down the CH's tunnel to it, whose response returns to the tunnel the com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import struct
 
@@ -146,10 +147,8 @@ class ChShim:
         for task in list(self._tasks):
             task.cancel()
         if self.ezsp is not None:
-            try:
+            with contextlib.suppress(Exception):   # after a power loss the link is already dead
                 await self.ezsp.disconnect()
-            except Exception:  # noqa: BLE001 - the link may already be dead
-                pass
         self.ezsp = self.role = None
 
     def _window_closed(self) -> None:

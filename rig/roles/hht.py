@@ -27,7 +27,8 @@ from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Message
-from rig.roles.ezsp_role import EzspRole, Reassembler, RoleError, describe_gbcs as _info, segments
+from rig.roles.ezsp_role import EzspRole, Reassembler, RoleError, segments
+from rig.roles.ezsp_role import describe_gbcs as _info
 from rig.zigbee.install_code import link_key_from_code
 from rig.zigbee.zcl import ZclHeader
 

@@ -42,9 +42,9 @@ def sequence_svg(result: ScenarioResult) -> str:
     width = LEFT + LANE_W * len(LANES) + 40
     height = TOP + ROW_H * (len(steps) + 1)
     x = {lane: LEFT + LANE_W * i + LANE_W // 2 for i, lane in enumerate(LANES)}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
            f'font-size="11"><defs><marker id="arr" markerWidth="8" markerHeight="8" refX="7" refY="3" orient="auto">'
-           f'<path d="M0,0 L7,3 L0,6 z" fill="#333"/></marker></defs>']
+           f'<path d="M0,0 L7,3 L0,6 z" fill="#333"/></marker></defs>')]
     for lane, cx in x.items():
         out.append(f'<text x="{cx}" y="20" text-anchor="middle" font-weight="bold">{html.escape(lane)}</text>')
         out.append(f'<line x1="{cx}" y1="28" x2="{cx}" y2="{height}" stroke="#bbb" stroke-dasharray="4 3"/>')

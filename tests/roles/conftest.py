@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from roles_ids import HHT_ID, PPMID_ID
 
 from rig.gbcs import create_test_store
-
-from roles_ids import HHT_ID, PPMID_ID
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import zigpy.types as zt
 
 from firmware_shims.ch.shim import ChShim
 from firmware_shims.meters import EsmeShim, MeterCore
@@ -17,7 +18,6 @@ from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, Role
 from rig.scenarios.bench import SimBench
 from rig.transport import open_ezsp
-import zigpy.types as zt
 
 
 async def _until(predicate) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
 
 from firmware_shims.ch import ChCore, DeviceLog
 from rig import pairing
 from rig.clock import VirtualClock
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, Role
 from rig.zigbee.install_code import link_key_from_code
-
-from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
 
 
 def make_core(keys, tmp_path, policy, clock=None):
@@ -39,7 +38,7 @@ async def test_window_open_at_power_on_and_gbcs_closes_it_after_60_minutes(keys,
 
 
 async def test_hht_ccs01_over_interpan_adds_entry_persisted_atomically(keys, tmp_path):
-    clock, core, _ = make_core(keys, tmp_path, "gbcs")
+    _clock, core, _ = make_core(keys, tmp_path, "gbcs")
     core.power_on()
     b = Builder(keys, counter_start=100)
     out = core.handle_command(ccs01(keys, b, HHT_ID), via="interpan", sender=HHT_ID)
@@ -94,7 +93,7 @@ async def test_hht_removed_at_next_power_on(keys, tmp_path):
     core.handle_command(ccs01(keys, b, PPMID_ID, Role.PPMID), via="tunnel", sender=HHT_ID)
     await clock.advance(3600)
     # the CH loses power: a new core reads the same log file
-    clock2, core2, _ = make_core(keys, tmp_path, "gbcs", clock)
+    _clock2, core2, _ = make_core(keys, tmp_path, "gbcs", clock)
     removed = core2.power_on()
     assert [e.eui64 for e in removed] == [HHT_ID]
     assert PPMID_ID in core2.log and HHT_ID not in core2.log
@@ -103,7 +102,7 @@ async def test_hht_removed_at_next_power_on(keys, tmp_path):
 
 
 async def test_replayed_altered_and_misaddressed_ccs01_refused_with_reason(keys, tmp_path):
-    clock, core, _ = make_core(keys, tmp_path, "secmp0037")
+    _clock, core, _ = make_core(keys, tmp_path, "secmp0037")
     core.power_on()
     b = Builder(keys, counter_start=50)
     good = ccs01(keys, b, HHT_ID)
@@ -127,7 +126,7 @@ def test_unknown_policy_is_a_clear_error(keys, tmp_path):
 
 
 async def test_tunnel_only_for_joined_log_entries(keys, tmp_path):
-    clock, core, _ = make_core(keys, tmp_path, "gbcs")
+    _clock, core, _ = make_core(keys, tmp_path, "gbcs")
     core.power_on()
     assert core.may_tunnel(PPMID_ID).reason == "not_in_device_log"
     core.handle_command(ccs01(keys, Builder(keys, counter_start=3), PPMID_ID, Role.PPMID), via="wan")

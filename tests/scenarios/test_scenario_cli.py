@@ -1,0 +1,60 @@
+"""``rig scenario secmp0037`` / ``rig scenario matrix`` through the real CLI (typer, in-process)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from rig.cli import app
+from rig.scenarios import matrix as mx
+
+
+def test_json_output_has_outcome_reason_policy_and_steps(tmp_path):
+    report = tmp_path / "run.html"
+    result = CliRunner().invoke(app, ["scenario", "secmp0037", "--policy", "gbcs", "--ppmid-delay", "60m1s",
+                                      "--json", "--report", str(report), "--pcap", str(tmp_path / "run.pcap")])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["outcome"] == "refused" and out["reason"] == "interpan_window_closed" and out["policy"] == "gbcs"
+    assert out["steps"] and all({"name", "time", "result"} <= set(s) for s in out["steps"])
+    assert out["pcap"].endswith("run.pcap")
+    page = report.read_text()
+    assert page.startswith("<!doctype html>") and "<svg" in page and "interpan_window_closed" in page
+    assert "run.pcap" in page and "<script" not in page and "http" not in page.replace('http://www.w3.org', '')
+
+
+def test_readable_table_and_report_with_decoded_gbcs(tmp_path):
+    report = tmp_path / "paired.html"
+    result = CliRunner().invoke(app, ["scenario", "secmp0037", "--policy", "secmp0037", "--ppmid-delay", "5d",
+                                      "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "outcome: paired" in result.output and "hht.ccs01_response" in result.output
+    page = report.read_text()
+    for text in ("CCS01", "CS03A1", "CS03C", "PPMID/B", "device_id", "before the PPMID powered on"):
+        assert text in page
+
+
+def test_bad_options_are_named():
+    runner = CliRunner()
+    bad_policy = runner.invoke(app, ["scenario", "secmp0037", "--policy", "open"])
+    assert bad_policy.exit_code != 0 and "--policy" in bad_policy.output
+    bad_delay = runner.invoke(app, ["scenario", "secmp0037", "--ppmid-delay", "an hour"])
+    assert bad_delay.exit_code != 0 and "bad duration" in bad_delay.output
+
+
+def test_matrix_exits_non_zero_when_a_row_differs(monkeypatch):
+    wrong = mx.Row("gbcs", 0.0, None, "refused", "interpan_window_closed")     # a deliberately wrong expectation
+    monkeypatch.setattr(mx, "rows", lambda: [wrong])
+    result = CliRunner().invoke(app, ["scenario", "matrix"])
+    assert result.exit_code == 1
+    assert "✗" in result.output and "paired" in result.output
+
+
+def test_matrix_rows_cover_both_policies_delays_and_power_cycles():
+    rows = mx.rows()
+    assert len(rows) == 16
+    assert {(r.policy, r.delay, r.power_cycle_at is None) for r in rows} == {
+        (p, d, pc) for p in ("gbcs", "secmp0037") for d in (0, 3599, 3601, 432000) for pc in (True, False)}
+    refused = [(r.policy, r.delay) for r in rows if r.expected_outcome == "refused"]
+    assert refused == [("gbcs", 3601), ("gbcs", 432000)]
