@@ -36,7 +36,15 @@ SM HAN
 * PPMID <-> ESME data: ZCL Metering (0x0702) Read Attributes of CurrentSummationDelivered (0x0000)
   sent directly on the HAN; a meter answers only a partner joined by a CS03 command, others get a
   Default Response NOT_AUTHORIZED (0x7E) [I].
-* The GPF runs on its own dongle in the rig (in a real CH it shares the CH's radio) [I].
+* The GPF runs in-process inside the CH shim, on the CH's radio, as in a real CH: the CH dongle's EUI-64
+  is the GPF Entity ID = the Extended PAN ID (gbcs.md §8 [C]); the CHF has its own Entity ID (not a radio
+  address).  GBCS for the GPF is executed by the CH host without a radio hop [I].
+* Identity B of a one-dongle dual-address PPMID does not run CBKE with the CH [I]: the NCP's CBKE
+  certificate (write-once MFG_CBKE_283K1_DATA) names identity A.  B joins with its install-code key
+  (proof it is in the CHF device log); its HAN traffic is NWK-secured.  Two dongles would lift this.
+* A CHF refusal is a logged reason (event ``ch.refused``), not an answer: the sender times out
+  (``RESPONSE_TIMEOUT_S``); with the inter-PAN window closed nothing reaches the CH host at all and the
+  HHT gives up after ``INTERPAN_ANSWER_TIMEOUT_S`` [I].
 """
 
 from __future__ import annotations
