@@ -60,6 +60,7 @@ class NvState:
     cbke_283k1: dict = field(default_factory=dict)   # certificate / caPublicKey / privateKey (hex)
     network: NetworkTokens | None = None         # None = no network (factory-new)
     key_table: list[dict] = field(default_factory=list)   # {"eui64","key","tx","rx"}
+    address_map: dict = field(default_factory=dict)       # EUI-64 hex -> NWK address (child/address table)
     boot_counter: int = 0
 
     def effective_eui64(self) -> str:

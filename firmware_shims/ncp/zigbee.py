@@ -74,7 +74,7 @@ class AirStack(Stack):
         super().reset()
         self.mac_seq = os.urandom(1)[0]
         self.nwk_seq = os.urandom(1)[0]
-        self.devices: dict[int, int] = {}           # EUI-64 (int) -> short address, every node we know
+        self.devices = _DeviceTable(self.node.nv)   # EUI-64 (int) -> short address, kept in NV
         self.incoming_fc: dict[int, int] = {}
         self.pending_aps: dict[tuple[int, int], object] = {}
         self.pending_assoc: dict[int, bytes] = {}   # joiner EUI -> association response PSDU (coordinator)
@@ -583,6 +583,42 @@ class AirStack(Stack):
 
 def _hex(eui: int) -> str:
     return eui.to_bytes(8, "big").hex().upper()
+
+
+class _DeviceTable(dict):
+    """EUI-64 ↔ NWK address of the nodes this NCP knows, persisted like EmberZNet's child and
+    address tables: after a reset the stack still knows whom a NWK address belongs to (needed for
+    APS encryption with that node's link key)."""
+
+    def __init__(self, nv) -> None:
+        super().__init__({int(eui, 16): nwk for eui, nwk in nv.state.address_map.items()})
+        self._nv = nv
+
+    def _save(self) -> None:
+        self._nv.state.address_map = {_hex(eui): nwk for eui, nwk in self.items()}
+        self._nv.save()
+
+    def __setitem__(self, eui: int, nwk: int) -> None:
+        if self.get(eui) != nwk:
+            super().__setitem__(eui, nwk)
+            self._save()
+
+    def setdefault(self, eui: int, nwk: int) -> int:
+        if eui not in self:
+            self[eui] = nwk
+        return self[eui]
+
+    def pop(self, eui: int, default=None):
+        if eui not in self:
+            return default
+        value = super().pop(eui)
+        self._save()
+        return value
+
+    def clear(self) -> None:
+        if self:
+            super().clear()
+            self._save()
 
 
 class _Flag:

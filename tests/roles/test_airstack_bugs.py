@@ -1,14 +1,14 @@
-"""Bugs found in the emulated NCP's over-the-air stack (firmware_shims/ncp/zigbee.py), reported to its owner.
+"""Bugs found in the emulated NCP's over-the-air stack (firmware_shims/ncp/zigbee.py), now fixed.
 
-Each test states what a real EmberZNet NCP does and is strict-xfail until the stack is fixed (then it
-passes, strict xfail fails, and the marker must go).
+Each test states what a real EmberZNet NCP does; they were strict-xfail until the stack was fixed.
+The coordinator keeps the EUI-64 <-> NWK map in NV (like EmberZNet's child/address tables), so an
+APS-encrypted unicast to a device that joined before a reset still finds the device's link key.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 import zigpy.types as zt
 
 from firmware_shims.ch.shim import ChShim
@@ -25,9 +25,6 @@ async def _until(predicate) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.xfail(strict=True, reason="AirStack.devices (EUI-64 <-> NWK) is RAM cleared at NCP reset; until the "
-                   "device transmits again, eui_of(nwk) is None and an APS-encrypted unicast to a device that joined "
-                   "before the reset fails with ZIGBEE_APS_ENCRYPTION_ERROR although its link key is in the NV key table")
 async def test_aps_encrypted_unicast_to_known_device_after_coordinator_reset(tmp_path):
     bench = await SimBench(tmp_path).setup()
     ids = bench.ids
