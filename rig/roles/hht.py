@@ -26,7 +26,7 @@ import bellows.types as t
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
-from rig.gbcs import Message
+from rig.gbcs import Bundle, Message
 from rig.roles.ezsp_role import EzspRole, Reassembler, RoleError, segments
 from rig.roles.ezsp_role import describe_gbcs as _info
 from rig.zigbee.install_code import link_key_from_code
@@ -141,8 +141,11 @@ class Hht:
             raise RoleError("tunnel_refused", "no RequestTunnelResponse from the CH") from None
         role.emit("hht.tunnel", peer="CH", tunnel_id=self.tunnel_id)
 
-    async def deliver(self, commands: list[bytes]) -> list[bytes]:
-        """Send each GBCS command through the tunnel in order; return the responses."""
+    async def deliver(self, commands: list[bytes] | Bundle) -> list[bytes]:
+        """Send each GBCS command (raw bytes, or a loaded ``rig.gbcs.Bundle``) through the tunnel in order;
+        return the responses."""
+        if isinstance(commands, Bundle):
+            commands = [entry.gbcs for entry in commands.entries]
         responses = []
         for command in commands:
             responses.append(await self.send_gbcs(command))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from firmware_shims.ch.shim import ChShim
@@ -123,7 +124,7 @@ async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_a
 
     # 1. CH power-on
     ch = ChShim(bench.url("ch"), clock=clock, events=events, policy=policy, keys=ids.keys,
-                state_dir=state_dir or (getattr(bench, "work_dir", ".") / "ch"))
+                state_dir=state_dir or (Path(getattr(bench, "work_dir", ".")) / "ch"))
     await ch.power_on()
 
     async def power_cycle_ch() -> None:
