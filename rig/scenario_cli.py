@@ -60,18 +60,21 @@ def register(app: typer.Typer) -> None:
         pcap: Annotated[Path | None, typer.Option(help="write the air's capture here")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
         report: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
+        transport: Annotated[str, typer.Option(help="how the emulated dongles are reached: tcp or pty")] = "tcp",
     ) -> None:
         """CH powers on; after --ppmid-delay the dual-address PPMID pairs locally."""
         if policy not in pairing.POLICIES:
             raise typer.BadParameter(f"{policy!r} is not one of {', '.join(pairing.POLICIES)}", param_hint="--policy")
         delay = _duration(ppmid_delay, "--ppmid-delay")
         pc = _duration(ch_power_cycle_at, "--ch-power-cycle-at")
+        if transport not in ("tcp", "pty"):
+            raise typer.BadParameter(f"{transport!r} is not tcp or pty", param_hint="--transport")
 
         async def go() -> ScenarioResult:
             from rig.scenarios.bench import SimBench
 
             with tempfile.TemporaryDirectory(prefix="rig-scenario-") as tmp:
-                bench = await SimBench(Path(tmp), pcap=pcap).setup()
+                bench = await SimBench(Path(tmp), pcap=pcap, transport=transport).setup()
                 try:
                     from rig.scenarios.secmp0037 import run
 
