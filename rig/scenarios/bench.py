@@ -102,3 +102,69 @@ class SimBench(Bench):
             await d.stop()
         if self.air is not None:
             self.air.close()
+
+
+def install_code_from_token(data: bytes) -> bytes | None:
+    """The install code (without CRC) in an MFG_INSTALLATION_CODE token: flags u16 | value[16] | CRC u16."""
+    if len(data) < 20 or data[:2] == b"\xff\xff":
+        return None
+    size = {0: 6, 2: 8, 4: 12, 6: 16}.get(int.from_bytes(data[:2], "little") & 0x06)
+    return bytes(data[2:2 + size]) if size else None
+
+
+class BackendBench(Bench):
+    """A bench over a ``rig.backend.RigBackend`` (emulated, inventory or labgrid dongles).
+
+    The premises' identities are read from the dongles, as an installer reads labels: the CH dongle's
+    EUI-64 is the GPF Entity ID, the ESME's and the PPMID's (identity A) are theirs, their install codes
+    come from MFG_INSTALLATION_CODE.  Identity B (the PPMID's second address) and its install code are
+    given (they are on the PPMID's label).  A test GBCS key store with those Entity IDs is created in
+    ``work_dir/keys`` unless one exists.
+    """
+
+    def __init__(self, backend, work_dir: Path, *, identity_b: str = PPMID_ID, install_code_b: bytes,
+                 pcap: Path | None = None) -> None:
+        self.backend = backend
+        self.clock = backend.clock
+        self.work_dir = Path(work_dir)
+        self.pcap = Path(pcap) if pcap else None
+        self.identity_b = identity_b.upper()
+        self.install_code_b = install_code_b
+        self.urls: dict[str, str] = {}
+
+    async def setup(self) -> BackendBench:
+        import bellows.types as t
+
+        from rig.roles.ezsp_role import eui_hex
+
+        euis, codes = {}, {}
+        for role in ("ch", "esme", "ppmid"):
+            self.urls[role] = await self.backend.dongle_path(role)
+            ezsp = await self.backend.open_ezsp(role)
+            try:
+                (eui,) = await ezsp.getEui64()
+                euis[role] = eui_hex(eui)
+                (token,) = await ezsp.getMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE)
+                codes[role] = install_code_from_token(bytes(token))
+            finally:
+                await ezsp.disconnect()
+        for role in ("esme", "ppmid"):
+            if codes[role] is None:
+                raise ValueError(f"the {role} dongle ({euis[role]}) has no MFG_INSTALLATION_CODE token")
+        keys_dir = self.work_dir / "keys"
+        keys = KeyStore(keys_dir) if (keys_dir / "roles.json").exists() else create_test_store(
+            keys_dir, hht=[euis["ppmid"]], ppmid=[self.identity_b], ids={Role.GPF: euis["ch"], Role.ESME: euis["esme"]})
+        self.ids = Identities(keys, keys.one(Role.CHF), euis["ch"], euis["esme"], hht=euis["ppmid"],
+                              ppmid=self.identity_b,
+                              install_codes={euis["esme"]: codes["esme"], euis["ppmid"]: codes["ppmid"],
+                                             self.identity_b: self.install_code_b})
+        return self
+
+    def url(self, name: str) -> str:
+        return self.urls[name]
+
+    async def power_cycle(self, name: str) -> None:
+        await self.backend.power_cycle(name)
+
+    async def close(self) -> None:
+        await self.backend.close()

@@ -41,6 +41,10 @@ def test_bad_options_are_named():
     assert bad_policy.exit_code != 0 and "--policy" in bad_policy.output
     bad_delay = runner.invoke(app, ["scenario", "secmp0037", "--ppmid-delay", "an hour"])
     assert bad_delay.exit_code != 0 and "bad duration" in bad_delay.output
+    no_code = runner.invoke(app, ["scenario", "secmp0037", "--rig", "lab.yaml"])
+    assert no_code.exit_code != 0 and "--ppmid-b-install-code" in no_code.output
+    bad_rig = runner.invoke(app, ["scenario", "secmp0037", "--rig", "lab.txt", "--ppmid-b-install-code", "00" * 16])
+    assert bad_rig.exit_code != 0 and "--rig" in bad_rig.output
 
 
 def test_matrix_exits_non_zero_when_a_row_differs(monkeypatch):
