@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
         report: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
         transport: Annotated[str, typer.Option(help="how the emulated dongles are reached: tcp or pty")] = "tcp",
-        rig: Annotated[str | None, typer.Option(help="real dongles: an inventory PATH.yaml or labgrid:ENV.yaml "
+        rig_spec: Annotated[str | None, typer.Option("--rig", help="real dongles: an inventory PATH.yaml or labgrid:ENV.yaml "
                                                      "(roles ch, esme, ppmid); default: emulated dongles")] = None,
         ppmid_b: Annotated[str, typer.Option(help="with --rig: the PPMID's second EUI-64 (identity B)")] = "00DB5A5A5A5A0B02",
         ppmid_b_install_code: Annotated[str | None, typer.Option(help="with --rig: identity B's install code (hex)")] = None,
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"{transport!r} is not tcp or pty", param_hint="--transport")
 
         code_b = None
-        if rig is not None:
+        if rig_spec is not None:
             if not ppmid_b_install_code:
                 raise typer.BadParameter("real dongles need identity B's install code", param_hint="--ppmid-b-install-code")
             try:
@@ -87,13 +87,13 @@ def register(app: typer.Typer) -> None:
             from rig.scenarios.bench import BackendBench, SimBench
 
             with tempfile.TemporaryDirectory(prefix="rig-scenario-") as tmp:
-                if rig is None:
+                if rig_spec is None:
                     bench = await SimBench(Path(tmp), pcap=pcap, transport=transport).setup()
                 else:
                     from rig.backend import backend_for
 
                     try:
-                        backend = backend_for(rig)
+                        backend = backend_for(rig_spec)
                     except (ValueError, OSError) as exc:
                         raise typer.BadParameter(str(exc), param_hint="--rig") from None
                     bench = await BackendBench(backend, Path(tmp), identity_b=ppmid_b, install_code_b=code_b,
