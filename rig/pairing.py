@@ -8,6 +8,10 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
   (``INTERPAN_OFF``, what SL's ``interpanPluginSetMacMatchFilterEnable(false)`` does [C]).  Under the
   ``gbcs`` policy that happens ``INTERPAN_WINDOW_S`` after power-on (gbcs.md §8 [C]); under ``secmp0037``
   never.  With the filter list closed the NCP drops inter-PAN frames: the host never sees them.
+* A pairing session in flight when the window closes may finish [I]: it began with the HHT's first Key
+  Establishment frame inside the window and lasts at most ``INTERPAN_SESSION_MAX_S`` (CBKE + CCS01);
+  the filter list closes when it ends.  Any frame of a session that begins after the deadline is refused
+  (``interpan_window_closed``) and, once the list is closed, never reaches the host.
 * Plaintext allow-list: only Key Establishment (cluster 0x0800, commands 0-3, either direction) is
   accepted unsecured (SL's SE allow-list, inter-pan.md §1 [C]); everything else must be APS-secured.
 * The HHT's Entity ID + install code travel as a DCC-built CCS01 that registers the HHT itself
@@ -54,6 +58,7 @@ from rig.gbcs import DeviceType
 POLICIES = ("gbcs", "secmp0037")
 
 INTERPAN_WINDOW_S = 60 * 60
+INTERPAN_SESSION_MAX_S = 30.0
 HHT_RESIDENCY_S = 18 * 60 * 60
 
 #: Silicon Labs' list: {dst PAN local, broadcast} x {src PAN non-local, local} x {dst bcast, ucast short, long}
@@ -83,7 +88,7 @@ CMD_TRANSFER_DATA_C2S = 0x02
 CMD_TRANSFER_DATA_S2C = 0x01
 
 # timeouts (clock seconds)
-SCAN_DURATION = 1                  # 802.15.4 exponent per channel
+SCAN_DURATION = 0                  # 802.15.4 exponent per channel (31 ms each, 16 channels)
 JOIN_TIMEOUT_S = 20.0
 KE_TIMEOUT_S = 60.0
 RESPONSE_TIMEOUT_S = 5.0           # a GBCS response through inter-PAN or the tunnel

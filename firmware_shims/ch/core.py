@@ -5,6 +5,11 @@
 * ``power_on()``: removes every HHT entry (an HHT's residency ends at the next CH power-on), opens the
   inter-PAN window and, under the ``gbcs`` policy, arms its close ``INTERPAN_WINDOW_S`` later
   (``secmp0037``: never closes).  ``on_window_closed`` tells the shim to stop inter-PAN reception.
+* Inter-PAN sessions [I, ``rig.pairing``]: an HHT's session opens with its first Key Establishment
+  frame (``begin_session``) and ends after its CCS01 (``end_session``).  A session that began inside
+  the window may finish, for at most ``INTERPAN_SESSION_MAX_S``; any other inter-PAN frame after the
+  window is refused (``interpan_window_closed``).  ``reception_needed`` tells the shim when it may
+  close the MAC filter list.
 * ``handle_command(data, via=..., sender=...)``: a GBCS command addressed to the CHF, arriving over
   inter-PAN (an HHT's own CCS01), the HAN tunnel or the WAN.  Checks in order: inter-PAN window (for
   ``via="interpan"``), ``rig.gbcs.validate`` (structure, recipient, MAC, counter, authority), then the
@@ -56,6 +61,8 @@ class ChCore:
     on_removed: Callable[[DeviceLogEntry], None] | None = None
     interpan_open: bool = False
     powered_at: float | None = None
+    closed_at: float | None = None
+    sessions: dict[str, float] = field(default_factory=dict)
     _timers: list[Timer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -72,6 +79,8 @@ class ChCore:
             timer.cancel()
         self._timers.clear()
         self.powered_at = self.clock.now()
+        self.closed_at = None
+        self.sessions.clear()
         removed = [e for e in list(self.log.entries.values()) if e.is_hht]
         for entry in removed:
             self._remove(entry, "ch_power_on")
@@ -84,6 +93,7 @@ class ChCore:
 
     def _close_window(self) -> None:
         self.interpan_open = False
+        self.closed_at = self.clock.now()
         self._emit("ch.interpan_closed", policy=self.policy)
         if self.on_window_closed is not None:
             self.on_window_closed()
@@ -100,15 +110,38 @@ class ChCore:
             self.on_removed(entry)
 
     # --- GBCS commands to the CHF ----------------------------------------------------------------
-    def check_interpan(self) -> Refusal | None:
-        if not self.interpan_open:
+    def _in_grace(self, sender: str | None) -> bool:
+        started = self.sessions.get((sender or "").upper())
+        return (started is not None and self.closed_at is not None and started <= self.closed_at
+                and self.clock.now() - started <= pairing.INTERPAN_SESSION_MAX_S)
+
+    def check_interpan(self, sender: str | None = None) -> Refusal | None:
+        if not self.interpan_open and not self._in_grace(sender):
             return Refusal("interpan_window_closed",
                            f"inter-PAN pairing closed {pairing.INTERPAN_WINDOW_S} s after CH power-on (policy gbcs)")
         return None
 
+    def begin_session(self, sender: str) -> Refusal | None:
+        """An HHT's first inter-PAN frame: refused outside the window, else its session starts (once)."""
+        refusal = self.check_interpan(sender)
+        if refusal is None:
+            self.sessions.setdefault(sender.upper(), self.clock.now())
+        return refusal
+
+    def end_session(self, sender: str) -> None:
+        self.sessions.pop(sender.upper(), None)
+
+    def reception_needed(self) -> float:
+        """Seconds the MAC filter list must stay open after the window closed (0: close it now)."""
+        if self.interpan_open:
+            return float("inf")
+        left = [started + pairing.INTERPAN_SESSION_MAX_S - self.clock.now()
+                for sender, started in self.sessions.items() if self._in_grace(sender)]
+        return max([0.0, *left])
+
     def handle_command(self, data: bytes, *, via: str, sender: str | None = None) -> Handled | Refusal:
         if via == "interpan":
-            closed = self.check_interpan()
+            closed = self.check_interpan(sender)
             if closed is not None:
                 return closed
         result = validate(data, self.chf, self.counters)

@@ -152,8 +152,15 @@ class ChShim:
         self.ezsp = self.role = None
 
     def _window_closed(self) -> None:
-        if self.role is not None:
+        """Policy gbcs, 60 min after power-on: stop inter-PAN reception once no session is in flight."""
+        if self.role is None:
+            return
+        wait = self.core.reception_needed()
+        if wait <= 0:
             self._spawn(self.role.close_interpan())
+            self.events.emit("CH", "ch.interpan_reception_off")
+        else:
+            self.clock.call_later(min(wait, pairing.INTERPAN_SESSION_MAX_S) + 0.001, self._window_closed)
 
     def _removed(self, entry: DeviceLogEntry) -> None:
         if self.role is not None and entry.nwk is not None:
@@ -182,8 +189,9 @@ class ChShim:
         frame = EzspRole.parse_interpan(bytes(args[-1]), self._interpan_keys.get)
         if frame is None:
             return
-        if not self.core.interpan_open:
-            self._refuse(self.core.check_interpan(), frame.src)
+        refusal = self.core.begin_session(frame.src)
+        if refusal is not None:
+            self._refuse(refusal, frame.src)
             return
         self._spawn(self._interpan(frame))
 
@@ -219,6 +227,7 @@ class ChShim:
         self.events.emit("CH", "ch.gbcs_received", peer=src, via="interpan", **_describe(whole))
         out = self.core.handle_command(whole, via="interpan", sender=src)
         if isinstance(out, Refusal):              # a refusal never touches the device log (ChCore)
+            self._end_session(src)
             self._refuse(out, src)
             return
         key = self._interpan_keys[src]
@@ -227,8 +236,15 @@ class ChShim:
                            direction=1)
             await role.send_interpan(src, frame.src_pan, pairing.TUNNEL_CLUSTER, zcl, link_key=key)
         self.events.emit("CH", "ch.gbcs_answered", peer=src, via="interpan", **_describe(out.response))
+        self._end_session(src)
         if out.entry is not None:
             await self._admit(out.entry)
+
+    def _end_session(self, src: str) -> None:
+        self.core.end_session(src)
+        self._interpan_rx.pop(src, None)
+        if not self.core.interpan_open and self.core.reception_needed() <= 0:
+            self._window_closed()
 
     async def _await_interpan_ke(self, src: str, ke) -> None:
         result = await ke.next_result()
@@ -238,6 +254,8 @@ class ChShim:
             if key is not None:
                 self._interpan_keys[src] = key
         self.role.emit("ch.cbke_interpan", "ok" if result.success else result.reason.name.lower(), peer=src)
+        if not result.success:
+            self._end_session(src)
 
     # --- SM HAN -------------------------------------------------------------------------------------
     def _on_tc_join(self, nwk, eui64, status, decision, *_rest) -> None:
@@ -286,9 +304,9 @@ class ChShim:
     async def _send_han(self, nwk: int, eui: str, zcl: bytes) -> bool:
         """Tunnel traffic to a device: APS-encrypted with its CBKE link key when there is one.
 
-        Workaround (reported, tests/roles/test_airstack_bugs.py): after an NCP reset the emulated stack
-        no longer knows which EUI-64 a NWK address belongs to, so it cannot APS-encrypt to a device that
-        joined before the reset; the CH then sends NWK-secured only and says so in an event.
+        If the NCP cannot APS-encrypt (no link key or no EUI-64 known for that NWK address; the emulated
+        stack lost the latter at reset until fixed, see tests/roles/test_airstack_bugs.py) the CH sends
+        NWK-secured only and says so in an event.
         """
         if eui in self._secure:
             if await self.role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, zcl, encrypt=True):

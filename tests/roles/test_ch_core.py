@@ -133,3 +133,28 @@ async def test_tunnel_only_for_joined_log_entries(keys, tmp_path):
     assert core.may_tunnel(PPMID_ID).reason == "not_joined"
     core.mark_joined(PPMID_ID, 0x1234)
     assert core.may_tunnel(PPMID_ID) is None
+
+
+async def test_session_begun_inside_the_window_may_finish_new_ones_refused(keys, tmp_path):
+    clock, core, closed = make_core(keys, tmp_path, "gbcs")
+    core.power_on()
+    await clock.advance(pairing.INTERPAN_WINDOW_S - 0.5)
+    assert core.begin_session(HHT_ID) is None                       # KE Initiate 0.5 s before the deadline
+    await clock.advance(1.0)
+    assert closed == [1] and core.reception_needed() > 0           # the filter list stays open for it
+    assert core.begin_session(PPMID_ID).reason == "interpan_window_closed"
+    out = core.handle_command(ccs01(keys, Builder(keys, counter_start=9), HHT_ID), via="interpan", sender=HHT_ID)
+    assert out.ok
+    core.end_session(HHT_ID)
+    assert core.reception_needed() == 0
+
+
+async def test_session_grace_is_bounded(keys, tmp_path):
+    clock, core, _ = make_core(keys, tmp_path, "gbcs")
+    core.power_on()
+    await clock.advance(pairing.INTERPAN_WINDOW_S - 1)
+    core.begin_session(HHT_ID)
+    await clock.advance(pairing.INTERPAN_SESSION_MAX_S + 2)
+    assert core.reception_needed() == 0
+    out = core.handle_command(ccs01(keys, Builder(keys, counter_start=9), HHT_ID), via="interpan", sender=HHT_ID)
+    assert out.reason == "interpan_window_closed" and HHT_ID not in core.log
