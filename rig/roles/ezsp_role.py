@@ -127,6 +127,8 @@ class EzspRole:
         self._raw_lock = asyncio.Lock()
         self._raw_done: asyncio.Future | None = None
         self._aps_fc = 0
+        self._ke_engine: EzspKeEngine | None = None
+        self._ke_session: KeInitiator | None = None
         self._cb_id = ezsp.add_callback(self._on_callback)
         self.on("messageSentHandler", self._on_message_sent)
         self.on("rawTransmitCompleteHandler", self._on_raw_complete)
@@ -309,7 +311,7 @@ class EzspRole:
 
     # --- key establishment ------------------------------------------------------------------------
     def ke_engine(self) -> EzspKeEngine:
-        if not hasattr(self, "_ke_engine"):
+        if self._ke_engine is None:
             self._ke_engine = EzspKeEngine(self.ezsp)
         return self._ke_engine
 
@@ -324,7 +326,7 @@ class EzspRole:
         return result
 
     def feed_ke(self, zcl: ZclHeader) -> None:
-        session = getattr(self, "_ke_session", None)
+        session = self._ke_session
         if session is not None:
             asyncio.ensure_future(session.handle(zcl.command_id, zcl.payload))
 
