@@ -302,17 +302,13 @@ class ChShim:
         await ke.handle(zcl.command_id, zcl.payload)
 
     async def _send_han(self, nwk: int, eui: str, zcl: bytes) -> bool:
-        """Tunnel traffic to a device: APS-encrypted with its CBKE link key when there is one.
-
-        If the NCP cannot APS-encrypt (no link key or no EUI-64 known for that NWK address; the emulated
-        stack lost the latter at reset until fixed, see tests/roles/test_airstack_bugs.py) the CH sends
-        NWK-secured only and says so in an event.
-        """
-        if eui in self._secure:
-            if await self.role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, zcl, encrypt=True):
-                return True
-            self.events.emit("CH", "ch.aps_encryption_unavailable", "sent_nwk_secured_only", peer=eui)
-        return await self.role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, zcl)
+        """Tunnel traffic to a device: APS-encrypted with its CBKE link key when it has one (else NWK-secured)."""
+        if eui not in self._secure:
+            return await self.role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, zcl)
+        if await self.role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, zcl, encrypt=True):
+            return True
+        self.events.emit("CH", "ch.send_failed", "aps_encrypted_unicast_not_delivered", peer=eui)
+        return False
 
     async def _send_tunnel(self, nwk: int, eui: str, command: int, tunnel_id: int, data: bytes, direction: int) -> bool:
         ok = True
