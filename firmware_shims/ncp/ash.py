@@ -282,6 +282,12 @@ class AshNcp:
         self._queue.clear()
         self._unacked.clear()
 
+    def host_gone(self) -> None:
+        """The host closed the port (or was unplugged): nothing is retransmitted to nobody; the next
+        host starts with RST, as bellows always does."""
+        self.close()
+        self.connected = False
+
     # input
     def data_received(self, data: bytes) -> None:
         for item in self._reader.feed(data):
@@ -373,6 +379,8 @@ class AshNcp:
         """Queue one EZSP frame for the host."""
         if len(payload) > MAX_PAYLOAD:
             raise AshError(f"EZSP frame of {len(payload)} bytes exceeds the ASH limit {MAX_PAYLOAD}")
+        if not self.connected:
+            return            # no host session: a real NCP drops callbacks it cannot deliver
         self._queue.append(payload)
         self._pump()
 

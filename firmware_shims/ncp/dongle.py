@@ -115,6 +115,7 @@ class EmulatedDongle:
             def connection_lost(self, exc):
                 if not self.refused and dongle._transport is not None:
                     dongle._transport = None
+                    dongle.ash.host_gone()
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(_Protocol, host, port)

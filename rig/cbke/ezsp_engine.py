@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import bellows.types as t
+from bellows.exception import EzspError
 
 from rig.cbke.ke_cluster import SUITE_2, KeEngineError
 
@@ -32,6 +33,13 @@ class EzspKeEngine:
         if fut is not None and not fut.done():
             fut.set_result(args)
 
+    async def _command(self, name: str, **kwargs) -> list:
+        """One EZSP command; a link that is gone (power cycle, unplug) is an engine failure, not a crash."""
+        try:
+            return await getattr(self.ezsp, name)(**kwargs)
+        except (EzspError, OSError, RuntimeError, TimeoutError) as exc:
+            raise KeEngineError(f"{name} ({type(exc).__name__}: {exc})", 0x01) from exc
+
     @staticmethod
     def _check_suite(suite: int) -> None:
         if suite != SUITE_2:
@@ -45,7 +53,7 @@ class EzspKeEngine:
         fut = asyncio.get_running_loop().create_future()
         self._waiters[handler] = fut
         try:
-            (status,) = await getattr(self.ezsp, command)(**kwargs)
+            (status,) = await self._command(command, **kwargs)
             if t.sl_Status.from_ember_status(status) not in (t.sl_Status.IN_PROGRESS, t.sl_Status.OK):
                 raise KeEngineError(command, int(status))
             args = await asyncio.wait_for(fut, self.timeout)
@@ -59,7 +67,7 @@ class EzspKeEngine:
 
     async def get_certificate(self, suite: int) -> bytes:
         self._check_suite(suite)
-        status, cert = await self.ezsp.getCertificate283k1()
+        status, cert = await self._command("getCertificate283k1")
         if not self._ok(status):
             raise KeEngineError("getCertificate283k1", int(status))
         return bytes(cert)
@@ -80,7 +88,7 @@ class EzspKeEngine:
 
     async def clear_temporary_data(self, suite: int, store_link_key: bool) -> bytes | None:
         self._check_suite(suite)
-        (status,) = await self.ezsp.clearTemporaryDataMaybeStoreLinkKey283k1(storeLinkKey=store_link_key)
+        (status,) = await self._command("clearTemporaryDataMaybeStoreLinkKey283k1", storeLinkKey=store_link_key)
         if store_link_key and not self._ok(status):
             raise KeEngineError("clearTemporaryDataMaybeStoreLinkKey283k1", int(status))
         return None          # the key stays in the NCP's key table, as on hardware

@@ -166,3 +166,18 @@ def test_fuzz_garbage_never_crashes_and_sync_is_regained(garbage):
     host.delivered.clear()
     host.send(Data(0, False, 0, b"resync"))
     assert host.delivered == [b"resync"]
+
+
+def test_a_host_that_goes_away_leaves_nothing_queued_and_the_next_host_must_reset():
+    host = Host()
+    host.connect()
+    for i in range(8):
+        host.ncp.send(bytes([i]))
+    assert host.ncp.pending == 8
+    host.ncp.host_gone()
+    assert host.ncp.pending == 0
+    host.frames()
+    host.send(Data(0, False, 0, b"stale"))          # not connected any more: ignored until RST
+    assert host.delivered == []
+    host.send(Rst())
+    assert host.frames() == [RstAck(code=ash.ResetCode.SOFTWARE)]
