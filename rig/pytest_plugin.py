@@ -14,12 +14,13 @@ Markers
 
 Fixtures
   ``rig_backend``  a :class:`rig.backend.RigBackend`; ``await rig_backend.dongle_path("ch")``
-  ``clock``        ``VirtualClock`` on sim, ``RealClock`` on hardware (the backend uses the same)
+  ``clock``        a ``RealClock`` that ``advance()`` jumps (the backend uses the same)
   ``artifacts_dir``  ``artifacts/<test name>/`` with ``rig.log`` (DEBUG log of rig, firmware shims,
                    bellows, zigpy); on sim the air's ``air.pcap`` too; kept on failure
   ``rig_target``   the parsed ``--rig`` option (session)
 
-Role fixtures (``ch``, ``hht``, ``ppmid``, ``esme``, ``gpf``) build on ``rig_backend``, e.g.::
+Role fixtures ``ch``, ``gpf``, ``esme``, ``hht``, ``ppmid`` (and ``rig_bench``, ``rig_events``, ``air``)
+are defined at the end of this module; the pattern they follow::
 
     @pytest_asyncio.fixture
     async def hht(rig_backend, clock, artifacts_dir):
@@ -96,12 +97,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="keep every test's artifacts folder (default: only failed tests')")
     group.addoption("--rig-artifacts", action="store", default=None, metavar="DIR",
                     help="folder for per-test artifacts (default: artifacts/ under the rootdir)")
+    group.addoption("--rig-ppmid-b-install-code", action="store", default=None, metavar="HEX",
+                    help="hardware: the install code on the PPMID label for its second identity (B)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware(*roles): needs real radios named by --rig=PATH.yaml or "
                                        "--rig=labgrid:ENV.yaml (skipped otherwise, with the reason)")
     config.addinivalue_line("markers", "slow: long-running test")
+    config.addinivalue_line("markers", "rig_policy(name): the CH fixture's inter-PAN policy, gbcs or secmp0037")
     target = parse_rig_option(config.getoption("--rig"))
     workers = config.getoption("numprocesses", default=None)     # pytest-xdist's -n, when loaded
     if target.hardware and workers not in (None, 0) and not hasattr(config, "workerinput"):
@@ -153,10 +157,12 @@ def rig_target(pytestconfig: pytest.Config) -> RigTarget:
 
 @pytest.fixture
 def clock(rig_target: RigTarget):
-    """One clock for the test: virtual on sim (time moves on ``advance``), real on hardware."""
-    from rig.clock import RealClock, VirtualClock
+    """One clock for the test: a ``RealClock`` on sim and hardware alike.  Protocol timers keep real
+    pace (bellows' own timeouts hold), and ``await clock.advance(3600)`` jumps an hour at once,
+    firing the timers it passes in order — no test waits for the 60-minute window or 18 hours."""
+    from rig.clock import RealClock
 
-    return RealClock() if rig_target.hardware else VirtualClock()
+    return RealClock()
 
 
 def artifacts_name(nodeid: str) -> str:
@@ -216,3 +222,135 @@ async def rig_backend(rig_target: RigTarget, clock, artifacts_dir: Path, tmp_pat
         yield backend
     finally:
         await backend.close()
+
+
+# --- the premises: bench and role fixtures ----------------------------------------------------------
+#
+# ``rig_bench`` is the bench a SECMP0037 scenario runs on (rig.scenarios.bench): on sim, emulated
+# dongles provisioned as a factory would (EUI-64, install code, CBKE certificate); on hardware, the
+# inventory's dongles read like labels (BackendBench).  The role fixtures give ready role objects on
+# it; a test drives them through their own methods (``await hht.power_on(rig_bench.ids.gpf)``).
+# ``hht`` and ``ppmid`` share the dual-address PPMID dongle (identity A is the HHT): a test uses one.
+
+
+def _policy(request: pytest.FixtureRequest) -> str:
+    marker = request.node.get_closest_marker("rig_policy")
+    return marker.args[0] if marker else "secmp0037"
+
+
+@pytest_asyncio.fixture
+async def rig_bench(rig_target: RigTarget, rig_backend, artifacts_dir: Path, tmp_path: Path, pytestconfig):
+    """The premises: ``ch``/``esme``/``ppmid`` dongles, their Entity IDs, install codes and GBCS keys."""
+    from rig.scenarios.bench import BackendBench, SimBench
+
+    if rig_target.kind == "sim":
+        bench = await SimBench(tmp_path / "bench", pcap=artifacts_dir / "air.pcap").setup()
+    else:
+        code = pytestconfig.getoption("--rig-ppmid-b-install-code")
+        ppmid = rig_target.inventory.dongle_for("ppmid")
+        if not code or ppmid is None or len(ppmid.eui64s) != 2:
+            pytest.skip("the PPMID's identity B needs its EUI-64 (inventory eui64s) and "
+                        "--rig-ppmid-b-install-code")
+        bench = await BackendBench(rig_backend, tmp_path / "bench", identity_b=ppmid.eui64s[1],
+                                   install_code_b=bytes.fromhex(code)).setup()
+    try:
+        yield bench
+    finally:
+        if rig_target.kind == "sim":
+            await bench.close()
+
+
+@pytest.fixture
+def rig_events(rig_bench):
+    """The structured step log every role writes to (name, virtual time, result)."""
+    from rig.events import EventLog
+
+    return EventLog(rig_bench.clock)
+
+
+@pytest_asyncio.fixture
+async def ch(request: pytest.FixtureRequest, rig_bench, rig_events, tmp_path: Path):
+    """The CH shim, powered on (policy from ``@pytest.mark.rig_policy("gbcs")``, default secmp0037)."""
+    from firmware_shims.ch.shim import ChShim
+
+    shim = ChShim(rig_bench.url("ch"), clock=rig_bench.clock, events=rig_events, policy=_policy(request),
+                  keys=rig_bench.ids.keys, state_dir=tmp_path / "ch")
+    await shim.power_on()
+    try:
+        yield shim
+    finally:
+        await shim.power_off()
+
+
+@pytest.fixture
+def gpf(ch):
+    """The GPF, which runs inside the CH host (its Entity ID is the HAN's Extended PAN ID)."""
+    return ch.gpf
+
+
+@pytest_asyncio.fixture
+async def esme(ch, rig_bench, rig_events):
+    """The ESME, commissioned by the DCC (in the CHF device log) and joined to the CH's HAN."""
+    import zigpy.types as zt
+
+    from firmware_shims.meters import EsmeShim, MeterCore
+    from rig.gbcs import Builder, CounterStore, Device, Role
+    from rig.transport import open_ezsp
+
+    ids = rig_bench.ids
+    builder = Builder(ids.keys)
+    ezsp = await open_ezsp(rig_bench.url("esme"))
+    shim = EsmeShim(ezsp, MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder,
+                                    rig_events), rig_bench.clock, rig_events)
+    await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
+    status = await shim.power_on(int(ch.channel), ch.pan_id, zt.ExtendedPanId(bytes.fromhex(ids.gpf)[::-1]),
+                                 ids.link_key(ids.esme), ids.gpf)
+    if status != "ok":
+        await ezsp.disconnect()
+        pytest.fail(f"ESME could not join the CH's HAN: {status}")
+    try:
+        yield shim
+    finally:
+        await ezsp.disconnect()
+
+
+@pytest_asyncio.fixture
+async def hht(rig_bench, rig_events):
+    """An HHT (identity A of the PPMID dongle) holding its own CCS01; ``await hht.power_on(gpf_id)``."""
+    from rig.gbcs import Builder, Role
+    from rig.roles.hht import Hht
+    from rig.transport import open_ezsp
+
+    ids = rig_bench.ids
+    ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
+    ezsp = await open_ezsp(rig_bench.url("ppmid"))
+    try:
+        yield Hht(ezsp, rig_bench.clock, rig_events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
+    finally:
+        await ezsp.disconnect()
+
+
+@pytest_asyncio.fixture
+async def ppmid(rig_bench, rig_events):
+    """The dual-address PPMID, preloaded with the DCC's bundle (CCS01 for B, CS03A1 → ESME, CS03C → GPF)."""
+    from rig.gbcs import Builder, Role, generate_bundle
+    from rig.roles.ppmid import DualAddressPpmid
+    from rig.transport import open_ezsp
+
+    ids = rig_bench.ids
+    builder = Builder(ids.keys)
+    ccs01_a = builder.ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
+    bundle = generate_bundle(ids.keys, ids.ppmid, ids.install_codes[ids.ppmid], builder=builder)
+    ezsp = await open_ezsp(rig_bench.url("ppmid"))
+    try:
+        yield DualAddressPpmid(ezsp, rig_bench.clock, rig_events, identity_a=ids.hht, identity_b=ids.ppmid,
+                               install_code_a=ids.install_codes[ids.hht], install_code_b=ids.install_codes[ids.ppmid],
+                               ccs01_a=ccs01_a, bundle=[e.gbcs for e in bundle.entries])
+    finally:
+        await ezsp.disconnect()
+
+
+@pytest.fixture
+def air(rig_bench):
+    """The virtual air on sim (faults, links, taps); None on hardware, where the sniffer is real."""
+    return getattr(rig_bench, "air", None)

@@ -16,7 +16,7 @@ def test_default_is_sim_hardware_tests_skip_with_the_reason_and_fixtures_are_emu
     pytester.makepyfile(test_x="""
         import pytest
         from rig.backend import SimBackend
-        from rig.clock import VirtualClock
+        from rig.clock import RealClock
 
         @pytest.mark.hardware
         def test_needs_radios():
@@ -28,7 +28,7 @@ def test_default_is_sim_hardware_tests_skip_with_the_reason_and_fixtures_are_emu
 
         async def test_sim_backend_and_virtual_clock(rig_backend, clock, rig_target):
             assert rig_target.kind == "sim" and not rig_target.hardware
-            assert isinstance(rig_backend, SimBackend) and isinstance(clock, VirtualClock)
+            assert isinstance(rig_backend, SimBackend) and isinstance(clock, RealClock)
             assert rig_backend.clock is clock
             ezsp = await rig_backend.open_ezsp("ch")
             (eui,) = await ezsp.getEui64()

@@ -1,0 +1,36 @@
+"""The plugin's role fixtures: the same test code pairs a PPMID on emulated dongles (default) or on an
+inventory's dongles (``--rig=lab.yaml``); nothing here knows which."""
+
+import pytest
+
+
+@pytest.mark.rig_policy("gbcs")
+async def test_ppmid_pairs_inside_the_window_with_the_fixtures(ch, esme, gpf, ppmid, rig_bench, rig_events):
+    ids = rig_bench.ids
+    assert ch.core.policy == "gbcs" and ch.core.interpan_open
+    assert ids.esme in ch.core.log
+    responses = await ppmid.phase1(ids.gpf)
+    assert len(responses) == 3
+    await ppmid.switch_identity()
+    await ppmid.phase2()
+    await ppmid.exchange_with_esme(ids.esme)
+    assert ids.hht in ch.core.log and ids.ppmid in ch.core.log
+    assert ids.ppmid in esme.core.partners and ids.ppmid in gpf.partners
+    assert rig_events.named("hht.scan")
+
+
+@pytest.mark.rig_policy("gbcs")
+async def test_hht_fixture_is_refused_after_the_window_closes(ch, hht, rig_bench):
+    from rig.roles.ezsp_role import RoleError
+
+    await rig_bench.clock.advance(60 * 60 + 1)          # the jump costs no real time
+    assert not ch.core.interpan_open
+    with pytest.raises(RoleError):
+        await hht.power_on(rig_bench.ids.gpf)
+    assert rig_bench.ids.hht not in ch.core.log
+
+
+def test_air_fixture_is_the_virtual_medium_on_sim(air, rig_target):
+    from firmware_shims.air import Air
+
+    assert rig_target.kind == "sim" and isinstance(air, Air)
