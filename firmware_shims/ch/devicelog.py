@@ -1,6 +1,6 @@
 """The CHF device log: the allow-list of devices that may join the SM HAN, kept across power cycles.
 
-One JSON file written atomically (temp file + fsync + rename, ``firmware_shims.ncp.nv.atomic_write``).
+One JSON file written atomically (temp file + fsync + rename, ``rig.atomic.write_atomic``).
 An entry holds the device's EUI-64 (big-endian hex, as Entity IDs are written), its GBCS device type,
 the install-code link key, the join state (``registered`` -> ``joined``), the NWK address it joined with,
 how it was added (``interpan`` = an HHT's own CCS01 over inter-PAN, ``tunnel`` = a CCS01 relayed on the
@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from firmware_shims.ncp.nv import atomic_write
+from rig.atomic import write_atomic
 
 
 @dataclass
@@ -61,7 +61,7 @@ class DeviceLog:
     def save(self) -> None:
         if self.path is not None:
             body = {"entries": [asdict(e) for e in sorted(self.entries.values(), key=lambda e: e.eui64)]}
-            atomic_write(self.path, json.dumps(body, indent=2) + "\n")
+            write_atomic(self.path, json.dumps(body, indent=2) + "\n")
 
     def get(self, eui64: str) -> DeviceLogEntry | None:
         return self.entries.get(eui64.upper())

@@ -13,10 +13,10 @@ manufacturing tokens and the NV3 restored EUI-64 (an IEEE rewrite survives formi
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from rig.atomic import write_atomic
 
 UNSET_EUI64 = "FFFFFFFFFFFFFFFF"
 
@@ -105,28 +105,6 @@ def _check_hex(value: str, size: int, what: str) -> None:
         raise NvError(f"{what} must be {size * 2} hex digits, got {value!r}") from None
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class NvStore:
     """The NV of one dongle, backed by a file (or by memory when ``path`` is None)."""
 
@@ -143,7 +121,7 @@ class NvStore:
     def save(self) -> None:
         text = self.state.to_json()
         if self.path:
-            atomic_write(self.path, text)
+            write_atomic(self.path, text)
         self._snapshot = text
 
     def reload(self) -> NvState:

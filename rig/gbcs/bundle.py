@@ -30,9 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rig.atomic import write_atomic
+
 from .builder import Builder
 from .fields import DecodeError
-from .keystore import KeyStore, write_atomic
+from .keystore import KeyStore
 from .message import Cra, InputFormatError, Message, entity_id, parse_text_or_binary
 from .usecases import USE_CASES, DeviceType, Role, UseCase, use_case
 

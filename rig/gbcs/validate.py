@@ -28,9 +28,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rig.atomic import write_atomic
+
 from . import crypto
 from .fields import DecodeError
-from .keystore import KeyStore, KeyStoreError, write_atomic
+from .keystore import KeyStore, KeyStoreError
 from .message import Cra, Message, entity_id
 from .usecases import USE_CASES, Role, UseCase, decode_payload
 
