@@ -683,41 +683,28 @@ class Node:
             return "NOT_AVAILABLE"
         return None
 
-    def cmd_sendUnicast(self, p):
+    def _send(self, p, deliver) -> dict:
+        """Common to the APS sends: refuse when the network is down, number the APS frame, hand it on."""
         err = self._stack_or_down()
-        aps = _pick(p, "aps_frame", "apsFrame")
         if err:
             return {"status": err, "sequence": 0}
-        seq = self.next_aps_seq()
-        aps.sequence = seq
-        self.stack.send_unicast(
-            nwk=int(_pick(p, "nwk", "indexOrDestination")), aps=aps,
-            tag=int(_pick(p, "message_tag", "messageTag")), message=bytes(_pick(p, "message", "messageContents")),
-            message_type=int(_pick(p, "message_type", "type")))
-        return {"status": "OK", "sequence": seq}
+        aps = _pick(p, "aps_frame", "apsFrame")
+        aps.sequence = self.next_aps_seq()
+        deliver(aps, int(_pick(p, "message_tag", "messageTag")), bytes(_pick(p, "message", "messageContents")))
+        return {"status": "OK", "sequence": aps.sequence}
+
+    def cmd_sendUnicast(self, p):
+        return self._send(p, lambda aps, tag, message: self.stack.send_unicast(
+            nwk=int(_pick(p, "nwk", "indexOrDestination")), aps=aps, tag=tag, message=message,
+            message_type=int(_pick(p, "message_type", "type"))))
 
     def cmd_sendBroadcast(self, p):
-        err = self._stack_or_down()
-        if err:
-            return {"status": err, "sequence": 0}
-        aps = _pick(p, "aps_frame", "apsFrame")
-        seq = self.next_aps_seq()
-        aps.sequence = seq
-        self.stack.send_broadcast(dest=int(p["destination"]), aps=aps, radius=int(p["radius"]),
-                                  tag=int(_pick(p, "message_tag", "messageTag")),
-                                  message=bytes(_pick(p, "message", "messageContents")))
-        return {"status": "OK", "sequence": seq}
+        return self._send(p, lambda aps, tag, message: self.stack.send_broadcast(
+            dest=int(p["destination"]), aps=aps, radius=int(p["radius"]), tag=tag, message=message))
 
     def cmd_sendMulticast(self, p):
-        err = self._stack_or_down()
-        if err:
-            return {"status": err, "sequence": 0}
-        aps = _pick(p, "aps_frame", "apsFrame")
-        seq = self.next_aps_seq()
-        aps.sequence = seq
-        self.stack.send_multicast(aps=aps, hops=int(p["hops"]), tag=int(_pick(p, "message_tag", "messageTag")),
-                                  message=bytes(_pick(p, "message", "messageContents")))
-        return {"status": "OK", "sequence": seq}
+        return self._send(p, lambda aps, tag, message: self.stack.send_multicast(
+            aps=aps, hops=int(p["hops"]), tag=tag, message=message))
 
     def cmd_sendReply(self, p):
         err = self._stack_or_down()
