@@ -48,7 +48,13 @@ class Clock:
         raise NotImplementedError  # pragma: no cover - interface
 
     async def sleep(self, delay: float) -> None:
-        raise NotImplementedError  # pragma: no cover - interface
+        """Wait ``delay`` seconds of this clock's time."""
+        fut = asyncio.get_running_loop().create_future()
+        timer = self.call_later(delay, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            timer.cancel()
 
     async def wait_for(self, awaitable, timeout: float, what: str):
         """Await ``awaitable`` for at most ``timeout`` clock seconds.
@@ -118,13 +124,6 @@ class RealClock(Clock):
                 timer.callback(*timer.args)
         self._arm()
 
-    async def sleep(self, delay: float) -> None:
-        fut = asyncio.get_running_loop().create_future()
-        timer = self.call_later(delay, lambda: fut.done() or fut.set_result(None))
-        try:
-            await fut
-        finally:
-            timer.cancel()
 
     async def advance(self, duration: float) -> None:
         """Jump ``duration`` seconds ahead, firing the timers passed in order."""
@@ -164,13 +163,6 @@ class VirtualClock(Clock):
         heapq.heappush(self._heap, timer)
         return timer
 
-    async def sleep(self, delay: float) -> None:
-        fut = asyncio.get_running_loop().create_future()
-        timer = self.call_later(delay, lambda: fut.done() or fut.set_result(None))
-        try:
-            await fut
-        finally:
-            timer.cancel()
 
     def next_deadline(self) -> float | None:
         while self._heap and self._heap[0].cancelled:
