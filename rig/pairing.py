@@ -43,9 +43,11 @@ SM HAN
 * The GPF runs in-process inside the CH shim, on the CH's radio, as in a real CH: the CH dongle's EUI-64
   is the GPF Entity ID = the Extended PAN ID (gbcs.md §8 [C]); the CHF has its own Entity ID (not a radio
   address).  GBCS for the GPF is executed by the CH host without a radio hop [I].
-* Identity B of a one-dongle dual-address PPMID does not run CBKE with the CH [I]: the NCP's CBKE
-  certificate (write-once MFG_CBKE_283K1_DATA) names identity A.  B joins with its install-code key
-  (proof it is in the CHF device log); its HAN traffic is NWK-secured.  Two dongles would lift this.
+* Identity B of a one-dongle dual-address PPMID [I]: the NCP's CBKE certificate (write-once
+  MFG_CBKE_283K1_DATA) names identity A, so B's certificate and private key are held by the PPMID's host.
+  B joins with its install-code key (proof it is in the CHF device log), then runs CBKE with the CH using
+  that host-side engine; the agreed link key is imported into the NCP's key table, after which the CH's
+  traffic to B is APS-encrypted as for every other device (``rig.cbke.ezsp_engine.HostKeEngine``).
 * A CHF refusal is a logged reason (event ``ch.refused``), not an answer: the sender times out
   (``RESPONSE_TIMEOUT_S``); with the inter-PAN window closed nothing reaches the CH host at all and the
   HHT gives up after ``INTERPAN_ANSWER_TIMEOUT_S`` [I].

@@ -345,7 +345,8 @@ async def ppmid(rig_bench, rig_events):
     try:
         yield DualAddressPpmid(ezsp, rig_bench.clock, rig_events, identity_a=ids.hht, identity_b=ids.ppmid,
                                install_code_a=ids.install_codes[ids.hht], install_code_b=ids.install_codes[ids.ppmid],
-                               ccs01_a=ccs01_a, bundle=[e.gbcs for e in bundle.entries])
+                               ccs01_a=ccs01_a, bundle=[e.gbcs for e in bundle.entries],
+                               credentials_b=ids.host_credentials.get(ids.ppmid))
     finally:
         await ezsp.disconnect()
 

@@ -92,3 +92,60 @@ class EzspKeEngine:
         if store_link_key and not self._ok(status):
             raise KeEngineError("clearTemporaryDataMaybeStoreLinkKey283k1", int(status))
         return None          # the key stays in the NCP's key table, as on hardware
+
+
+class HostKeEngine:
+    """CBKE with credentials the *host* holds, for an identity the NCP's write-once token cannot name.
+
+    A one-dongle dual-address PPMID has one MFG_CBKE_283K1_DATA token (identity A).  For identity B
+    the host keeps B's certificate and private key and runs the same cryptography itself; the link
+    key it agrees is then imported into the NCP's key table (``importLinkKey``), so APS encryption
+    with the partner works exactly as after an NCP-side CBKE.
+    """
+
+    def __init__(self, ezsp, token) -> None:
+        from rig.cbke.engine import CbkeEngine
+        from rig.cbke.ke_cluster import LocalKeEngine
+
+        self.ezsp = ezsp
+        self._engine = CbkeEngine(token)
+        self._local = LocalKeEngine(self._engine)
+        self._partner: bytes | None = None
+
+    async def get_certificate(self, suite: int) -> bytes:
+        return await self._local.get_certificate(suite)
+
+    async def generate_keys(self, suite: int) -> bytes:
+        return await self._local.generate_keys(suite)
+
+    async def calculate_smacs(self, suite: int, am_initiator: bool, partner_certificate: bytes,
+                              partner_ephemeral_public_key: bytes) -> tuple[bytes, bytes]:
+        return await self._local.calculate_smacs(suite, am_initiator, partner_certificate,
+                                                 partner_ephemeral_public_key)
+
+    async def clear_temporary_data(self, suite: int, store_link_key: bool) -> bytes | None:
+        result = self._engine.clear_temporary_data(suite, store_link_key)
+        if not store_link_key:
+            return None
+        if result.link_key is None:
+            raise KeEngineError("clearTemporaryData (host credentials)", int(result.status))
+        partner = t.EUI64(result.partner_eui64_le)
+        try:
+            (index,) = await self.ezsp.findKeyTableEntry(address=partner, linkKey=True)
+            if index == 0xFF:
+                index = await self._free_key_slot()
+            (status,) = await self.ezsp.importLinkKey(index=index, address=partner, key=t.KeyData(result.link_key))
+        except (EzspError, OSError, RuntimeError, TimeoutError) as exc:
+            raise KeEngineError(f"importLinkKey ({type(exc).__name__}: {exc})", 0x01) from exc
+        if not self._ok(status):
+            raise KeEngineError("importLinkKey", int(status))
+        return result.link_key
+
+    async def _free_key_slot(self) -> int:
+        (_status, size) = await self.ezsp.getConfigurationValue(configId=t.EzspConfigId.CONFIG_KEY_TABLE_SIZE)
+        for index in range(int(size)):
+            if not self._ok((await self.ezsp.exportLinkKeyByIndex(index=index))[0]):
+                return index
+        raise KeEngineError("importLinkKey (key table full)", 0x01)
+
+    _ok = staticmethod(EzspKeEngine._ok)

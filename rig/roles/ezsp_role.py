@@ -315,6 +315,12 @@ class EzspRole:
             self._ke_engine = EzspKeEngine(self.ezsp)
         return self._ke_engine
 
+    def use_host_credentials(self, token) -> None:
+        """Run CBKE with a certificate the host holds (an identity the NCP's token does not name)."""
+        from rig.cbke.ezsp_engine import HostKeEngine
+
+        self._ke_engine = HostKeEngine(self.ezsp, token)
+
     async def run_ke_initiator(self, send, partner: str, label: str):
         """CBKE as initiator; ``send(command_id, payload)`` carries the KE payload; returns the KeResult."""
         initiator = KeInitiator(self.ke_engine(), send, self.clock, partner_eui64=bytes.fromhex(partner))

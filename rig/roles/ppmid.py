@@ -9,9 +9,11 @@ Switch: identity B's EUI-64 goes into the NCP's rewritable NV3 token (``write_cu
 
 Phase 2 (identity B): joins with B's install-code key (the CH admits it because B is in its log),
 waits for the ESME's first report (the ESME, CS03A1 initiator, makes first contact) and reads the
-ESME's meter reading (``exchange_with_esme``).  [I] A one-dongle dual-address PPMID holds one CBKE
-certificate (MFG_CBKE_283K1_DATA is write-once, its subject is identity A), so identity B does not run
-CBKE with the CH; its traffic is NWK-secured only.  Two dongles would lift this.
+ESME's meter reading (``exchange_with_esme``).  A one-dongle dual-address PPMID holds one CBKE
+certificate in the NCP (MFG_CBKE_283K1_DATA is write-once, its subject is identity A), so identity B's
+certificate and key (``credentials_b``, a CBKE token) are held by the host: B runs CBKE with the CH
+after joining with that host-side engine, and the agreed link key is imported into the NCP's key table
+(``rig.cbke.ezsp_engine.HostKeEngine``).  [I] Without ``credentials_b`` B skips CBKE (NWK-secured only).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ ZCL_READ_ATTRIBUTES, ZCL_READ_ATTRIBUTES_RSP, ZCL_REPORT_ATTRIBUTES, ZCL_DEFAULT
 
 class DualAddressPpmid:
     def __init__(self, ezsp, clock: Clock, events: EventLog, *, identity_a: str, identity_b: str,
-                 install_code_a: bytes, install_code_b: bytes, ccs01_a: bytes, bundle: list[bytes]) -> None:
+                 install_code_a: bytes, install_code_b: bytes, ccs01_a: bytes, bundle: list[bytes],
+                 credentials_b: dict | None = None) -> None:
         self.ezsp = ezsp
         self.clock = clock
         self.events = events
@@ -41,6 +44,7 @@ class DualAddressPpmid:
         self.install_code_a, self.install_code_b = install_code_a, install_code_b
         self.ccs01_a = ccs01_a
         self.bundle = bundle
+        self.credentials_b = credentials_b
         self.hht: Hht | None = None
         self.role_b: EzspRole | None = None
         self.responses: list[bytes] = []
@@ -83,6 +87,16 @@ class DualAddressPpmid:
         role.emit("ppmid.joined_han", status, peer="CH")
         if status != "ok":
             raise RoleError("ppmid_join_failed", status)
+        if self.credentials_b is not None:
+            from rig.cbke.token import CbkeToken
+
+            role.use_host_credentials(CbkeToken.from_json(self.credentials_b))
+            result = await role.run_ke_initiator(
+                lambda c, p: role.send_zcl(0x0000, pairing.KE_CLUSTER, role.zcl(c, p, direction=0)),
+                self.hht.ch_eui, "as identity B on the HAN")
+            role.emit("ppmid.cbke_han", "ok" if result.success else result.reason.name.lower(), peer="CH")
+            if not result.success:
+                raise RoleError("ppmid_cbke_failed", result.reason.value)
 
     async def exchange_with_esme(self, esme_id: str) -> int:
         """Read the ESME's CurrentSummationDelivered; returns the value or raises RoleError."""
@@ -112,11 +126,15 @@ class DualAddressPpmid:
         return value
 
     def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
-        if aps.profileId != pairing.SE_PROFILE or aps.clusterId != pairing.METERING_CLUSTER:
+        if aps.profileId != pairing.SE_PROFILE or aps.clusterId not in (pairing.METERING_CLUSTER,
+                                                                         pairing.KE_CLUSTER):
             return
         try:
             zcl = ZclHeader.decode(bytes(rest[-1]))
         except Exception:  # noqa: BLE001
+            return
+        if aps.clusterId == pairing.KE_CLUSTER:
+            self.role_b.feed_ke(zcl)
             return
         if zcl.command_id == ZCL_REPORT_ATTRIBUTES and zcl.direction == 1:
             self.esme = (int(nwk), eui_hex(eui64))

@@ -33,6 +33,7 @@ class Identities:
     hht: str = HHT_ID
     ppmid: str = PPMID_ID
     install_codes: dict[str, bytes] = field(default_factory=dict)
+    host_credentials: dict[str, dict] = field(default_factory=dict)   # CBKE tokens the host holds (identity B)
 
     def link_key(self, entity: str) -> bytes:
         return link_key_from_code(self.install_codes[entity])
@@ -89,6 +90,8 @@ class SimBench(Bench):
             self.dongles[name] = d
         for entity in (self.ids.esme, self.ids.hht, self.ids.ppmid):
             self.ids.install_codes[entity] = os.urandom(16)
+        # identity B's certificate: on the PPMID's label side, held by its host (the NCP token names A)
+        self.ids.host_credentials[self.ids.ppmid] = ca.issue(bytes.fromhex(self.ids.ppmid)).to_json()
         return self
 
     def url(self, name: str) -> str:

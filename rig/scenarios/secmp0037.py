@@ -156,7 +156,8 @@ async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_a
     ppmid = DualAddressPpmid(ppmid_ezsp, clock, events, identity_a=ids.hht, identity_b=ids.ppmid,
                              install_code_a=ids.install_codes[ids.hht], install_code_b=ids.install_codes[ids.ppmid],
                              ccs01_a=ccs01_a,
-                             bundle=[e.gbcs for e in bundle.entries])
+                             bundle=[e.gbcs for e in bundle.entries],
+                             credentials_b=ids.host_credentials.get(ids.ppmid))
     step("scenario.ppmid_power_on", delay=format_duration(ppmid_delay))
     refusals_before = len(ch.refusals)
     outcome, reason = "paired", None

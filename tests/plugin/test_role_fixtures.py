@@ -17,6 +17,12 @@ async def test_ppmid_pairs_inside_the_window_with_the_fixtures(ch, esme, gpf, pp
     assert ids.hht in ch.core.log and ids.ppmid in ch.core.log
     assert ids.ppmid in esme.core.partners and ids.ppmid in gpf.partners
     assert rig_events.named("hht.scan")
+    # identity B ran CBKE with the CH with host-held credentials: both NCPs hold the same link key
+    (cbke_b,) = rig_events.named("ppmid.cbke_han")
+    assert cbke_b.result == "ok"
+    key_at_ch = await ch.role.link_key_for(ids.ppmid)
+    key_at_ppmid = await ppmid.role_b.link_key_for(ids.gpf)
+    assert key_at_ch is not None and key_at_ch == key_at_ppmid
 
 
 @pytest.mark.rig_policy("gbcs")
