@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(order=True)
@@ -118,11 +121,16 @@ class RealClock(Clock):
     def _fire_due(self) -> None:
         self._handle = None
         now = self.now()
-        while self._heap and (self._heap[0].cancelled or self._heap[0].deadline <= now):
-            timer = heapq.heappop(self._heap)
-            if not timer.cancelled:
-                timer.callback(*timer.args)
-        self._arm()
+        try:
+            while self._heap and (self._heap[0].cancelled or self._heap[0].deadline <= now):
+                timer = heapq.heappop(self._heap)
+                if not timer.cancelled:
+                    try:
+                        timer.callback(*timer.args)
+                    except Exception:  # noqa: BLE001 - one failing timer must not stop the clock
+                        LOGGER.exception("timer callback %r failed", timer.callback)
+        finally:
+            self._arm()
 
 
     async def advance(self, duration: float) -> None:

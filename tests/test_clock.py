@@ -58,3 +58,17 @@ async def test_real_clock_jumps_an_hour_and_fires_passed_timers_in_order():
 async def test_advancing_backwards_is_refused():
     with pytest.raises(ValueError):
         await VirtualClock().advance(-1)
+
+
+async def test_a_failing_timer_does_not_stop_the_real_clock(caplog):
+    clock = RealClock()
+    fired = []
+
+    def boom():
+        raise RuntimeError("a shim bug")
+
+    clock.call_later(0.001, boom)
+    clock.call_later(0.002, fired.append, "later timer")
+    await asyncio.wait_for(clock.sleep(0.01), 2)
+    assert fired == ["later timer"]
+    assert "a shim bug" in caplog.text
