@@ -127,7 +127,7 @@ class RealClock(Clock):
                 if not timer.cancelled:
                     try:
                         timer.callback(*timer.args)
-                    except Exception:  # noqa: BLE001 - one failing timer must not stop the clock
+                    except Exception:
                         LOGGER.exception("timer callback %r failed", timer.callback)
         finally:
             self._arm()
