@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -35,10 +34,7 @@ def tshark(pcap, config_dir) -> list[dict[str, str]]:
     return [dict(zip(FIELDS, line.split("\t"), strict=True)) for line in out.splitlines()]
 
 
-async def test_tshark_decrypts_the_capture_with_the_keys_folder(tmp_path):
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not on PATH (Debian package 'tshark'; .ci/run installs it): "
-                    "capture dissection not checked on this machine")
+async def test_tshark_decrypts_the_capture_with_the_keys_folder(tmp_path, tshark_path):
     link_key = install_code_link_key()
     pcap = tmp_path / "run.pcap"
     clock = VirtualClock()

@@ -107,7 +107,7 @@ async def test_cbke_over_interpan_gives_both_dongles_the_same_link_key(tmp_path)
         air.close()
 
 
-async def test_cbke_on_the_han_then_aps_encrypted_data_decrypts_at_the_other_end(tmp_path):
+async def test_cbke_on_the_han_then_aps_encrypted_data_decrypts_at_the_other_end(tmp_path, request):
     clock, air, d = await make_lab(tmp_path, ["ch", "esme"])
     app = await bellows_app.ControllerApplication.new(zigpy_config(d["ch"].url, channel=15), auto_form=True,
                                                       start_radio=True)
@@ -183,18 +183,12 @@ async def test_cbke_on_the_han_then_aps_encrypted_data_decrypts_at_the_other_end
             await dongle.stop()
         air.close()
 
-    await _tshark_sees_aps_decrypted(tmp_path, b"GB-HRGP")
+    # host-side decryption is checked above on every machine; Wireshark's view needs tshark
+    await _tshark_sees_aps_decrypted(request.getfixturevalue("tshark_path"), tmp_path, b"GB-HRGP")
 
 
-async def _tshark_sees_aps_decrypted(tmp_path, plaintext: bytes) -> None:
+async def _tshark_sees_aps_decrypted(tshark: str, tmp_path, plaintext: bytes) -> None:
     """Wireshark, given the keys folder, decrypts the APS-secured frame with the CBKE link key."""
-    import shutil
-
-    import pytest
-
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        pytest.skip("tshark is not installed (.ci/run installs it); host-side decryption was checked above")
     env = {"WIRESHARK_CONFIG_DIR": str(tmp_path / "cbke.wireshark"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     proc = await asyncio.create_subprocess_exec(tshark, "-r", str(tmp_path / "cbke.pcap"), "-x", env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

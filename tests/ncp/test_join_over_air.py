@@ -133,17 +133,7 @@ async def test_wrong_install_code_never_gets_a_usable_network_key(lab):
         await app.shutdown()
 
 
-def tshark_or_skip():
-    import shutil
-
-    path = shutil.which("tshark")
-    if path is None:
-        pytest.skip("tshark is not installed (.ci/run installs the Debian package); capture not dissected")
-    return path
-
-
-async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp_path):
-    tshark = tshark_or_skip()
+async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp_path, tshark_path):
     _clock, air, make = lab
     coord, router = await make("coord"), await make("router")
     app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
@@ -162,7 +152,7 @@ async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp
     air.close()
     pcap = tmp_path / "join.pcap"
     env = {"WIRESHARK_CONFIG_DIR": str(air.capture.keys_dir), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    proc = await asyncio.create_subprocess_exec(tshark, "-r", str(pcap), "-V", env=env,
+    proc = await asyncio.create_subprocess_exec(tshark_path, "-r", str(pcap), "-V", env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, stderr.decode()
