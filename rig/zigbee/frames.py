@@ -269,6 +269,21 @@ class _Gen:
                 out.append(f)
         return out
 
+    @staticmethod
+    def switch(item: Switch, ind: str, lines: list[str], emit) -> None:
+        """An if/elif chain over the selector's cases; ``emit`` generates each branch (decode or encode)."""
+        lines.append(f"{ind}_s = {item.selector}")
+        kw = "if"
+        for key, case in item.cases.items():
+            lines.append(f"{ind}{kw} {_case_test(key)}:")
+            lines.append(f"{ind}    pass")
+            emit(case, ind + "    ", lines)
+            kw = "elif"
+        if item.default:
+            lines.append(f"{ind}else:")
+            lines.append(f"{ind}    pass")
+            emit(item.default, ind + "    ", lines)
+
     # -- decode
 
     def decode(self, fields: list, ind: str, lines: list[str]) -> None:
@@ -276,17 +291,7 @@ class _Gen:
             if isinstance(item, list):
                 self.decode_run(item, ind, lines)
             elif isinstance(item, Switch):
-                lines.append(f"{ind}_s = {item.selector}")
-                kw = "if"
-                for key, case in item.cases.items():
-                    lines.append(f"{ind}{kw} {_case_test(key)}:")
-                    lines.append(f"{ind}    pass")
-                    self.decode(case, ind + "    ", lines)
-                    kw = "elif"
-                if item.default:
-                    lines.append(f"{ind}else:")
-                    lines.append(f"{ind}    pass")
-                    self.decode(item.default, ind + "    ", lines)
+                self.switch(item, ind, lines, self.decode)
             elif isinstance(item, Check):
                 off = self.field_run.get(item.field, "off")
                 lines.append(f"{ind}if not ({item.expr}):")
@@ -386,17 +391,7 @@ class _Gen:
             if isinstance(item, list):
                 self.encode_run(item, ind, lines)
             elif isinstance(item, Switch):
-                lines.append(f"{ind}_s = {item.selector}")
-                kw = "if"
-                for key, case in item.cases.items():
-                    lines.append(f"{ind}{kw} {_case_test(key)}:")
-                    lines.append(f"{ind}    pass")
-                    self.encode(case, ind + "    ", lines)
-                    kw = "elif"
-                if item.default:
-                    lines.append(f"{ind}else:")
-                    lines.append(f"{ind}    pass")
-                    self.encode(item.default, ind + "    ", lines)
+                self.switch(item, ind, lines, self.encode)
             elif isinstance(item, Check):
                 lines.append(f"{ind}if not ({item.expr}):")
                 lines.append(f"{ind}    raise FrameError(LAYER, {item.field!r}, None, {item.reason!r})")
