@@ -39,6 +39,20 @@ async def lab(tmp_path):
     air.close()
 
 
+async def start_coordinator(url):
+    """Unmodified zigpy (bellows radio) forming a network on channel 15."""
+    return await bellows_app.ControllerApplication.new(zigpy_config(url, channel=15), auto_form=True,
+                                                      start_radio=True)
+
+
+async def permit_and_join(app, router, key, joiner_key=None):
+    """zigpy permits ``router`` with ``key``; the router host joins with ``joiner_key`` (default: the same)."""
+    info = app.state.network_info
+    await app.permit_with_link_key(router.node.eui64, key, time_s=60)
+    return await join_router(router.url, bytes(key if joiner_key is None else joiner_key), info.extended_pan_id,
+                             info.pan_id, info.channel)
+
+
 async def join_router(url, key: bytes, ext_pan, pan, channel):
     """What a router-role host does: preconfigured (install-code) key, then joinNetwork."""
     ezsp = await open_ezsp(url)
@@ -70,13 +84,10 @@ async def join_router(url, key: bytes, ext_pan, pan, channel):
 async def test_router_joins_with_install_code_and_zigpy_interviews_it(lab):
     _clock, _air, make = lab
     coord, router = await make("coord"), await make("router")
-    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
-                                                      start_radio=True)
+    app = await start_coordinator(coord.url)
     try:
         info = app.state.network_info
-        await app.permit_with_link_key(router.node.eui64, convert_install_code(INSTALL_CODE), time_s=60)
-        ezsp, status = await join_router(router.url, bytes(convert_install_code(INSTALL_CODE)),
-                                         info.extended_pan_id, info.pan_id, info.channel)
+        ezsp, status = await permit_and_join(app, router, convert_install_code(INSTALL_CODE))
         assert status == t.sl_Status.NETWORK_UP
         assert router.nv.state.network.network_key == bytes(info.network_key.key).hex().upper()
         dev = None
@@ -114,15 +125,12 @@ async def test_router_joins_with_install_code_and_zigpy_interviews_it(lab):
 async def test_wrong_install_code_never_gets_a_usable_network_key(lab):
     clock, _air, make = lab
     coord, router = await make("coord"), await make("router")
-    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
-                                                      start_radio=True)
+    app = await start_coordinator(coord.url)
     initialized = []
     app.add_listener(type("L", (), {"device_initialized": lambda self, dev: initialized.append(dev)})())
     try:
-        info = app.state.network_info
-        await app.permit_with_link_key(router.node.eui64, convert_install_code(INSTALL_CODE), time_s=60)
         wrong_key = link_key(with_crc(OTHER_CODE))
-        ezsp, status = await join_router(router.url, wrong_key, info.extended_pan_id, info.pan_id, info.channel)
+        ezsp, status = await permit_and_join(app, router, convert_install_code(INSTALL_CODE), wrong_key)
         assert status == t.sl_Status.ZIGBEE_NO_NETWORK_KEY_RECEIVED
         assert router.nv.state.network is None
         await clock.advance(30)                   # the TC gives up waiting for the announce
@@ -136,14 +144,12 @@ async def test_wrong_install_code_never_gets_a_usable_network_key(lab):
 async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp_path, tshark_path):
     _clock, air, make = lab
     coord, router = await make("coord"), await make("router")
-    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
-                                                      start_radio=True)
+    app = await start_coordinator(coord.url)
     try:
         info = app.state.network_info
         key = convert_install_code(INSTALL_CODE)
         # no keys given by hand: the emulated radios hand every key they use to the capture
-        await app.permit_with_link_key(router.node.eui64, key, time_s=60)
-        ezsp, status = await join_router(router.url, bytes(key), info.extended_pan_id, info.pan_id, info.channel)
+        ezsp, status = await permit_and_join(app, router, key)
         assert status == t.sl_Status.NETWORK_UP
         await asyncio.sleep(0.5)
         await ezsp.disconnect()
@@ -183,8 +189,7 @@ async def send_interpan(ezsp, *, to_eui, to_pan, src_eui, channel, payload=b"\x0
 async def test_interpan_from_an_unjoined_dongle_reaches_the_coordinator_host_only_when_asked(lab, path):
     _clock, _air, make = lab
     coord, hht = await make("coord"), await make("hht")
-    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
-                                                      start_radio=True)
+    app = await start_coordinator(coord.url)
     heard = []
     app._ezsp.add_callback(lambda name, args: name.startswith("mac") and heard.append((name, args)))
     try:
@@ -219,17 +224,14 @@ async def test_interpan_from_an_unjoined_dongle_reaches_the_coordinator_host_onl
 async def test_normal_network_frames_are_never_passed_through(lab):
     _clock, air, make = lab
     coord, router = await make("coord"), await make("router")
-    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
-                                                      start_radio=True)
+    app = await start_coordinator(coord.url)
     heard = []
     app._ezsp.add_callback(lambda name, args: name.startswith("mac") and heard.append(name))
     try:
         await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS, value=b"\x01")
         await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=bytes.fromhex("0500150025000900"))
-        info = app.state.network_info
         key = convert_install_code(INSTALL_CODE)
-        await app.permit_with_link_key(router.node.eui64, key, time_s=60)
-        ezsp, status = await join_router(router.url, bytes(key), info.extended_pan_id, info.pan_id, info.channel)
+        ezsp, status = await permit_and_join(app, router, key)
         assert status == t.sl_Status.NETWORK_UP
         await asyncio.sleep(1.0)                   # announce + interview traffic
         await ezsp.disconnect()
@@ -249,8 +251,7 @@ async def test_join_survives_twenty_percent_frame_loss_or_fails_with_a_named_sta
     for d in dongles:
         await d.start_tcp()
     coord, router = dongles
-    app = await bellows_app.ControllerApplication.new(zigpy_config(coord.url, channel=15), auto_form=True,
-                                                      start_radio=True)
+    app = await start_coordinator(coord.url)
     try:
         info = app.state.network_info
         key = convert_install_code(INSTALL_CODE)
