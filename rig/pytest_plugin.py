@@ -271,7 +271,7 @@ def rig_events(rig_bench):
 @pytest_asyncio.fixture
 async def ch(request: pytest.FixtureRequest, rig_bench, rig_events, tmp_path: Path):
     """The CH shim, powered on (policy from ``@pytest.mark.rig_policy("gbcs")``, default secmp0037)."""
-    from firmware_shims.ch.shim import ChShim
+    from rig.roles.ch.shim import ChShim
 
     shim = ChShim(rig_bench.url("ch"), clock=rig_bench.clock, events=rig_events, policy=_policy(request),
                   keys=rig_bench.ids.keys, state_dir=tmp_path / "ch")
@@ -293,8 +293,8 @@ async def esme(ch, rig_bench, rig_events):
     """The ESME, commissioned by the DCC (in the CHF device log) and joined to the CH's HAN."""
     import zigpy.types as zt
 
-    from firmware_shims.meters import EsmeShim, MeterCore
     from rig.gbcs import Builder, CounterStore, Device, Role
+    from rig.roles.meters import EsmeShim, MeterCore
     from rig.transport import open_ezsp
 
     ids = rig_bench.ids

@@ -273,6 +273,65 @@ class EzspRole:
         return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
 
     # --- network --------------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        """The next ZCL/ZDO transaction sequence number of this role."""
+        return next(self._zcl_seq) & 0xFF
+
+    async def set_trust_center_policy(self, decision: int) -> None:
+        await self.ezsp.setPolicy(policyId=t.EzspPolicyId.TRUST_CENTER_POLICY, decisionId=decision)
+
+    async def resume_network(self) -> bool:
+        """``networkInit`` from NV; True when the NCP had a network to resume."""
+        (status,) = await self.ezsp.networkInit(networkInitBitmask=t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS)
+        return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+
+    async def form_network(self, *, extended_pan_id: str, pan_id: int, channel: int, network_key: bytes,
+                           security_bitmask: int) -> None:
+        """Form as coordinator and trust centre (bellows waits for NETWORK_UP)."""
+        await self.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
+            bitmask=t.EmberInitialSecurityBitmask(security_bitmask),
+            preconfiguredKey=t.KeyData(b"ZigBeeAlliance09"), networkKey=t.KeyData(network_key),
+            networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
+        await self.ezsp.formNetwork(parameters=t.EmberNetworkParameters(
+            extendedPanId=zt.ExtendedPanId(bytes.fromhex(extended_pan_id)[::-1]), panId=pan_id, radioTxPower=8,
+            radioChannel=channel, joinMethod=0, nwkManagerId=0, nwkUpdateId=0,
+            channels=t.Channels.from_channel_list([channel])))
+
+    async def network_pan_id(self) -> int:
+        _status, _type, params = await self.ezsp.getNetworkParameters()
+        return int(params.panId)
+
+    async def admit(self, eui64: str, link_key: bytes, duration: int) -> None:
+        """Trust centre: let ``eui64`` join with ``link_key`` (a transient key) and open joining."""
+        await self.ezsp.importTransientKey(eui64=eui_obj(eui64), plaintext_key=t.KeyData(link_key),
+                                           flags=t.SecurityManagerContextFlags.NONE)
+        await self.ezsp.permitJoining(duration=duration)
+
+    async def send_zdo(self, nwk: int, cluster: int, payload: bytes) -> bool:
+        """A ZDO unicast (endpoint 0, profile 0); True when the NCP accepted it for sending."""
+        aps = t.EmberApsFrame(profileId=0, clusterId=cluster, sourceEndpoint=0, destinationEndpoint=0,
+                              options=t.EmberApsOption(0), groupId=0, sequence=0)
+        status, _ = await self.ezsp.sendUnicast(message_type=t.EmberOutgoingMessageType.OUTGOING_DIRECT,
+                                                nwk=nwk, aps_frame=aps, message_tag=0xFFF0, message=payload)
+        return status == t.sl_Status.OK
+
+    async def active_scan(self, duration: int) -> list:
+        """Beacons heard on every channel: ``[(network, lqi, rssi), ...]`` as bellows returns them."""
+        return await self.ezsp.startScan(scanType=t.EzspNetworkScanType.ACTIVE_SCAN,
+                                         channelMask=t.Channels.ALL_CHANNELS, duration=duration)
+
+    async def set_channel(self, channel: int) -> None:
+        await self.ezsp.setRadioChannel(channel=channel)
+
+    async def switch_eui64(self, eui64: str) -> None:
+        """Write the custom EUI-64 (NV3 token) and reset the NCP so that it takes effect."""
+        await self.ezsp.write_custom_eui64(eui_obj(eui64))
+        await self.ezsp.reset()
+        await self.ezsp.version()
+
+    async def disconnect(self) -> None:
+        await self.ezsp.disconnect()
+
     def _network_status(self, *args) -> t.sl_Status:
         return t.sl_Status.from_ember_status(args[0])
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import struct
 
-import bellows.types as t
-
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
@@ -68,8 +66,7 @@ class Hht:
         await self.join_han()
 
     async def find_ch(self, gpf_entity_id: str) -> None:
-        found = await self.role.ezsp.startScan(scanType=t.EzspNetworkScanType.ACTIVE_SCAN,
-                                               channelMask=t.Channels.ALL_CHANNELS, duration=pairing.SCAN_DURATION)
+        found = await self.role.active_scan(pairing.SCAN_DURATION)
         for network, _lqi, _rssi in found:
             if bytes(network.extendedPanId)[::-1].hex().upper() == gpf_entity_id.upper():
                 self.network = network
@@ -81,7 +78,7 @@ class Hht:
 
     async def interpan_pairing(self) -> None:
         role = self.role
-        await role.ezsp.setRadioChannel(channel=int(self.network.channel))
+        await role.set_channel(int(self.network.channel))
         await role.open_interpan()
         ch, pan = self.ch_eui, int(self.network.panId)
 

@@ -24,7 +24,7 @@ import struct
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
-from rig.roles.ezsp_role import EzspRole, RoleError, eui_hex, eui_obj
+from rig.roles.ezsp_role import EzspRole, RoleError, eui_hex
 from rig.roles.hht import Hht
 from rig.zigbee.install_code import link_key_from_code
 from rig.zigbee.zcl import ZclHeader
@@ -66,10 +66,8 @@ class DualAddressPpmid:
 
     # --- switch -----------------------------------------------------------------------------------
     async def switch_identity(self) -> None:
-        await self.ezsp.write_custom_eui64(eui_obj(self.identity_b))
-        await self.ezsp.reset()
-        await self.ezsp.version()
         self.role_b = role = EzspRole("PPMID/B", self.ezsp, self.clock, self.events)
+        await role.switch_eui64(self.identity_b)
         role.on("incomingMessageHandler", self._on_incoming)
         eui = await role.read_eui64()
         if eui != self.identity_b:

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware_shims.ch.shim import ChShim
-from firmware_shims.meters import EsmeShim, MeterCore
 from rig import pairing
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, Message, Role, decode_payload, generate_bundle
+from rig.roles.ch.shim import ChShim
 from rig.roles.ezsp_role import RoleError
+from rig.roles.meters import EsmeShim, MeterCore
 from rig.roles.ppmid import DualAddressPpmid
 from rig.scenarios.bench import Bench
 from rig.transport import open_ezsp

@@ -11,11 +11,11 @@ import asyncio
 
 import zigpy.types as zt
 
-from firmware_shims.ch.shim import ChShim
-from firmware_shims.meters import EsmeShim, MeterCore
 from rig import pairing
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, Role
+from rig.roles.ch.shim import ChShim
+from rig.roles.meters import EsmeShim, MeterCore
 from rig.scenarios.bench import SimBench
 from rig.transport import open_ezsp
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
 
-from firmware_shims.ch import ChCore, DeviceLog
 from rig import pairing
 from rig.clock import VirtualClock
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, Role
+from rig.roles.ch import ChCore, DeviceLog
 from rig.zigbee.install_code import link_key_from_code
 
 

@@ -8,10 +8,10 @@ import asyncio
 import bellows.types as t
 import pytest
 
-from firmware_shims.ch.shim import ChShim
 from rig import pairing
 from rig.events import EventLog
 from rig.gbcs import Builder, Role
+from rig.roles.ch.shim import ChShim
 from rig.roles.hht import Hht
 from rig.scenarios.bench import SimBench
 from rig.transport import open_ezsp

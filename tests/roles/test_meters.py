@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from roles_ids import INSTALL_CODE, PPMID_ID
 
-from firmware_shims.ch import ChCore, DeviceLog
-from firmware_shims.ch.shim import ChShim
-from firmware_shims.meters import EsmeShim, MeterCore
 from rig.clock import VirtualClock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, Message, Role, decode_payload
+from rig.roles.ch import ChCore, DeviceLog
+from rig.roles.ch.shim import ChShim
 from rig.roles.ezsp_role import RoleError
+from rig.roles.meters import EsmeShim, MeterCore
 from rig.roles.ppmid import DualAddressPpmid
 from rig.scenarios.bench import SimBench
 from rig.transport import open_ezsp

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from firmware_shims.ch.shim import ChShim
 from rig.events import EventLog
 from rig.gbcs import Builder, Role
+from rig.roles.ch.shim import ChShim
 from rig.roles.hht import Hht
 from rig.scenarios.bench import SimBench
 from rig.transport import open_ezsp

@@ -24,15 +24,14 @@ import os
 import struct
 
 import bellows.types as t
-import zigpy.types as zt
 
-from firmware_shims.meters import MeterCore
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
-from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassembler, eui_hex, eui_obj, segments
+from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassembler, eui_hex, segments
 from rig.roles.ezsp_role import describe_gbcs as _describe
+from rig.roles.meters import MeterCore
 from rig.transport import open_ezsp
 from rig.zigbee.zcl import ZclHeader
 
@@ -99,14 +98,12 @@ class ChShim:
         removed = self.core.power_on()
         await role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER], [pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER]),
                            device_id=0x0500)
-        await self.ezsp.setPolicy(policyId=t.EzspPolicyId.TRUST_CENTER_POLICY, decisionId=0x10 | 0x01)
-        (status,) = await self.ezsp.networkInit(networkInitBitmask=t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS)
-        if t.sl_Status.from_ember_status(status) == t.sl_Status.OK:
+        await role.set_trust_center_policy(0x10 | 0x01)
+        if await role.resume_network():
             role.emit("ch.han_resumed")
         else:
             await self._form()
-        _status, _type, params = await self.ezsp.getNetworkParameters()
-        self.pan_id = int(params.panId)
+        self.pan_id = await role.network_pan_id()
         role.pan_id = self.pan_id
         await role.open_interpan()
         role.emit("ch.powered_on", policy=self.core.policy, extended_pan_id=self.gpf_id, channel=self.channel,
@@ -121,15 +118,10 @@ class ChShim:
                 await self._admit(entry)
 
     async def _form(self) -> None:
-        await self.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
-            bitmask=t.EmberInitialSecurityBitmask(0x0004 | 0x0008 | 0x0100 | 0x0200 | 0x0400),
-            preconfiguredKey=t.KeyData(b"ZigBeeAlliance09"), networkKey=t.KeyData(os.urandom(16)),
-            networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
         pan_id = struct.unpack("<H", os.urandom(2))[0] % 0xFFF0 + 1
-        await self.ezsp.formNetwork(parameters=t.EmberNetworkParameters(      # waits for NETWORK_UP
-            extendedPanId=zt.ExtendedPanId(bytes.fromhex(self.gpf_id)[::-1]), panId=pan_id, radioTxPower=8,
-            radioChannel=self.channel, joinMethod=0, nwkManagerId=0, nwkUpdateId=0,
-            channels=t.Channels.from_channel_list([self.channel])))
+        await self.role.form_network(extended_pan_id=self.gpf_id, pan_id=pan_id, channel=self.channel,
+                                     network_key=os.urandom(16),
+                                     security_bitmask=0x0004 | 0x0008 | 0x0100 | 0x0200 | 0x0400)
         self.role.emit("ch.han_formed",
                        extended_pan_id=self.gpf_id, pan_id=f"{pan_id:04X}")
 
@@ -146,9 +138,9 @@ class ChShim:
         """The host side of a power loss: its connection is gone (the scenario cuts the dongle's power)."""
         for task in list(self._tasks):
             task.cancel()
-        if self.ezsp is not None:
+        if self.role is not None:
             with contextlib.suppress(Exception):   # after a power loss the link is already dead
-                await self.ezsp.disconnect()
+                await self.role.disconnect()
         self.ezsp = self.role = None
 
     def _window_closed(self) -> None:
@@ -169,19 +161,14 @@ class ChShim:
     async def _make_leave(self, entry: DeviceLogEntry) -> None:
         if entry.nwk is None or self.role is None:
             return
-        payload = bytes([next(self.role._zcl_seq) & 0xFF]) + bytes.fromhex(entry.eui64)[::-1] + b"\x00"
-        aps = t.EmberApsFrame(profileId=0, clusterId=ZDO_MGMT_LEAVE_REQ, sourceEndpoint=0, destinationEndpoint=0,
-                              options=t.EmberApsOption(0), groupId=0, sequence=0)
-        status, _ = await self.ezsp.sendUnicast(message_type=t.EmberOutgoingMessageType.OUTGOING_DIRECT,
-                                                nwk=entry.nwk, aps_frame=aps, message_tag=0xFFF0, message=payload)
-        self.role.emit("ch.leave_requested", "ok" if status == t.sl_Status.OK else "send_failed",
+        payload = bytes([self.role.next_seq()]) + bytes.fromhex(entry.eui64)[::-1] + b"\x00"
+        sent = await self.role.send_zdo(entry.nwk, ZDO_MGMT_LEAVE_REQ, payload)
+        self.role.emit("ch.leave_requested", "ok" if sent else "send_failed",
                        peer=entry.eui64, nwk=f"{entry.nwk:04X}")
 
     async def _admit(self, entry: DeviceLogEntry) -> None:
         """Let a device in the log join with its install-code key."""
-        await self.ezsp.importTransientKey(eui64=eui_obj(entry.eui64), plaintext_key=t.KeyData(bytes.fromhex(entry.link_key)),
-                                           flags=t.SecurityManagerContextFlags.NONE)
-        await self.ezsp.permitJoining(duration=pairing.PERMIT_JOIN_S)
+        await self.role.admit(entry.eui64, bytes.fromhex(entry.link_key), pairing.PERMIT_JOIN_S)
         self.role.emit("ch.join_permitted", peer=entry.eui64)
 
     # --- inter-PAN ----------------------------------------------------------------------------------

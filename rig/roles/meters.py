@@ -18,12 +18,12 @@ import asyncio
 import struct
 from dataclasses import dataclass, field
 
-from firmware_shims.ch.core import Refusal
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, validate
 from rig.roles.ezsp_role import EzspRole, Reassembler, eui_hex, segments
+from rig.roles.refusal import Refusal
 from rig.zigbee.zcl import ZclHeader
 
 ZDO_DEVICE_ANNCE = 0x0013

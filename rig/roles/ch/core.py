@@ -1,6 +1,6 @@
 """CHF behaviour with no radio: the device log, the inter-PAN policy, HHT expiry, GBCS commands to the CHF.
 
-``ChCore`` is driven by the radio shim (``firmware_shims.ch.shim``) and unit-tested on a virtual clock.
+``ChCore`` is driven by the radio shim (``rig.roles.ch.shim``) and unit-tested on a virtual clock.
 
 * ``power_on()``: removes every HHT entry (an HHT's residency ends at the next CH power-on), opens the
   inter-PAN window and, under the ``gbcs`` policy, arms its close ``INTERPAN_WINDOW_S`` later
@@ -30,14 +30,8 @@ from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, validate
 from rig.zigbee.install_code import link_key_from_code
 
+from ..refusal import Refusal
 from .devicelog import DeviceLog, DeviceLogEntry
-
-
-@dataclass(frozen=True)
-class Refusal:
-    reason: str
-    detail: str = ""
-    ok = False
 
 
 @dataclass(frozen=True)
