@@ -17,6 +17,8 @@ Callers close their own EZSP connection before ``power_cycle(role)`` and reopen 
 from __future__ import annotations
 
 import dataclasses
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,22 @@ from rig.inventory import (
     resolve_labgrid_port,
 )
 
-SIM_ROLES = ("ch", "hht", "ppmid", "esme", "gpf", "sniffer")
+SIM_ROLES = ("ch", "hht", "ppmid", "esme", "gpf", "sniffer", "hht2", "attacker")
+
+# The EUI-64s an emulated factory gives each role's dongle (the GBCS test store's defaults for the CH's
+# GPF and the ESME; the dual-address PPMID's identities A and B); any other role gets a random one.
+SIM_EUI64S = {"ch": "0052494700000002", "esme": "0052494700000003", "ppmid": "00DB5A5A5A5A0A01"}
+SIM_PPMID_B = "00DB5A5A5A5A0B02"
+
+
+@dataclass(frozen=True)
+class Label:
+    """What is printed on a device's label and not readable from its dongle: every EUI-64 it uses (a
+    dual-address PPMID has two), their install codes, and CBKE certificates its host holds."""
+
+    eui64s: tuple[str, ...] = ()
+    install_codes: dict[str, bytes] = field(default_factory=dict)
+    cbke_tokens: dict[str, dict] = field(default_factory=dict)
 
 
 class RigBackend:
@@ -53,6 +70,14 @@ class RigBackend:
     def eui64s(self, role: str) -> tuple[str, ...]:
         """The EUI-64s (16 hex, big-endian) ``role``'s dongle is expected to use; () if unknown."""
         return ()
+
+    async def manufacture(self, roles) -> None:
+        """Give new dongles what a factory flashes (EUI-64, install code, CBKE certificate).  Real
+        dongles were provisioned before the run (``rig provision``), so this does nothing there."""
+
+    def label(self, role: str) -> Label:
+        """The label of ``role``'s device (what the premises cannot read from the dongle)."""
+        return Label(self.eui64s(role))
 
     async def power_cycle(self, role: str) -> str:
         """Power-cycle ``role``'s dongle and wait until its port is back; returns the method."""
@@ -79,22 +104,27 @@ class SimBackend(RigBackend):
 
     def __init__(self, clock: Clock | None = None, *, state_dir: Path | str | None = None,
                  transport: str = "tcp", air: Any | None = None, pcap: Path | str | None = None,
-                 eui64s: dict[str, str] | None = None) -> None:
+                 eui64s: dict[str, str] | None = None, seed: int = 7) -> None:
         super().__init__(clock)
-        from rig.sim import SimLab
+        from rig.sim import SimError, SimLab
 
+        if transport not in ("tcp", "pty"):
+            raise SimError(f"unknown transport {transport!r} (expected 'tcp' or 'pty')")
         if air is None:
             from firmware_shims.air import Air
 
-            air = Air(self.clock, pcap=pcap)
+            air = Air(self.clock, seed=seed, pcap=pcap)
             self._own_air = True
         else:
             self._own_air = False
         self.air = air
+        self.pcap = Path(pcap) if pcap else None
         self.transport = transport
         self.lab = SimLab(clock=self.clock, state_dir=Path(state_dir) if state_dir else None, air=air)
-        self._eui64s = {k: v.upper() for k, v in (eui64s or {}).items()}
+        self._eui64s = {**SIM_EUI64S, **{k: v.upper() for k, v in (eui64s or {}).items()}}
         self.urls: dict[str, str] = {}
+        self._labels: dict[str, Label] = {}
+        self._ca = None
 
     def dongle(self, role: str):
         """The EmulatedDongle playing ``role`` (created if needed, not yet served)."""
@@ -111,6 +141,34 @@ class SimBackend(RigBackend):
         if role not in self.lab.dongles:
             return ()
         return (self.lab.dongles[role].nv.state.effective_eui64(),)
+
+    async def manufacture(self, roles) -> None:
+        """The factory floor: each new dongle gets its EUI-64, an install code (MFG_INSTALLATION_CODE)
+        and a CBKE certificate from a test CA; the PPMID's label names identity B, its install code and
+        the certificate its host holds for B (the NCP's write-once token names A)."""
+        from rig.cbke.ca import TestCa
+        from rig.zigbee.install_code import with_crc
+
+        if self._ca is None:
+            self._ca = TestCa.create()
+        for role in roles:
+            if role in self._labels:
+                continue
+            dongle = self.dongle(role)
+            eui = dongle.nv.state.effective_eui64()
+            if not dongle.nv.state.install_code:
+                dongle.nv.state.install_code = with_crc(os.urandom(16)).hex()
+            if not dongle.nv.state.cbke_283k1:
+                dongle.node.install_cbke_token(self._ca.issue(bytes.fromhex(eui)).to_json())
+            dongle.nv.save()
+            label = Label((eui,))
+            if role == "ppmid":
+                b = SIM_PPMID_B
+                label = Label((eui, b), {b: os.urandom(16)}, {b: self._ca.issue(bytes.fromhex(b)).to_json()})
+            self._labels[role] = label
+
+    def label(self, role: str) -> Label:
+        return self._labels.get(role) or Label(self.eui64s(role))
 
     async def power_cycle(self, role: str) -> str:
         if role not in self.lab.dongles:
@@ -131,14 +189,19 @@ class InventoryBackend(RigBackend):
     kind = "inventory"
     hardware = True
 
-    def __init__(self, inventory: Inventory, clock: Clock | None = None) -> None:
+    def __init__(self, inventory: Inventory, clock: Clock | None = None, *,
+                 ppmid_b_install_code: bytes | None = None, ppmid_b: str | None = None) -> None:
         super().__init__(clock)
         self.inventory = inventory
+        self.ppmid_b_install_code = ppmid_b_install_code
+        self.ppmid_b = ppmid_b.upper() if ppmid_b else None
         self._resolved: dict[str, Dongle] = {}
 
     @classmethod
-    def from_file(cls, path: str | Path, clock: Clock | None = None) -> InventoryBackend:
-        return cls(load_inventory(path), clock)
+    def from_file(cls, path: str | Path, clock: Clock | None = None,
+                  **label) -> InventoryBackend:
+        """``label``: ``ppmid_b`` / ``ppmid_b_install_code`` (what the PPMID's label says of identity B)."""
+        return cls(load_inventory(path), clock, **label)
 
     def dongle(self, role: str) -> Dongle:
         _check_role(role)
@@ -159,6 +222,16 @@ class InventoryBackend(RigBackend):
     def eui64s(self, role: str) -> tuple[str, ...]:
         return self.inventory.dongle_for(role).eui64s
 
+    def label(self, role: str) -> Label:
+        """The inventory's EUI-64s; for the PPMID, identity B's install code as given on the command line
+        (``--rig-ppmid-b-install-code``: it is on the device's label, not in any token)."""
+        euis = self.eui64s(role)
+        if role == "ppmid" and self.ppmid_b:
+            euis = (*euis[:1], self.ppmid_b)
+        if role == "ppmid" and len(euis) >= 2 and self.ppmid_b_install_code:
+            return Label(euis, {euis[1]: self.ppmid_b_install_code})
+        return Label(euis)
+
     async def power_cycle(self, role: str) -> str:
         from rig.power import power_cycle
 
@@ -173,22 +246,23 @@ class LabgridBackend(InventoryBackend):
     kind = "labgrid"
 
     @classmethod
-    def from_env(cls, path: str | Path, clock: Clock | None = None, *, target: str | None = None) -> LabgridBackend:
-        return cls(load_labgrid_env(path, target=target), clock)
+    def from_env(cls, path: str | Path, clock: Clock | None = None, *, target: str | None = None,
+                 **label) -> LabgridBackend:
+        return cls(load_labgrid_env(path, target=target), clock, **label)
 
 
 def backend_for(spec: str, clock: Clock | None = None, *, state_dir: Path | str | None = None,
-                pcap: Path | str | None = None) -> RigBackend:
+                pcap: Path | str | None = None, transport: str = "tcp", **label) -> RigBackend:
     """A backend from the same spelling as pytest's ``--rig``: ``sim``, ``PATH.yaml`` (inventory) or
     ``labgrid:ENV.yaml``, for commands and scripts outside pytest.  Bad specs raise ValueError;
     bad files raise InventoryError (file, line, field)."""
     spec = (spec or "sim").strip()
     if spec == "sim":
-        return SimBackend(clock, state_dir=state_dir, pcap=pcap)
+        return SimBackend(clock, state_dir=state_dir, pcap=pcap, transport=transport)
     if spec.startswith("labgrid:"):
-        return LabgridBackend.from_env(spec[len("labgrid:"):], clock)
+        return LabgridBackend.from_env(spec[len("labgrid:"):], clock, **label)
     if spec.endswith((".yaml", ".yml")):
-        return InventoryBackend.from_file(spec, clock)
+        return InventoryBackend.from_file(spec, clock, **label)
     raise ValueError(f"rig {spec!r}: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml")
 
 

@@ -19,14 +19,13 @@ Fixtures
                    bellows, zigpy); on sim the air's ``air.pcap`` too; kept on failure
   ``rig_target``   the parsed ``--rig`` option (session)
 
-Role fixtures ``ch``, ``gpf``, ``esme``, ``hht``, ``ppmid`` (and ``rig_bench``, ``rig_events``, ``air``)
-are defined at the end of this module; the pattern they follow::
+Role fixtures ``ch``, ``gpf``, ``esme``, ``hht``, ``ppmid`` (and ``premises``, ``rig_events``, ``air``)
+are defined at the end of this module; each is one call on the premises builder (``rig.premises``),
+which opens the role's dongle through ``rig_backend`` with the inventory's serial settings::
 
-    @pytest_asyncio.fixture
-    async def hht(rig_backend, clock, artifacts_dir):
-        path = await rig_backend.dongle_path("hht")          # tcp://127.0.0.1:N on sim, by-id on hardware
-        role = HhtRole(path, clock=clock, **rig_backend.serial_settings("hht"))
-        ...                                                  # rig_backend.power_cycle("hht") between phases
+    async def test_hht_pairs(ch, hht, premises):
+        await hht.power_on(premises.ids.gpf)                 # tcp://127.0.0.1:N on sim, by-id on hardware
+        await premises.power_cycle("ch")                     # the backend's power control
 Works with and without pytest-xdist on sim (each worker starts its own emulated dongles); on hardware
 ``-n N`` is refused, since workers would share one bench's ports.
 """
@@ -206,31 +205,33 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest_asyncio.fixture
-async def rig_backend(rig_target: RigTarget, clock, artifacts_dir: Path, tmp_path: Path):
-    """Dongles for roles: ``await rig_backend.dongle_path(role)``, ``await rig_backend.power_cycle(role)``."""
+async def rig_backend(rig_target: RigTarget, clock, artifacts_dir: Path, tmp_path: Path, pytestconfig):
+    """Dongles for roles: ``await rig_backend.dongle_path(role)``, ``await rig_backend.power_cycle(role)``.
+    On sim: emulated dongles on one virtual air whose capture is ``artifacts/<test>/air.pcap``."""
     from rig.backend import InventoryBackend, LabgridBackend, SimBackend
 
     if rig_target.kind == "sim":
         state_dir = tmp_path / "rig-nv"
         state_dir.mkdir(exist_ok=True)
         backend = SimBackend(clock, state_dir=state_dir, pcap=artifacts_dir / "air.pcap")
-    elif rig_target.kind == "labgrid":
-        backend = LabgridBackend(rig_target.inventory, clock)
     else:
-        backend = InventoryBackend(rig_target.inventory, clock)
+        code = pytestconfig.getoption("--rig-ppmid-b-install-code")
+        cls = LabgridBackend if rig_target.kind == "labgrid" else InventoryBackend
+        backend = cls(rig_target.inventory, clock, ppmid_b_install_code=bytes.fromhex(code) if code else None)
     try:
         yield backend
     finally:
         await backend.close()
 
 
-# --- the premises: bench and role fixtures ----------------------------------------------------------
+# --- the premises and role fixtures --------------------------------------------------------------------
 #
-# ``rig_bench`` is the bench a SECMP0037 scenario runs on (rig.scenarios.bench): on sim, emulated
-# dongles provisioned as a factory would (EUI-64, install code, CBKE certificate); on hardware, the
-# inventory's dongles read like labels (BackendBench).  The role fixtures give ready role objects on
-# it; a test drives them through their own methods (``await hht.power_on(rig_bench.ids.gpf)``).
-# ``hht`` and ``ppmid`` share the dual-address PPMID dongle (identity A is the HHT): a test uses one.
+# ``premises`` is :class:`rig.premises.Premises` on ``rig_backend``: the ``ch``/``esme``/``ppmid`` dongles,
+# their Entity IDs, install codes and GBCS keys, read from the dongles (on sim after the emulated factory
+# has provisioned them).  The role fixtures give ready role objects on it; a test drives them through
+# their own methods (``await hht.power_on(premises.ids.gpf)``); extra dongles (a second HHT, an attacker)
+# come from ``await premises.open("hht2")``.  ``hht`` and ``ppmid`` share the dual-address PPMID dongle
+# (identity A is the HHT): a test uses one.
 
 
 def _policy(request: pytest.FixtureRequest) -> str:
@@ -239,42 +240,31 @@ def _policy(request: pytest.FixtureRequest) -> str:
 
 
 @pytest_asyncio.fixture
-async def rig_bench(rig_target: RigTarget, rig_backend, artifacts_dir: Path, tmp_path: Path, pytestconfig):
-    """The premises: ``ch``/``esme``/``ppmid`` dongles, their Entity IDs, install codes and GBCS keys."""
-    from rig.scenarios.bench import BackendBench, SimBench
+async def premises(rig_target: RigTarget, rig_backend, tmp_path: Path):
+    """The premises (:class:`rig.premises.Premises`), set up on ``rig_backend``."""
+    from rig.premises import Premises, PremisesError
 
-    if rig_target.kind == "sim":
-        bench = await SimBench(tmp_path / "bench", pcap=artifacts_dir / "air.pcap").setup()
-    else:
-        code = pytestconfig.getoption("--rig-ppmid-b-install-code")
-        ppmid = rig_target.inventory.dongle_for("ppmid")
-        if not code or ppmid is None or len(ppmid.eui64s) != 2:
-            pytest.skip("the PPMID's identity B needs its EUI-64 (inventory eui64s) and "
-                        "--rig-ppmid-b-install-code")
-        bench = await BackendBench(rig_backend, tmp_path / "bench", identity_b=ppmid.eui64s[1],
-                                   install_code_b=bytes.fromhex(code)).setup()
+    built = Premises(rig_backend, tmp_path / "premises")
     try:
-        yield bench
+        await built.setup()
+    except PremisesError as exc:
+        pytest.skip(str(exc)) if rig_target.hardware else pytest.fail(str(exc))
+    try:
+        yield built
     finally:
-        if rig_target.kind == "sim":
-            await bench.close()
+        await built.close()
 
 
 @pytest.fixture
-def rig_events(rig_bench):
+def rig_events(premises):
     """The structured step log every role writes to (name, virtual time, result)."""
-    from rig.events import EventLog
-
-    return EventLog(rig_bench.clock)
+    return premises.events
 
 
 @pytest_asyncio.fixture
-async def ch(request: pytest.FixtureRequest, rig_bench, rig_events, tmp_path: Path):
-    """The CH shim, powered on (policy from ``@pytest.mark.rig_policy("gbcs")``, default secmp0037)."""
-    from rig.roles.ch.shim import ChShim
-
-    shim = ChShim(rig_bench.url("ch"), clock=rig_bench.clock, events=rig_events, policy=_policy(request),
-                  keys=rig_bench.ids.keys, state_dir=tmp_path / "ch")
+async def ch(request: pytest.FixtureRequest, premises):
+    """The CH program, powered on (policy from ``@pytest.mark.rig_policy("gbcs")``, default secmp0037)."""
+    shim = premises.ch(_policy(request))
     await shim.power_on()
     try:
         yield shim
@@ -289,69 +279,27 @@ def gpf(ch):
 
 
 @pytest_asyncio.fixture
-async def esme(ch, rig_bench, rig_events):
+async def esme(ch, premises):
     """The ESME, commissioned by the DCC (in the CHF device log) and joined to the CH's HAN."""
-    import zigpy.types as zt
-
-    from rig.gbcs import Builder, CounterStore, Device, Role
-    from rig.roles.meters import EsmeShim, MeterCore
-    from rig.transport import open_ezsp
-
-    ids = rig_bench.ids
-    builder = Builder(ids.keys)
-    ezsp = await open_ezsp(rig_bench.url("esme"))
-    shim = EsmeShim(ezsp, MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder,
-                                    rig_events), rig_bench.clock, rig_events)
-    await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
-    status = await shim.power_on(int(ch.channel), ch.pan_id, zt.ExtendedPanId(bytes.fromhex(ids.gpf)[::-1]),
-                                 ids.link_key(ids.esme), ids.gpf)
+    shim, status = await premises.esme(ch)
     if status != "ok":
-        await ezsp.disconnect()
         pytest.fail(f"ESME could not join the CH's HAN: {status}")
-    try:
-        yield shim
-    finally:
-        await ezsp.disconnect()
+    return shim
 
 
 @pytest_asyncio.fixture
-async def hht(rig_bench, rig_events):
+async def hht(premises):
     """An HHT (identity A of the PPMID dongle) holding its own CCS01; ``await hht.power_on(gpf_id)``."""
-    from rig.gbcs import Builder, Role
-    from rig.roles.hht import Hht
-    from rig.transport import open_ezsp
-
-    ids = rig_bench.ids
-    ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
-    ezsp = await open_ezsp(rig_bench.url("ppmid"))
-    try:
-        yield Hht(ezsp, rig_bench.clock, rig_events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
-    finally:
-        await ezsp.disconnect()
+    return await premises.hht()
 
 
 @pytest_asyncio.fixture
-async def ppmid(rig_bench, rig_events):
+async def ppmid(premises):
     """The dual-address PPMID, preloaded with the DCC's bundle (CCS01 for B, CS03A1 → ESME, CS03C → GPF)."""
-    from rig.gbcs import Builder, Role, generate_bundle
-    from rig.roles.ppmid import DualAddressPpmid
-    from rig.transport import open_ezsp
-
-    ids = rig_bench.ids
-    builder = Builder(ids.keys)
-    ccs01_a = builder.ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
-    bundle = generate_bundle(ids.keys, ids.ppmid, ids.install_codes[ids.ppmid], builder=builder)
-    ezsp = await open_ezsp(rig_bench.url("ppmid"))
-    try:
-        yield DualAddressPpmid(ezsp, rig_bench.clock, rig_events, identity_a=ids.hht, identity_b=ids.ppmid,
-                               install_code_a=ids.install_codes[ids.hht], install_code_b=ids.install_codes[ids.ppmid],
-                               ccs01_a=ccs01_a, bundle=[e.gbcs for e in bundle.entries],
-                               credentials_b=ids.host_credentials.get(ids.ppmid))
-    finally:
-        await ezsp.disconnect()
+    return await premises.ppmid()
 
 
 @pytest.fixture
-def air(rig_bench):
+def air(premises):
     """The virtual air on sim (faults, links, taps); None on hardware, where the sniffer is real."""
-    return getattr(rig_bench, "air", None)
+    return premises.air

@@ -84,26 +84,26 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(f"{ppmid_b_install_code!r} is not hex", param_hint="--ppmid-b-install-code") from None
 
         async def go() -> ScenarioResult:
-            from rig.scenarios.bench import BackendBench, SimBench
+            from rig.backend import backend_for
+            from rig.premises import Premises, PremisesError
+            from rig.scenarios.secmp0037 import run
 
             with tempfile.TemporaryDirectory(prefix="rig-scenario-") as tmp:
-                if rig_spec is None:
-                    bench = await SimBench(Path(tmp), pcap=pcap, transport=transport).setup()
-                else:
-                    from rig.backend import backend_for
-
-                    try:
-                        backend = backend_for(rig_spec)
-                    except (ValueError, OSError) as exc:
-                        raise typer.BadParameter(str(exc), param_hint="--rig") from None
-                    bench = await BackendBench(backend, Path(tmp), identity_b=ppmid_b, install_code_b=code_b,
-                                               pcap=pcap).setup()
                 try:
-                    from rig.scenarios.secmp0037 import run
-
-                    return await run(bench, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc)
+                    label = {} if rig_spec is None else {"ppmid_b": ppmid_b, "ppmid_b_install_code": code_b}
+                    backend = backend_for(rig_spec or "sim", state_dir=Path(tmp) / "nv", pcap=pcap,
+                                          transport=transport, **label)
+                except (ValueError, OSError) as exc:
+                    raise typer.BadParameter(str(exc), param_hint="--rig") from None
+                premises = Premises(backend, Path(tmp))
+                try:
+                    try:
+                        await premises.setup()
+                    except PremisesError as exc:
+                        raise typer.BadParameter(str(exc), param_hint="--rig") from None
+                    return await run(premises, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc)
                 finally:
-                    await bench.close()
+                    await premises.close()
 
         result = asyncio.run(go())
         if report is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rig import pairing
-from rig.scenarios.bench import SimBench
+from rig.premises import sim_premises
 from rig.scenarios.secmp0037 import ScenarioResult, format_duration, parse_duration, run
 
 DELAYS = ("0", "59m59s", "60m1s", "5d")
@@ -78,11 +78,16 @@ def rows(policies=pairing.POLICIES, delays=DELAYS) -> list[Row]:
 
 async def run_row(row: Row, work_dir: Path | None = None, pcap: Path | None = None) -> Row:
     with tempfile.TemporaryDirectory(prefix="rig-matrix-") as tmp:
-        bench = await SimBench(Path(work_dir or tmp), pcap=pcap).setup()
         try:
-            row.result = await run(bench, policy=row.policy, ppmid_delay=row.delay, ch_power_cycle_at=row.power_cycle_at)
+            premises = await sim_premises(Path(work_dir or tmp), pcap=pcap)
+        except Exception as exc:  # noqa: BLE001 - a crashed row is reported, not raised
+            row.error = f"{type(exc).__name__}: {exc}"
+            return row
+        try:
+            row.result = await run(premises, policy=row.policy, ppmid_delay=row.delay,
+                                   ch_power_cycle_at=row.power_cycle_at)
         except Exception as exc:  # noqa: BLE001 - a crashed row is reported, not raised
             row.error = f"{type(exc).__name__}: {exc}"
         finally:
-            await bench.close()
+            await premises.close()
     return row

@@ -20,18 +20,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rig import pairing
 from rig.events import EventLog
-from rig.gbcs import Builder, CounterStore, Device, Message, Role, decode_payload, generate_bundle
-from rig.roles.ch.shim import ChShim
+from rig.gbcs import Message, decode_payload
+from rig.premises import Premises
 from rig.roles.ezsp_role import RoleError
-from rig.roles.meters import EsmeShim, MeterCore
 from rig.roles.ppmid import DualAddressPpmid
-from rig.scenarios.bench import Bench
-from rig.transport import open_ezsp
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -103,16 +99,15 @@ def _response_ok(data: bytes) -> bool:
     return all(v == 0 for k, v in payload.items() if k.endswith("result"))
 
 
-async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_at: float | None = None,
+async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_cycle_at: float | None = None,
               state_dir=None) -> ScenarioResult:
     if policy not in pairing.POLICIES:
         raise ScenarioError(f"unknown policy {policy!r} (expected gbcs or secmp0037)")
     if ppmid_delay < 0 or (ch_power_cycle_at is not None and ch_power_cycle_at < 0):
         raise ScenarioError("durations must not be negative")
     started = time.monotonic()
-    clock, ids = bench.clock, bench.ids
-    events = EventLog(clock)
-    builder = Builder(ids.keys)
+    clock, ids = premises.clock, premises.ids
+    events = premises.events = EventLog(clock)
     checks: dict[str, bool] = {}
 
     def step(name: str, result: str = "ok", **detail) -> None:
@@ -123,22 +118,17 @@ async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_a
             await clock.advance(t - events.now())
 
     # 1. CH power-on
-    ch = ChShim(bench.url("ch"), clock=clock, events=events, policy=policy, keys=ids.keys,
-                state_dir=state_dir or (Path(getattr(bench, "work_dir", ".")) / "ch"))
+    ch = premises.ch(policy, state_dir=state_dir)
     await ch.power_on()
 
     async def power_cycle_ch() -> None:
         step("scenario.ch_power_cycle")
-        await bench.power_cycle("ch")      # power lost: the dongle reboots, the host's link drops
+        await premises.power_cycle("ch")   # power lost: the dongle reboots, the host's link drops
         await ch.power_off()
         await ch.power_on()
 
     # 2. the ESME, commissioned by the DCC
-    esme_ezsp = await open_ezsp(bench.url("esme"))
-    esme = EsmeShim(esme_ezsp, MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder, events),
-                    clock, events)
-    await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
-    esme_status = await esme.power_on(int(ch.channel), ch.pan_id, _ext_pan(ids.gpf), ids.link_key(ids.esme), ids.gpf)
+    esme, esme_status = await premises.esme(ch)
     step("scenario.esme_commissioned", esme_status)
     log_before = ch.core.log.snapshot()
 
@@ -150,14 +140,7 @@ async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_a
     await advance_to(ppmid_delay)
 
     # 4-5. the PPMID
-    ppmid_ezsp = await open_ezsp(bench.url("ppmid"))
-    ccs01_a = builder.ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()   # requested first
-    bundle = generate_bundle(ids.keys, ids.ppmid, ids.install_codes[ids.ppmid], builder=builder)
-    ppmid = DualAddressPpmid(ppmid_ezsp, clock, events, identity_a=ids.hht, identity_b=ids.ppmid,
-                             install_code_a=ids.install_codes[ids.hht], install_code_b=ids.install_codes[ids.ppmid],
-                             ccs01_a=ccs01_a,
-                             bundle=[e.gbcs for e in bundle.entries],
-                             credentials_b=ids.host_credentials.get(ids.ppmid))
+    ppmid = await premises.ppmid()      # CCS01 for A requested first, the DCC's bundle for B preloaded
     step("scenario.ppmid_power_on", delay=format_duration(ppmid_delay))
     refusals_before = len(ch.refusals)
     outcome, reason = "paired", None
@@ -205,11 +188,11 @@ async def run(bench: Bench, *, policy: str, ppmid_delay: float, ch_power_cycle_a
 
     result = ScenarioResult(outcome, reason, policy, ppmid_delay, ch_power_cycle_at, events.to_json(), checks,
                             log_before, log_after_pairing, ch.core.log.snapshot(),
-                            str(bench.pcap) if bench.pcap else None,
+                            str(premises.pcap) if premises.pcap else None,
                             identities={"CHF": ids.chf, "GPF": ids.gpf, "ESME": ids.esme, "PPMID/A": ids.hht,
                                         "PPMID/B": ids.ppmid})
-    for ezsp in (ppmid_ezsp, esme_ezsp):
-        await ezsp.disconnect()
+    for ezsp in (ppmid.ezsp, esme.role.ezsp):
+        await premises.disconnect(ezsp)
     await ch.power_off()
     result.real_seconds = time.monotonic() - started
     return result
@@ -222,8 +205,3 @@ async def _reads(ppmid: DualAddressPpmid, esme_id: str) -> bool:
     except RoleError:
         return False
 
-
-def _ext_pan(entity_id: str):
-    import zigpy.types as zt
-
-    return zt.ExtendedPanId(bytes.fromhex(entity_id)[::-1])

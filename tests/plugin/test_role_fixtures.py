@@ -5,8 +5,8 @@ import pytest
 
 
 @pytest.mark.rig_policy("gbcs")
-async def test_ppmid_pairs_inside_the_window_with_the_fixtures(ch, esme, gpf, ppmid, rig_bench, rig_events):
-    ids = rig_bench.ids
+async def test_ppmid_pairs_inside_the_window_with_the_fixtures(ch, esme, gpf, ppmid, premises, rig_events):
+    ids = premises.ids
     assert ch.core.policy == "gbcs" and ch.core.interpan_open
     assert ids.esme in ch.core.log
     responses = await ppmid.phase1(ids.gpf)
@@ -26,14 +26,14 @@ async def test_ppmid_pairs_inside_the_window_with_the_fixtures(ch, esme, gpf, pp
 
 
 @pytest.mark.rig_policy("gbcs")
-async def test_hht_fixture_is_refused_after_the_window_closes(ch, hht, rig_bench):
+async def test_hht_fixture_is_refused_after_the_window_closes(ch, hht, premises):
     from rig.roles.ezsp_role import RoleError
 
-    await rig_bench.clock.advance(60 * 60 + 1)          # the jump costs no real time
+    await premises.clock.advance(60 * 60 + 1)          # the jump costs no real time
     assert not ch.core.interpan_open
     with pytest.raises(RoleError):
-        await hht.power_on(rig_bench.ids.gpf)
-    assert rig_bench.ids.hht not in ch.core.log
+        await hht.power_on(premises.ids.gpf)
+    assert premises.ids.hht not in ch.core.log
 
 
 def test_air_fixture_is_the_virtual_medium_on_sim(air, rig_target):

@@ -9,63 +9,59 @@ import bellows.types as t
 import pytest
 
 from rig import pairing
-from rig.events import EventLog
 from rig.gbcs import Builder, Role
-from rig.roles.ch.shim import ChShim
+from rig.premises import sim_premises
 from rig.roles.hht import Hht
-from rig.scenarios.bench import SimBench
-from rig.transport import open_ezsp
 
 
 @pytest.fixture
 async def paired(tmp_path):
-    bench = await SimBench(tmp_path).setup()
-    ids = bench.ids
-    events = EventLog(bench.clock)
-    ch = ChShim(bench.url("ch"), clock=bench.clock, events=events, policy="secmp0037", keys=ids.keys,
-                state_dir=tmp_path / "ch")
+    premises = await sim_premises(tmp_path)
+    ids = premises.ids
+    events = premises.events
+    ch = premises.ch("secmp0037", state_dir=tmp_path / "ch")
     await ch.power_on()
-    ezsp = await open_ezsp(bench.url("ppmid"))
+    ezsp = await premises.open("ppmid")
     ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
-    hht = Hht(ezsp, bench.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
+    hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
     await hht.power_on(ids.gpf)
     down = asyncio.get_running_loop().create_future()
     hht.role.on("stackStatusHandler", lambda status, *_: t.sl_Status.from_ember_status(status)
                 == t.sl_Status.NETWORK_DOWN and not down.done() and down.set_result(True))
-    yield bench, events, ch, hht, down
+    yield premises, events, ch, hht, down
     await ezsp.disconnect()
     await ch.power_off()
-    await bench.close()
+    await premises.close()
 
 
 async def test_hht_sent_off_the_han_after_18_hours(paired):
-    bench, events, ch, _hht, down = paired
-    await bench.clock.advance(pairing.HHT_RESIDENCY_S - 60)
-    assert not down.done() and bench.ids.hht in ch.core.log
-    await bench.clock.advance(61)
-    assert await bench.clock.wait_for(down, 5, "the HHT leaving the HAN")
-    assert bench.ids.hht not in ch.core.log
+    premises, events, ch, _hht, down = paired
+    await premises.clock.advance(pairing.HHT_RESIDENCY_S - 60)
+    assert not down.done() and premises.ids.hht in ch.core.log
+    await premises.clock.advance(61)
+    assert await premises.clock.wait_for(down, 5, "the HHT leaving the HAN")
+    assert premises.ids.hht not in ch.core.log
     assert [e.result for e in events.named("ch.leave_requested")] == ["ok"]
 
 
 async def test_hht_sent_off_the_han_at_next_ch_power_on(paired):
-    bench, events, ch, _hht, down = paired
-    await bench.clock.advance(3600)
-    await bench.power_cycle("ch")
+    premises, events, ch, _hht, down = paired
+    await premises.clock.advance(3600)
+    await premises.power_cycle("ch")
     await ch.power_off()
     await ch.power_on()
-    assert await bench.clock.wait_for(down, 5, "the HHT leaving the HAN")
-    assert bench.ids.hht not in ch.core.log
+    assert await premises.clock.wait_for(down, 5, "the HHT leaving the HAN")
+    assert premises.ids.hht not in ch.core.log
     assert [e.result for e in events.named("ch.device_log_removed")] == ["ch_power_on"]
 
 
 async def test_tunnel_refused_once_the_device_is_out_of_the_log(paired):
-    bench, events, ch, hht, _down = paired
-    ch.core.log.remove(bench.ids.hht)
+    premises, events, ch, hht, _down = paired
+    ch.core.log.remove(premises.ids.hht)
     refused = asyncio.get_running_loop().create_future()
     events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
     task = asyncio.ensure_future(hht.open_tunnel())
-    event = await bench.clock.wait_for(refused, 5, "the CH refusing the tunnel")
+    event = await premises.clock.wait_for(refused, 5, "the CH refusing the tunnel")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert event.result == "not_in_device_log" and event.peer == bench.ids.hht
+    assert event.result == "not_in_device_log" and event.peer == premises.ids.hht

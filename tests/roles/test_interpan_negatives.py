@@ -8,39 +8,35 @@ import asyncio
 import pytest
 
 from rig import pairing
-from rig.events import EventLog
 from rig.gbcs import Builder, Role
-from rig.roles.ch.shim import ChShim
+from rig.premises import sim_premises
 from rig.roles.ezsp_role import RoleError
 from rig.roles.hht import Hht
-from rig.scenarios.bench import SimBench
-from rig.transport import open_ezsp
 
 
 @pytest.fixture
 async def lab(tmp_path):
-    bench = await SimBench(tmp_path).setup()
-    events = EventLog(bench.clock)
-    ch = ChShim(bench.url("ch"), clock=bench.clock, events=events, policy="secmp0037", keys=bench.ids.keys,
-                state_dir=tmp_path / "ch")
+    premises = await sim_premises(tmp_path)
+    events = premises.events
+    ch = premises.ch("secmp0037", state_dir=tmp_path / "ch")
     await ch.power_on()
-    ezsp = await open_ezsp(bench.url("ppmid"))
-    yield bench, events, ch, ezsp
+    ezsp = await premises.open("ppmid")
+    yield premises, events, ch, ezsp
     await ezsp.disconnect()
     await ch.power_off()
-    await bench.close()
+    await premises.close()
 
 
-async def refused_with(bench, events, ch, ezsp, ccs01: bytes) -> str:
+async def refused_with(premises, events, ch, ezsp, ccs01: bytes) -> str:
     """Run an HHT with ``ccs01`` until the CH refuses; return the CH's reason."""
-    ids = bench.ids
+    ids = premises.ids
     refused = asyncio.get_running_loop().create_future()
     events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
     before = ch.core.log.snapshot()
-    hht = Hht(ezsp, bench.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
+    hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
     task = asyncio.ensure_future(hht.power_on(ids.gpf))
     try:
-        event = await bench.clock.wait_for(refused, 20, "the CH's refusal")
+        event = await premises.clock.wait_for(refused, 20, "the CH's refusal")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -50,48 +46,48 @@ async def refused_with(bench, events, ch, ezsp, ccs01: bytes) -> str:
 
 
 async def test_altered_ccs01_refused_bad_mac(lab):
-    bench, events, ch, ezsp = lab
-    ids = bench.ids
+    premises, events, ch, ezsp = lab
+    ids = premises.ids
     ccs01 = bytearray(Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes())
     ccs01[-1] ^= 0x01
-    assert await refused_with(bench, events, ch, ezsp, bytes(ccs01)) == "gbcs_rejected:bad_mac"
+    assert await refused_with(premises, events, ch, ezsp, bytes(ccs01)) == "gbcs_rejected:bad_mac"
 
 
 async def test_wrongly_addressed_ccs01_refused(lab):
-    bench, events, ch, ezsp = lab
-    ids = bench.ids
+    premises, events, ch, ezsp = lab
+    ids = premises.ids
     ccs01 = Builder(ids.keys).ccs01(ids.gpf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
-    assert await refused_with(bench, events, ch, ezsp, ccs01) == "gbcs_rejected:wrong_recipient"
+    assert await refused_with(premises, events, ch, ezsp, ccs01) == "gbcs_rejected:wrong_recipient"
 
 
 async def test_ccs01_for_another_device_refused(lab):
-    bench, events, ch, ezsp = lab
-    ids = bench.ids
+    premises, events, ch, ezsp = lab
+    ids = premises.ids
     ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.ppmid, Role.HHT, ids.install_codes[ids.ppmid]).to_bytes()
-    assert await refused_with(bench, events, ch, ezsp, ccs01) == "ccs01_not_for_sender"
+    assert await refused_with(premises, events, ch, ezsp, ccs01) == "ccs01_not_for_sender"
 
 
 async def test_replayed_ccs01_refused_counter_not_newer(lab):
-    bench, events, ch, ezsp = lab
-    ids = bench.ids
+    premises, events, ch, ezsp = lab
+    ids = premises.ids
     ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
-    first = Hht(ezsp, bench.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
+    first = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
     await first.power_on(ids.gpf)
     await first.leave()
     first.role.detach()
-    assert await refused_with(bench, events, ch, ezsp, ccs01) == "gbcs_rejected:counter_not_newer"
+    assert await refused_with(premises, events, ch, ezsp, ccs01) == "gbcs_rejected:counter_not_newer"
 
 
 async def test_plaintext_interpan_outside_allow_list_refused(lab):
-    bench, events, ch, ezsp = lab
-    ids = bench.ids
-    hht = Hht(ezsp, bench.clock, events, install_code=ids.install_codes[ids.hht], ccs01=b"")
+    premises, events, ch, ezsp = lab
+    ids = premises.ids
+    hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=b"")
     await hht.role.read_eui64()
     await hht.find_ch(ids.gpf)
     await ezsp.setRadioChannel(channel=int(hht.network.channel))
     zcl = hht.role.zcl(pairing.CMD_TRANSFER_DATA_C2S, b"\x00\x00\xdd\x00", direction=0)
     assert await hht.role.send_interpan(ids.gpf, int(hht.network.panId), pairing.TUNNEL_CLUSTER, zcl)
-    await bench.clock.advance(0.2)
+    await premises.clock.advance(0.2)
     for _ in range(50):
         if ch.refusals:
             break
@@ -100,20 +96,19 @@ async def test_plaintext_interpan_outside_allow_list_refused(lab):
 
 
 async def test_gbcs_window_closed_frames_never_reach_the_ch_host(tmp_path):
-    bench = await SimBench(tmp_path).setup()
-    events = EventLog(bench.clock)
-    ch = ChShim(bench.url("ch"), clock=bench.clock, events=events, policy="gbcs", keys=bench.ids.keys,
-                state_dir=tmp_path / "ch")
+    premises = await sim_premises(tmp_path)
+    events = premises.events
+    ch = premises.ch("gbcs", state_dir=tmp_path / "ch")
     ezsp = None
     try:
         await ch.power_on()
         seen = []
         ch.role.on("macFilterMatchMessageHandler", lambda *a: seen.append(a))
-        await bench.clock.advance(pairing.INTERPAN_WINDOW_S + 1)
-        ids = bench.ids
-        ezsp = await open_ezsp(bench.url("ppmid"))
+        await premises.clock.advance(pairing.INTERPAN_WINDOW_S + 1)
+        ids = premises.ids
+        ezsp = await premises.open("ppmid")
         ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
-        hht = Hht(ezsp, bench.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
+        hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
         with pytest.raises(RoleError) as err:
             await hht.power_on(ids.gpf)
         assert err.value.reason == "no_answer_from_ch"
@@ -122,4 +117,4 @@ async def test_gbcs_window_closed_frames_never_reach_the_ch_host(tmp_path):
         if ezsp is not None:
             await ezsp.disconnect()
         await ch.power_off()
-        await bench.close()
+        await premises.close()

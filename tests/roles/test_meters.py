@@ -8,13 +8,11 @@ from roles_ids import INSTALL_CODE, PPMID_ID
 from rig.clock import VirtualClock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, Message, Role, decode_payload
+from rig.premises import sim_premises
 from rig.roles.ch import ChCore, DeviceLog
-from rig.roles.ch.shim import ChShim
 from rig.roles.ezsp_role import RoleError
-from rig.roles.meters import EsmeShim, MeterCore
+from rig.roles.meters import MeterCore
 from rig.roles.ppmid import DualAddressPpmid
-from rig.scenarios.bench import SimBench
-from rig.transport import open_ezsp
 
 
 def esme_core(keys):
@@ -62,29 +60,24 @@ def test_ccs02_removes_a_device_from_the_chf_log(keys, tmp_path):
 
 
 async def test_esme_refuses_a_ppmid_it_was_not_joined_to(tmp_path):
-    bench = await SimBench(tmp_path).setup()
-    ids = bench.ids
-    events = EventLog(bench.clock)
-    ch = ChShim(bench.url("ch"), clock=bench.clock, events=events, policy="gbcs", keys=ids.keys,
-                state_dir=tmp_path / "ch")
+    premises = await sim_premises(tmp_path)
+    ids = premises.ids
+    events = premises.events
+    ch = premises.ch("gbcs", state_dir=tmp_path / "ch")
     ezsps = []
     try:
         await ch.power_on()
-        builder = Builder(ids.keys)
-        ezsps.append(await open_ezsp(bench.url("esme")))
-        esme = EsmeShim(ezsps[-1], MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder,
-                                              events), bench.clock, events)
-        await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
-        from rig.scenarios.secmp0037 import _ext_pan
-        assert await esme.power_on(ch.channel, ch.pan_id, _ext_pan(ids.gpf), ids.link_key(ids.esme), ids.gpf) == "ok"
+        builder = premises.builder
+        esme, status = await premises.esme(ch)
+        assert status == "ok"
         # the PPMID is in the CHF log (so it may join) but no CS03A1 ever reached the ESME
         await ch.add_from_wan(builder.ccs01(ids.chf, ids.ppmid, Role.PPMID, ids.install_codes[ids.ppmid]).to_bytes())
-        ezsps.append(await open_ezsp(bench.url("ppmid")))
-        ppmid = DualAddressPpmid(ezsps[-1], bench.clock, events, identity_a=ids.hht, identity_b=ids.ppmid,
+        ezsps.append(await premises.open("ppmid"))
+        ppmid = DualAddressPpmid(ezsps[-1], premises.clock, events, identity_a=ids.hht, identity_b=ids.ppmid,
                                  install_code_a=ids.install_codes[ids.hht], install_code_b=ids.install_codes[ids.ppmid],
                                  ccs01_a=b"", bundle=[])
         from rig.roles.hht import Hht
-        scout = Hht(ezsps[-1], bench.clock, events, install_code=b"", ccs01=b"")
+        scout = Hht(ezsps[-1], premises.clock, events, install_code=b"", ccs01=b"")
         await scout.role.read_eui64()
         await scout.find_ch(ids.gpf)
         scout.role.detach()
@@ -101,4 +94,4 @@ async def test_esme_refuses_a_ppmid_it_was_not_joined_to(tmp_path):
         for ezsp in ezsps:
             await ezsp.disconnect()
         await ch.power_off()
-        await bench.close()
+        await premises.close()

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from rig.events import EventLog
 from rig.gbcs import Builder, Role
-from rig.roles.ch.shim import ChShim
+from rig.premises import sim_premises
 from rig.roles.hht import Hht
-from rig.scenarios.bench import SimBench
-from rig.transport import open_ezsp
 
 
 async def test_hht_pairs_over_interpan_joins_and_opens_tunnel(tmp_path):
-    bench = await SimBench(tmp_path, pcap=tmp_path / "slice.pcap").setup()
-    events = EventLog(bench.clock)
-    ids = bench.ids
-    ch = ChShim(bench.url("ch"), clock=bench.clock, events=events, policy="gbcs", keys=ids.keys,
-                state_dir=tmp_path / "ch")
+    premises = await sim_premises(tmp_path, pcap=tmp_path / "slice.pcap")
+    events = premises.events
+    ids = premises.ids
+    ch = premises.ch("gbcs", state_dir=tmp_path / "ch")
     ezsp = None
     try:
         await ch.power_on()
         b = Builder(ids.keys)
         ccs01 = b.ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
-        ezsp = await open_ezsp(bench.url("ppmid"))
-        hht = Hht(ezsp, bench.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
+        ezsp = await premises.open("ppmid")
+        hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
         await hht.power_on(ids.gpf)
         assert ch.core.log.get(ids.hht).join_state == "joined"
         assert hht.tunnel_id is not None
@@ -34,4 +30,4 @@ async def test_hht_pairs_over_interpan_joins_and_opens_tunnel(tmp_path):
         if ezsp is not None:
             await ezsp.disconnect()
         await ch.power_off()
-        await bench.close()
+        await premises.close()

@@ -12,7 +12,7 @@ import pytest
 from scapy.utils import RawPcapReader
 
 from rig.capture import KeyRing, summarize
-from rig.scenarios.bench import SimBench
+from rig.premises import sim_premises
 from rig.scenarios.matrix import expected, power_cycle_time
 from rig.scenarios.secmp0037 import ScenarioError, parse_duration, run
 
@@ -20,13 +20,13 @@ PAIRED_CHECKS = {"bundle_responses_success", "log_has_hht_and_ppmid", "esme_acce
                  "hht_removed_after_18h", "ppmid_stays", "ppmid_reads_esme_at_end"}
 
 
-async def scenario(tmp_path, policy, delay, power_cycle_at=None, **bench_kw):
-    bench = await SimBench(tmp_path / "bench", **bench_kw).setup()
+async def scenario(tmp_path, policy, delay, power_cycle_at=None, **premises_kw):
+    premises = await sim_premises(tmp_path / "premises", **premises_kw)
     try:
-        return await run(bench, policy=policy, ppmid_delay=parse_duration(delay),
+        return await run(premises, policy=policy, ppmid_delay=parse_duration(delay),
                          ch_power_cycle_at=None if power_cycle_at is None else parse_duration(power_cycle_at))
     finally:
-        await bench.close()
+        await premises.close()
 
 
 def step_names(result, ok_only=True):

@@ -32,7 +32,6 @@ from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
 from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassembler, eui_hex, segments
 from rig.roles.ezsp_role import describe_gbcs as _describe
 from rig.roles.meters import MeterCore
-from rig.transport import open_ezsp
 from rig.zigbee.zcl import ZclHeader
 
 from .core import ChCore, Refusal
@@ -42,9 +41,12 @@ ZDO_MGMT_LEAVE_REQ = 0x0034
 
 
 class ChShim:
-    def __init__(self, path: str, *, clock: Clock, events: EventLog, policy: str, keys: KeyStore,
-                 state_dir, channel: int = pairing.HAN_CHANNEL) -> None:
-        self.path = path
+    def __init__(self, connect, *, clock: Clock, events: EventLog, policy: str, keys: KeyStore,
+                 state_dir, channel: int = pairing.HAN_CHANNEL, disconnect=None) -> None:
+        """``connect()`` returns a connected bellows EZSP for the CH's dongle (``rig.premises`` passes one
+        that opens it with the inventory's serial settings); ``disconnect(ezsp)`` closes it."""
+        self.connect = connect
+        self._disconnect = disconnect
         self.clock = clock
         self.events = events
         self.keys = keys
@@ -89,7 +91,7 @@ class ChShim:
         if self.ezsp is not None:
             await self.power_off()
         self._reset_ram()
-        self.ezsp = await open_ezsp(self.path)
+        self.ezsp = await self.connect()
         self.role = role = EzspRole("CH", self.ezsp, self.clock, self.events)
         role.on("macFilterMatchMessageHandler", self._on_interpan)
         role.on("incomingMessageHandler", self._on_incoming)
@@ -140,7 +142,10 @@ class ChShim:
             task.cancel()
         if self.role is not None:
             with contextlib.suppress(Exception):   # after a power loss the link is already dead
-                await self.role.disconnect()
+                if self._disconnect is not None:
+                    await self._disconnect(self.ezsp)
+                else:
+                    await self.role.disconnect()
         self.ezsp = self.role = None
 
     def _window_closed(self) -> None:

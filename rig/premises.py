@@ -1,0 +1,215 @@
+"""The premises builder: the one way to get a premises' dongles, identities, keys and roles.
+
+A :class:`Premises` sits on a :class:`rig.backend.RigBackend` (emulated dongles, a hardware inventory
+or a labgrid environment) and is what scenarios, the pytest plugin's role fixtures, the attack
+catalogue and the tests use.  It
+
+* opens each role's dongle through the backend, with the inventory's serial settings (baud rate, flow
+  control), and closes every connection it opened;
+* reads the premises' identities from the dongles as an installer reads labels: the CH dongle's EUI-64
+  is the GPF Entity ID (the HAN's Extended PAN ID), the ESME's and the PPMID's (identity A, the HHT)
+  are theirs, install codes come from MFG_INSTALLATION_CODE; identity B (the PPMID's second address),
+  its install code and any host-held CBKE certificate come from the PPMID's label
+  (``backend.label("ppmid")``);
+* creates (or reuses) the GBCS test key store in ``work_dir/keys``;
+* builds the roles: the CH program (:meth:`ch`), the ESME commissioned and joined (:meth:`esme`), an
+  HHT (:meth:`hht`), the dual-address PPMID (:meth:`ppmid`), and any further dongle a test asks for
+  (:meth:`open` — a second HHT, an attacker that injects raw frames).
+
+On emulation the backend first plays the factory floor (``backend.manufacture``): each dongle gets its
+EUI-64, install code and CBKE certificate as flashing would give a real one; from then on the premises
+reads them back over EZSP exactly as on hardware.  Nothing here knows which backend it runs on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig.events import EventLog
+from rig.gbcs import KeyStore, Role, create_test_store
+from rig.zigbee.install_code import link_key_from_code
+
+PREMISES_ROLES = ("ch", "esme", "ppmid")    # the dongles every premises has
+
+
+class PremisesError(Exception):
+    """A premises that cannot be built (the message names the dongle and what is missing)."""
+
+
+@dataclass
+class Identities:
+    keys: KeyStore
+    chf: str
+    gpf: str
+    esme: str
+    hht: str
+    ppmid: str
+    install_codes: dict[str, bytes] = field(default_factory=dict)
+    host_credentials: dict[str, dict] = field(default_factory=dict)   # CBKE tokens the host holds (identity B)
+
+    def link_key(self, entity: str) -> bytes:
+        return link_key_from_code(self.install_codes[entity])
+
+
+def install_code_from_token(data: bytes) -> bytes | None:
+    """The install code (without CRC) in an MFG_INSTALLATION_CODE token: flags u16 | value[16] | CRC u16."""
+    if len(data) < 20 or data[:2] == b"\xff\xff":
+        return None
+    size = {0: 6, 2: 8, 4: 12, 6: 16}.get(int.from_bytes(data[:2], "little") & 0x06)
+    return bytes(data[2:2 + size]) if size else None
+
+
+class Premises:
+    """One premises on one backend: dongles by role, identities, keys, and the roles on them."""
+
+    def __init__(self, backend, work_dir: Path | str) -> None:
+        self.backend = backend
+        self.clock = backend.clock
+        self.work_dir = Path(work_dir)
+        self.ids: Identities | None = None
+        self.builder = None     # the DCC's one GBCS command builder (counters rise across every command it makes)
+        self.events = EventLog(self.clock)      # the step log every role of this premises writes to
+        self._open: list = []
+
+    # --- what the backend provides ----------------------------------------------------------------
+    @property
+    def pcap(self) -> Path | None:
+        return getattr(self.backend, "pcap", None)
+
+    @property
+    def air(self):
+        """The virtual air on emulation (faults, taps); None on hardware."""
+        return getattr(self.backend, "air", None)
+
+    async def url(self, role: str) -> str:
+        return await self.backend.dongle_path(role)
+
+    async def open(self, role: str):
+        """A bellows EZSP connection to ``role``'s dongle (serial settings from the inventory); closed by
+        :meth:`close` unless the caller closes it first."""
+        ezsp = await self.backend.open_ezsp(role)
+        self._open.append(ezsp)
+        return ezsp
+
+    async def disconnect(self, ezsp) -> None:
+        if ezsp in self._open:
+            self._open.remove(ezsp)
+        with contextlib.suppress(Exception):     # a dongle that lost power has no link to close
+            await ezsp.disconnect()
+
+    async def power_cycle(self, role: str) -> None:
+        await self.backend.power_cycle(role)
+
+    # --- set-up -----------------------------------------------------------------------------------
+    async def setup(self) -> Premises:
+        import bellows.types as t
+
+        from rig.roles.ezsp_role import eui_hex
+
+        await self.backend.manufacture(PREMISES_ROLES)
+        euis, codes = {}, {}
+        for role in PREMISES_ROLES:
+            ezsp = await self.open(role)
+            try:
+                (eui,) = await ezsp.getEui64()
+                euis[role] = eui_hex(eui)
+                (token,) = await ezsp.getMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE)
+                codes[role] = install_code_from_token(bytes(token))
+            finally:
+                await self.disconnect(ezsp)
+        for role in ("esme", "ppmid"):
+            if codes[role] is None:
+                raise PremisesError(f"the {role} dongle ({euis[role]}) has no MFG_INSTALLATION_CODE token")
+        label = self.backend.label("ppmid")
+        if len(label.eui64s) < 2 or label.eui64s[1] not in label.install_codes:
+            raise PremisesError("the PPMID's identity B needs its EUI-64 (inventory eui64s: [A, B]) and its "
+                                "install code (--rig-ppmid-b-install-code)")
+        identity_b = label.eui64s[1]
+        keys_dir = self.work_dir / "keys"
+        keys = KeyStore(keys_dir) if (keys_dir / "roles.json").exists() else create_test_store(
+            keys_dir, hht=[euis["ppmid"]], ppmid=[identity_b], ids={Role.GPF: euis["ch"], Role.ESME: euis["esme"]})
+        self.ids = Identities(keys, keys.one(Role.CHF), euis["ch"], euis["esme"], hht=euis["ppmid"],
+                              ppmid=identity_b,
+                              install_codes={euis["esme"]: codes["esme"], euis["ppmid"]: codes["ppmid"],
+                                             identity_b: label.install_codes[identity_b]},
+                              host_credentials=dict(label.cbke_tokens))
+        from rig.gbcs import Builder
+
+        self.builder = Builder(keys)
+        return self
+
+    async def close(self) -> None:
+        for ezsp in list(self._open):
+            await self.disconnect(ezsp)
+        await self.backend.close()
+
+    # --- roles ------------------------------------------------------------------------------------
+    def ch(self, policy: str, *, state_dir: Path | str | None = None):
+        """The CH program on the ``ch`` dongle (not yet powered on: ``await ch.power_on()``)."""
+        from rig.roles.ch.shim import ChShim
+
+        return ChShim(lambda: self.open("ch"), clock=self.clock, events=self.events, policy=policy,
+                      keys=self.ids.keys, state_dir=state_dir or self.work_dir / "ch",
+                      disconnect=self.disconnect)
+
+    async def esme(self, ch) -> tuple[object, str]:
+        """The ESME, commissioned by the DCC (a CCS01 over the WAN into ``ch``'s log) and powered on;
+        returns ``(shim, join status)``."""
+        import zigpy.types as zt
+
+        from rig.gbcs import CounterStore, Device
+        from rig.roles.meters import EsmeShim, MeterCore
+
+        ids, builder = self.ids, self.builder
+        shim = EsmeShim(await self.open("esme"),
+                        MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder, self.events),
+                        self.clock, self.events)
+        await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
+        status = await shim.power_on(int(ch.channel), ch.pan_id, zt.ExtendedPanId(bytes.fromhex(ids.gpf)[::-1]),
+                                     ids.link_key(ids.esme), ids.gpf)
+        return shim, status
+
+    def ccs01_for_hht(self) -> bytes:
+        """The CCS01 a supplier gives the HHT (identity A) for its own pairing."""
+        ids = self.ids
+        return self.builder.ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
+
+    async def hht(self, *, ccs01: bytes | None = None, dongle: str = "ppmid", name: str = "HHT"):
+        """An HHT on ``dongle`` (identity A of the PPMID dongle by default) holding ``ccs01``."""
+        from rig.roles.hht import Hht
+
+        ids = self.ids
+        return Hht(await self.open(dongle), self.clock, self.events, install_code=ids.install_codes[ids.hht],
+                   ccs01=ccs01 if ccs01 is not None else self.ccs01_for_hht(), name=name)
+
+    async def ppmid(self):
+        """The dual-address PPMID, preloaded with the DCC's bundle (CCS01 for B, CS03A1 → ESME, CS03C → GPF)."""
+        from rig.gbcs import generate_bundle
+        from rig.roles.ppmid import DualAddressPpmid
+
+        ids = self.ids
+        ccs01_a = self.ccs01_for_hht()          # requested first: its counter is older than the bundle's
+        bundle = generate_bundle(ids.keys, ids.ppmid, ids.install_codes[ids.ppmid], builder=self.builder)
+        return DualAddressPpmid(await self.open("ppmid"), self.clock, self.events, identity_a=ids.hht,
+                                identity_b=ids.ppmid, install_code_a=ids.install_codes[ids.hht],
+                                install_code_b=ids.install_codes[ids.ppmid], ccs01_a=ccs01_a,
+                                bundle=[e.gbcs for e in bundle.entries],
+                                credentials_b=ids.host_credentials.get(ids.ppmid))
+
+
+async def sim_premises(work_dir: Path | str, *, pcap: Path | str | None = None, transport: str = "tcp",
+                       seed: int = 7) -> Premises:
+    """A premises on emulated dongles (one air, one capture), set up."""
+    from rig.backend import SimBackend
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    backend = SimBackend(state_dir=work_dir / "nv", pcap=pcap, transport=transport, seed=seed)
+    premises = Premises(backend, work_dir)
+    try:
+        return await premises.setup()
+    except BaseException:
+        await premises.close()
+        raise
