@@ -31,3 +31,57 @@ async def test_scenario_on_a_backend_reads_identities_from_the_dongles(tmp_path)
     finally:
         await premises.close()
     assert result.outcome == "paired" and all(result.checks.values()), result.checks
+
+
+SETTINGS = {"ch": {"baudrate": 460800, "flow_control": "hardware"}, "esme": {"baudrate": 115200, "flow_control": None},
+            "ppmid": {"baudrate": 57600, "flow_control": "software"},
+            "attacker": {"baudrate": 230400, "flow_control": None}}
+
+
+class _InventoryLikeBackend(SimBackend):
+    """Emulated dongles with the per-dongle serial settings an inventory would give."""
+
+    def serial_settings(self, role):
+        return SETTINGS[role]
+
+
+async def test_every_dongle_is_opened_through_the_backend_with_its_serial_settings(tmp_path, monkeypatch):
+    import rig.power
+
+    opened, original = [], rig.power.open_when_ready
+
+    async def recording(path, **kwargs):
+        opened.append((path, {k: kwargs[k] for k in ("baudrate", "flow_control")}))
+        return await original(path, **kwargs)
+
+    monkeypatch.setattr(rig.power, "open_when_ready", recording)
+    backend = _InventoryLikeBackend(state_dir=tmp_path / "nv")
+    premises = Premises(backend, tmp_path / "premises")
+    try:
+        await premises.setup()
+        ch = premises.ch("secmp0037")
+        await ch.power_on()
+        attacker = await premises.open("attacker")        # an extra dongle a test asks for
+        await attacker.getEui64()
+        await ch.power_off()
+        urls = {role: await backend.dongle_path(role) for role in SETTINGS}
+    finally:
+        await premises.close()
+    by_url = {url: role for role, url in urls.items()}
+    assert [by_url[path] for path, _ in opened] == ["ch", "esme", "ppmid", "ch", "attacker"]
+    assert all(kw == SETTINGS[by_url[path]] for path, kw in opened)
+    assert premises._open == []                          # every connection it opened was closed
+
+
+async def test_extra_dongles_share_the_premises_air_and_its_one_capture(tmp_path):
+    backend = SimBackend(state_dir=tmp_path / "nv", pcap=tmp_path / "run.pcap")
+    premises = Premises(backend, tmp_path / "premises")
+    try:
+        await premises.setup()
+        await premises.open("hht2")
+        await premises.open("attacker")
+        assert premises.air is backend.air
+        assert {"ch", "esme", "ppmid", "hht2", "attacker"} <= set(backend.air.radios)
+        assert premises.pcap == tmp_path / "run.pcap"
+    finally:
+        await premises.close()
