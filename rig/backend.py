@@ -106,14 +106,12 @@ class SimBackend(RigBackend):
                  transport: str = "tcp", air: Any | None = None, pcap: Path | str | None = None,
                  eui64s: dict[str, str] | None = None, seed: int = 7) -> None:
         super().__init__(clock)
-        from rig.sim import SimError, SimLab
+        from rig.sim import SimError, SimLab, new_air
 
         if transport not in ("tcp", "pty"):
             raise SimError(f"unknown transport {transport!r} (expected 'tcp' or 'pty')")
         if air is None:
-            from firmware_shims.air import Air
-
-            air = Air(self.clock, seed=seed, pcap=pcap)
+            air = new_air(self.clock, seed=seed, pcap=pcap)
             self._own_air = True
         else:
             self._own_air = False

@@ -1,7 +1,8 @@
-"""Launch emulated dongles (the one place the host side imports ``firmware_shims``).
+"""Launch emulated dongles and their air: the one module on the host side that imports ``firmware_shims``.
 
-``SimLab`` owns a set of named emulated dongles sharing one radio medium and one clock.  Tests use
-it in-process; ``rig sim up`` uses it to serve dongles to other processes over TCP or ptys.
+``SimLab`` owns a set of named emulated dongles sharing one radio medium and one clock.  The backend
+(``rig.backend.SimBackend``) uses it in-process; ``rig sim up`` uses it to serve dongles to other
+processes over TCP or ptys.  ``new_air`` and ``tap_server`` give the medium and its sniffer stream.
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ def parse_names(text: str) -> list[str]:
     if len(set(names)) != len(names):
         raise SimError(f"dongle names must be unique: {text!r}")
     return names
+
+
+def new_air(clock: Clock, *, seed: int = 0, pcap: Path | str | None = None):
+    """A virtual 802.15.4 medium (``firmware_shims.air.Air``) on ``clock``, capturing to ``pcap``."""
+    from firmware_shims.air import Air
+
+    return Air(clock, seed=seed, pcap=pcap)
+
+
+def tap_server(air):
+    """The sniffer stream of ``air`` (what ``rig sniff`` connects to)."""
+    from firmware_shims.air.tap_server import TapServer
+
+    return TapServer(air)
 
 
 @dataclass

@@ -38,17 +38,16 @@ def register(app: typer.Typer) -> None:
 
 async def _serve(names, state_dir: Path, transport: str, host: str, pcap) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    from firmware_shims.air import Air
-    from firmware_shims.air.tap_server import TapServer
     from rig.clock import RealClock
+    from rig.sim import new_air, tap_server
 
     clock = RealClock()
-    air = Air(clock, pcap=pcap)
+    air = new_air(clock, pcap=pcap)
     lab = SimLab(clock=clock, state_dir=state_dir, air=air)
     urls = await lab.start(names, transport=transport, host=host)
     for name, url in urls.items():
         print(f"{name} {url}", flush=True)
-    tap = TapServer(air)
+    tap = tap_server(air)
     print(f"sniffer {await tap.start(host)}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
