@@ -66,8 +66,8 @@ def test_no_import_cycles_between_modules():
     graph = {name: {m for m in imports(name, path, top_level_only=True) if m in mods and m != name}
              for name, path in mods.items()}
     # a package's __init__ re-exporting its own submodules is not a cycle between modules
-    for name in graph:
-        graph[name] = {m for m in graph[name] if not (m.startswith(name + ".") and mods[name].name == "__init__.py")}
+    graph = {name: {m for m in deps if not (m.startswith(name + ".") and mods[name].name == "__init__.py")}
+             for name, deps in graph.items()}
     seen, stack, cycles = set(), [], []
 
     def visit(node):
