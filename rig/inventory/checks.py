@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rig.inventory.errors import InventoryError
-from rig.inventory.limits import HEX64, URL_SCHEMES
+from rig.inventory.limits import EUI64_HEX, URL_SCHEMES, Range
 from rig.inventory.loader import Located, LocatedList
 
 
@@ -41,17 +41,17 @@ class Checker:
                       f"{value!r} is not one of {', '.join(choices)}")
         return value
 
-    def integer(self, mapping: Located, key: str, field_path: str, lo: int, hi: int) -> int:
+    def integer(self, mapping: Located, key: str, field_path: str, limit: Range) -> int:
         value = mapping[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in limit:
             self.fail(mapping.value_line(key), join_path(field_path, key),
-                      f"{value!r} is not an integer in {lo}..{hi}")
+                      f"{value!r} is not an integer in {limit}")
         return value
 
-    def number(self, mapping: Located, key: str, field_path: str, lo: float, hi: float) -> float:
+    def number(self, mapping: Located, key: str, field_path: str, limit: Range) -> float:
         value = mapping[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            self.fail(mapping.value_line(key), join_path(field_path, key), f"{value!r} is not a number in {lo}..{hi}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value not in limit:
+            self.fail(mapping.value_line(key), join_path(field_path, key), f"{value!r} is not a number in {limit}")
         return float(value)
 
     def text(self, mapping: Located, key: str, field_path: str) -> str:
@@ -73,13 +73,13 @@ def describe(value: Any) -> str:
 
 
 def normalise_eui64(value: Any) -> str | None:
-    """``00:12:4b:...`` / ``00124B...`` → ``00124B...``; None when it is not 16 hex digits."""
+    """``00:12:4b:...`` / ``00124B...`` → ``00124B...``; None when it is not EUI64_HEX_DIGITS hex digits."""
     if isinstance(value, int) and not isinstance(value, bool):
         return None          # YAML read digits as a number: leading zeros are lost, so refuse it
     if not isinstance(value, str):
         return None
     compact = value.replace(":", "").replace("-", "").strip()
-    return compact.upper() if HEX64.match(compact) else None
+    return compact.upper() if EUI64_HEX.match(compact) else None
 
 
 def check_port(port: Any) -> str | None:
@@ -104,5 +104,5 @@ def check_port(port: Any) -> str | None:
         return None
     if not port.startswith("/"):
         return (f"{port!r} is neither an absolute device path (/dev/serial/by-id/..., /dev/ttyUSB0) "
-                f"nor a socket://, tcp:// or rfc2217:// URL")
+                f"nor a {', '.join(s + '://' for s in URL_SCHEMES)} URL")
     return None

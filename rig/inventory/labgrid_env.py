@@ -15,12 +15,12 @@ from typing import Any
 
 from rig.inventory.checks import Checker, check_port
 from rig.inventory.errors import InventoryError
-from rig.inventory.limits import DEFAULT_BAUDRATE, FLOW_CONTROLS, ROLES
+from rig.inventory.limits import BAUDRATE, DEFAULT_BAUDRATE, FLOW_CONTROLS, ROLES, SER2NET_PROTOCOLS, TCP_PORT
 from rig.inventory.loader import Located, LocatedList, load_yaml
 from rig.inventory.model import Dongle, Inventory, LabgridPower, LabgridRef
 from rig.inventory.parse import parse_euis
 
-RFC2217, RAW = "rfc2217", "raw"
+RFC2217, RAW = SER2NET_PROTOCOLS
 
 
 def network_serial_url(host: str, port: int, protocol: str | None = RFC2217) -> str:
@@ -111,7 +111,7 @@ def parse_labgrid_env(text: str, source: str, *, target: str | None = None,
                 check.fail(spec.value_line("power"), f"{field_path}.power",
                            f"no driver named {power_name!r} in {where}.drivers (drivers: {', '.join(drivers) or 'none'})")
             power = LabgridPower(resource=power_name)
-        baudrate = check.integer(spec, "baudrate", field_path, 1200, 4_000_000) if "baudrate" in spec else None
+        baudrate = check.integer(spec, "baudrate", field_path, BAUDRATE) if "baudrate" in spec else None
         flow = check.choice(spec, "flow_control", FLOW_CONTROLS, field_path) if "flow_control" in spec else "none"
         place = None
         if serial in by_name:
@@ -151,9 +151,9 @@ def _static_port(check: Checker, cls: str, args: Located, line: int, where: str)
     if cls == "NetworkSerialPort":
         check.keys(args, ("name", "host", "port", "speed", "protocol"), where, required=("host", "port"))
         host = check.text(args, "host", where)
-        port = check.integer(args, "port", where, 1, 65535)
-        protocol = check.choice(args, "protocol", (RFC2217, RAW), where) if "protocol" in args else RFC2217
-        speed = check.integer(args, "speed", where, 1200, 4_000_000) if "speed" in args else None
+        port = check.integer(args, "port", where, TCP_PORT)
+        protocol = check.choice(args, "protocol", SER2NET_PROTOCOLS, where) if "protocol" in args else RFC2217
+        speed = check.integer(args, "speed", where, BAUDRATE) if "speed" in args else None
         return network_serial_url(host, port, protocol), speed
     if cls == "RawSerialPort":
         check.keys(args, ("name", "port", "speed"), where, required=("port",))
@@ -161,7 +161,7 @@ def _static_port(check: Checker, cls: str, args: Located, line: int, where: str)
         problem = check_port(port)
         if problem:
             check.fail(args.value_line("port"), f"{where}.port", problem)
-        speed = check.integer(args, "speed", where, 1200, 4_000_000) if "speed" in args else None
+        speed = check.integer(args, "speed", where, BAUDRATE) if "speed" in args else None
         return port, speed
     check.fail(line, where, f"resource class {cls} cannot be opened by the rig "
                             "(use NetworkSerialPort, RawSerialPort, or a RemotePlace exporting one)")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rig.inventory.errors import InventoryError
-from rig.inventory.limits import DEFAULT_BAUDRATE
+from rig.inventory.limits import DEFAULT_BAUDRATE, DEFAULT_POWER_OFF_SECONDS
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class UhubctlPower:
 
     hub: str
     port: int
-    delay: float = 2.0          # seconds the port stays off
+    delay: float = DEFAULT_POWER_OFF_SECONDS     # seconds the port stays off
 
 
 @dataclass(frozen=True)

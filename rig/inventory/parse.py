@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from rig.inventory.checks import Checker, check_port, describe, normalise_eui64
 from rig.inventory.errors import InventoryError
-from rig.inventory.limits import DEFAULT_BAUDRATE, FLOW_CONTROLS, ROLES
+from rig.inventory.limits import (
+    BAUDRATE,
+    CHANNEL,
+    DEFAULT_BAUDRATE,
+    DEFAULT_POWER_OFF_SECONDS,
+    DONGLE_NAME,
+    EUI64_HEX_DIGITS,
+    FLOW_CONTROLS,
+    POWER_OFF_SECONDS,
+    ROLES,
+    UHUBCTL_HUB,
+    USB_HUB_PORT,
+)
 from rig.inventory.loader import Located, LocatedList, load_yaml
 from rig.inventory.model import Dongle, Inventory, LabgridPower, LabgridRef, Power, Sniffer, UhubctlPower
 
@@ -42,7 +53,7 @@ def parse_inventory(text: str, source: str = "<inventory>", *, base: Path | None
     seen_role: dict[str, tuple[str, int]] = {}
     for name, raw in dongles_map.items():
         where = f"dongles.{name}"
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z][A-Za-z0-9_.-]*$", name):
+        if not isinstance(name, str) or not DONGLE_NAME.match(name):
             check.fail(dongles_map.key_line(name), where, "a dongle name is a letter then letters, digits, '.-_'")
         spec = check.mapping(raw, dongles_map.value_line(name), where)
         check.keys(spec, DONGLE_KEYS, where, required=("port", "role"))
@@ -50,7 +61,7 @@ def parse_inventory(text: str, source: str = "<inventory>", *, base: Path | None
         if problem:
             check.fail(spec.value_line("port"), f"{where}.port", problem)
         role = check.choice(spec, "role", ROLES, where)
-        baudrate = check.integer(spec, "baudrate", where, 1200, 4_000_000) if "baudrate" in spec \
+        baudrate = check.integer(spec, "baudrate", where, BAUDRATE) if "baudrate" in spec \
             else DEFAULT_BAUDRATE
         flow = check.choice(spec, "flow_control", FLOW_CONTROLS, where) if "flow_control" in spec else "none"
         euis = parse_euis(check, spec, where, role)
@@ -104,7 +115,7 @@ def parse_euis(check: Checker, spec: Located, where: str, role: str) -> list[tup
         for value, line in zip(values, values.item_lines, strict=True):
             eui = normalise_eui64(value)
             if eui is None:
-                check.fail(line, f"{where}.eui64s", f"{value!r} is not 16 hex digits (e.g. \"00124B0001ABCDEF\")")
+                check.fail(line, f"{where}.eui64s", f"{value!r} is not {EUI64_HEX_DIGITS} hex digits (e.g. \"00124B0001ABCDEF\")")
             out.append((eui, line))
         if out[0][0] == out[1][0]:
             check.fail(out[1][1], f"{where}.eui64s", f"duplicate EUI-64 {out[0][0]} (both identities)")
@@ -116,7 +127,7 @@ def parse_euis(check: Checker, spec: Located, where: str, role: str) -> list[tup
     eui = normalise_eui64(spec["eui64"])
     if eui is None:
         check.fail(spec.value_line("eui64"), f"{where}.eui64",
-                   f"{spec['eui64']!r} is not 16 hex digits (quote it: \"00124B0001ABCDEF\")")
+                   f"{spec['eui64']!r} is not {EUI64_HEX_DIGITS} hex digits (quote it: \"00124B0001ABCDEF\")")
     return [(eui, spec.value_line("eui64"))]
 
 
@@ -131,11 +142,11 @@ def _parse_power(check: Checker, spec: Located, where: str) -> Power:
         uh = check.mapping(power["uhubctl"], power.value_line("uhubctl"), sub)
         check.keys(uh, ("hub", "port", "delay"), sub, required=("hub", "port"))
         hub = uh["hub"]
-        if not isinstance(hub, str) or not re.match(r"^\d+-\d+(\.\d+)*$", hub):
+        if not isinstance(hub, str) or not UHUBCTL_HUB.match(hub):
             check.fail(uh.value_line("hub"), f"{sub}.hub",
                        f"{hub!r} is not a uhubctl hub location such as \"1-1\" or \"2-1.4\" (quote it)")
-        port = check.integer(uh, "port", sub, 1, 255)
-        delay = check.number(uh, "delay", sub, 0.1, 60) if "delay" in uh else 2.0
+        port = check.integer(uh, "port", sub, USB_HUB_PORT)
+        delay = check.number(uh, "delay", sub, POWER_OFF_SECONDS) if "delay" in uh else DEFAULT_POWER_OFF_SECONDS
         return UhubctlPower(hub=hub, port=port, delay=delay)
     sub = f"{field_path}.labgrid"
     lg = check.mapping(power["labgrid"], power.value_line("labgrid"), sub)
@@ -162,7 +173,7 @@ def _parse_sniffer(check: Checker, root: Located, inventory: Inventory) -> Sniff
         problem = check_port(url) if isinstance(url, str) and "://" in url else f"{url!r} is not a URL"
         if problem:
             check.fail(sn.value_line("url"), "sniffer.url", problem)
-    channel = check.integer(sn, "channel", "sniffer", 11, 26) if "channel" in sn else None
+    channel = check.integer(sn, "channel", "sniffer", CHANNEL) if "channel" in sn else None
     return Sniffer(dongle=dongle, url=url, channel=channel, line=sn.line)
 
 
