@@ -40,13 +40,22 @@ from rig.inventory.labgrid_env import (
 )
 from rig.inventory.limits import DEFAULT_BAUDRATE, FLOW_CONTROLS, ROLES, URL_SCHEMES
 from rig.inventory.loader import Located, LocatedList, load_yaml
-from rig.inventory.model import Dongle, Inventory, LabgridPower, LabgridRef, Power, Sniffer, UhubctlPower
+from rig.inventory.model import (
+    Dongle,
+    Inventory,
+    LabgridPower,
+    LabgridRef,
+    Power,
+    SerialSettings,
+    Sniffer,
+    UhubctlPower,
+)
 from rig.inventory.parse import load_inventory, parse_inventory
 
 __all__ = [
     "DEFAULT_BAUDRATE", "FLOW_CONTROLS", "ROLES", "URL_SCHEMES",
     "Dongle", "Inventory", "InventoryError", "LabgridPower", "LabgridRef", "Located", "LocatedList", "Power",
-    "Sniffer", "UhubctlPower",
+    "SerialSettings", "Sniffer", "UhubctlPower",
     "check_port", "load_inventory", "load_labgrid_env", "load_yaml", "network_serial_url", "normalise_eui64",
     "parse_inventory", "parse_labgrid_env", "require_labgrid", "resolve_labgrid_port",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from rig.inventory.errors import InventoryError
 from rig.inventory.limits import DEFAULT_BAUDRATE, DEFAULT_POWER_OFF_SECONDS
@@ -26,6 +27,18 @@ class LabgridPower:
 
 
 Power = UhubctlPower | LabgridPower
+
+
+class SerialSettings(TypedDict):
+    """A dongle's serial settings as the keyword arguments ``rig.transport.open_ezsp`` takes.
+
+    ``open_ezsp(port, **dongle.serial_settings())``; ``rig.power.open_when_ready`` and
+    ``rig.probe.probe_dongle`` take the same two.  ``flow_control`` is bellows' value: None,
+    "software" or "hardware" (the inventory's "none" is None).
+    """
+
+    baudrate: int
+    flow_control: str | None
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,10 @@ class Dongle:
     def bellows_flow_control(self) -> str | None:
         """zigpy's device ``flow_control`` value (None, "software" or "hardware")."""
         return None if self.flow_control == "none" else self.flow_control
+
+    def serial_settings(self) -> SerialSettings:
+        """``{"baudrate": ..., "flow_control": ...}`` to pass straight to ``open_ezsp(port, **settings)``."""
+        return SerialSettings(baudrate=self.baudrate, flow_control=self.bellows_flow_control)
 
     @property
     def is_network(self) -> bool:
