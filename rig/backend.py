@@ -24,6 +24,7 @@ from typing import Any
 
 from rig.clock import Clock, RealClock
 from rig.inventory import (
+    ROLES,
     Dongle,
     Inventory,
     InventoryError,
@@ -32,7 +33,7 @@ from rig.inventory import (
     resolve_labgrid_port,
 )
 
-SIM_ROLES = ("ch", "hht", "ppmid", "esme", "gpf", "sniffer", "hht2", "attacker")
+SIM_ROLES = ROLES     # every role an inventory may name (rig.inventory.limits), emulated on demand
 
 # The EUI-64s an emulated factory gives each role's dongle (the GBCS test store's defaults for the CH's
 # GPF and the ESME; the dual-address PPMID's identities A and B); any other role gets a random one.
@@ -214,8 +215,7 @@ class InventoryBackend(RigBackend):
         return self.dongle(role).port
 
     def serial_settings(self, role: str) -> dict[str, Any]:
-        dongle = self.dongle(role)
-        return {"baudrate": dongle.baudrate, "flow_control": dongle.bellows_flow_control}
+        return dict(self.dongle(role).serial_settings())
 
     def eui64s(self, role: str) -> tuple[str, ...]:
         return self.inventory.dongle_for(role).eui64s

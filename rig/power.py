@@ -115,8 +115,7 @@ async def open_when_ready(port: str, *, baudrate: int = 115200, flow_control: st
 async def ncp_reset(dongle: Dongle, *, timeout: float = DEFAULT_PORT_TIMEOUT) -> None:
     """Reset the NCP over its own port: bellows' connect sends ASH RST and waits for RSTACK."""
     try:
-        ezsp = await open_when_ready(dongle.port, baudrate=dongle.baudrate,
-                                     flow_control=dongle.bellows_flow_control, timeout=timeout)
+        ezsp = await open_when_ready(dongle.port, **dongle.serial_settings(), timeout=timeout)
     except PowerError as exc:
         raise PowerError(f"NCP reset of {dongle.name} failed: {exc}") from None
     await ezsp.disconnect()
@@ -156,8 +155,7 @@ async def wait_for_ncp(dongle: Dongle, timeout: float = DEFAULT_PORT_TIMEOUT, *,
     """After the port is back, wait until the NCP answers EZSP; returns the seconds waited."""
     start = time.monotonic()
     try:
-        ezsp = await open_when_ready(dongle.port, baudrate=dongle.baudrate, flow_control=dongle.bellows_flow_control,
-                                     timeout=timeout, attempt=attempt)
+        ezsp = await open_when_ready(dongle.port, **dongle.serial_settings(), timeout=timeout, attempt=attempt)
     except PowerError as exc:
         raise PowerError(f"{exc} after the power cycle") from None
     await ezsp.disconnect()

@@ -42,7 +42,11 @@ def zigpy_config(path: str, *, channel: int | None = None, database: str | None 
 
 async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | None = None,
                     timeout: float = 30.0) -> bellows.ezsp.EZSP:
-    """Connect to an EZSP dongle, reset it and negotiate the protocol version."""
+    """Connect to an EZSP dongle, reset it and negotiate the protocol version.
+
+    ``baudrate`` and ``flow_control`` (None, "software" or "hardware") go into bellows' device config;
+    an inventory dongle gives both: ``open_ezsp(dongle.port, **dongle.serial_settings())``.
+    """
     ezsp = bellows.ezsp.EZSP(device_config(path, baudrate, flow_control))
     try:
         async with asyncio.timeout(timeout):

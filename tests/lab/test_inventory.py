@@ -14,7 +14,9 @@ from rig.inventory import (
     load_inventory,
     normalise_eui64,
     parse_inventory,
+    parse_labgrid_env,
 )
+from rig.inventory.limits import BAUDRATE, CHANNEL, POWER_OFF_SECONDS, TCP_PORT, USB_HUB_PORT
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lab.yaml"
 
@@ -122,6 +124,46 @@ def test_each_mistake_names_file_line_and_field(case):
     if field:
         assert f": {field}: " in message, message
     assert words in message, message
+
+
+def _inventory_with(line):
+    return parse_inventory("dongles:\n" + GOOD_CH + line, "lab.yaml")
+
+
+def _environment_with(resource, rig="{serial: s}"):
+    return parse_labgrid_env("targets:\n  a:\n    resources:\n      - " + resource + "\n"
+                             "    options: {rig: {ch: " + rig + "}}\n", "env.yaml")
+
+
+# (limit, parse a file holding VALUE, field the check names): every range comes from rig.inventory.limits
+RANGES = {
+    "baudrate": (BAUDRATE, lambda v: _inventory_with(f"    baudrate: {v}\n"), "dongles.ch.baudrate"),
+    "uhubctl port": (USB_HUB_PORT, lambda v: _inventory_with(f"    power: {{uhubctl: {{hub: '1-1', port: {v}}}}}\n"),
+                     "dongles.ch.power.uhubctl.port"),
+    "uhubctl delay": (POWER_OFF_SECONDS,
+                      lambda v: _inventory_with(f"    power: {{uhubctl: {{hub: '1-1', port: 1, delay: {v}}}}}\n"),
+                      "dongles.ch.power.uhubctl.delay"),
+    "sniffer channel": (CHANNEL, lambda v: _inventory_with(f"sniffer: {{url: 'tcp://h:9', channel: {v}}}\n"),
+                        "sniffer.channel"),
+    "labgrid baudrate": (BAUDRATE, lambda v: _environment_with("RawSerialPort: {name: s, port: /dev/ttyUSB0}",
+                                                               f"{{serial: s, baudrate: {v}}}"),
+                         "targets.a.options.rig.ch.baudrate"),
+    "labgrid speed": (BAUDRATE, lambda v: _environment_with(f"RawSerialPort: {{name: s, port: /dev/ttyUSB0, speed: {v}}}"),
+                      "targets.a.resources.RawSerialPort.speed"),
+    "labgrid TCP port": (TCP_PORT, lambda v: _environment_with(f"NetworkSerialPort: {{name: s, host: h, port: {v}}}"),
+                         "targets.a.resources.NetworkSerialPort.port"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RANGES))
+def test_every_range_check_reads_the_limits_table(case):
+    limit, parse, field = RANGES[case]
+    parse(limit.lo)
+    parse(limit.hi)
+    for outside in (limit.lo - 1 if isinstance(limit.lo, int) else limit.lo / 2, limit.hi + 1):
+        with pytest.raises(InventoryError) as caught:
+            parse(outside)
+        assert caught.value.field == field and f" in {limit}" in str(caught.value), str(caught.value)
 
 
 def test_an_unreadable_file_is_named(tmp_path):

@@ -1,0 +1,61 @@
+"""Hardware inventory: which dongle plays which role, how to reach it, how to power-cycle it.
+
+A lab describes its radios in one YAML file (``examples/lab.yaml``)::
+
+    dongles:
+      ch-dongle:
+        port: /dev/serial/by-id/usb-Silicon_Labs_CP2102N_..._0001-if00-port0
+        baudrate: 115200            # default
+        flow_control: hardware      # none | software | hardware (default none)
+        role: ch                    # ch | hht | ppmid | esme | gpf | sniffer
+        eui64: "00124B0001ABCDEF"   # optional (quoted: all-digit EUI-64s would read as numbers)
+        power:
+          uhubctl: {hub: "1-1.4", port: 2}     # or  labgrid: {resource: ch-power}
+      ppmid-dongle:
+        port: socket://bench-pi.lab:3003
+        role: ppmid
+        eui64s: ["00124B0001AB0001", "00124B0001AB0002"]   # a ppmid has two: identity A (HHT), B (PPMID)
+    roles: [ch, hht, ppmid]         # optional: roles this bench must provide
+    sniffer: {dongle: sniff-dongle, channel: 15}       # optional
+    labgrid: {env: labgrid-env.yaml, target: zigbee-bench}   # needed only for labgrid power
+
+Every mistake raises one :class:`InventoryError` whose message is ``FILE:LINE: FIELD: problem``
+(the line is the YAML line of the offending key or value).  A labgrid environment
+(``load_labgrid_env``) is turned into the same :class:`Inventory`, so everything above this package
+sees one shape whichever way the lab is described.
+
+Modules: ``model`` (the dataclasses), ``limits`` (allowed values), ``loader`` (YAML with line
+numbers), ``checks`` (value checks), ``parse`` (the inventory file), ``labgrid_env`` (labgrid
+environments), ``errors`` (:class:`InventoryError`).  Import from ``rig.inventory`` itself.
+"""
+
+from rig.inventory.checks import check_port, normalise_eui64
+from rig.inventory.errors import InventoryError
+from rig.inventory.labgrid_env import (
+    load_labgrid_env,
+    network_serial_url,
+    parse_labgrid_env,
+    require_labgrid,
+    resolve_labgrid_port,
+)
+from rig.inventory.limits import DEFAULT_BAUDRATE, FLOW_CONTROLS, ROLES, URL_SCHEMES
+from rig.inventory.loader import Located, LocatedList, load_yaml
+from rig.inventory.model import (
+    Dongle,
+    Inventory,
+    LabgridPower,
+    LabgridRef,
+    Power,
+    SerialSettings,
+    Sniffer,
+    UhubctlPower,
+)
+from rig.inventory.parse import load_inventory, parse_inventory
+
+__all__ = [
+    "DEFAULT_BAUDRATE", "FLOW_CONTROLS", "ROLES", "URL_SCHEMES",
+    "Dongle", "Inventory", "InventoryError", "LabgridPower", "LabgridRef", "Located", "LocatedList", "Power",
+    "SerialSettings", "Sniffer", "UhubctlPower",
+    "check_port", "load_inventory", "load_labgrid_env", "load_yaml", "network_serial_url", "normalise_eui64",
+    "parse_inventory", "parse_labgrid_env", "require_labgrid", "resolve_labgrid_port",
+]
