@@ -1,4 +1,4 @@
-"""Every shared vector (install codes, GBCS KDF/MAC/signature, both levels) through the public API."""
+"""Every published vector in tests/vectors (install codes, GBCS KDF/MAC/signature, both levels) through the public API."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rig.zigbee import install_code as ic
 
 
 def test_vector_files_are_there():
-    assert VECTORS.is_dir(), f"shared vectors not found at {VECTORS} (set RIG_VECTORS)"
+    assert VECTORS.is_dir(), f"published vectors missing from the project: {VECTORS}"
     assert len(params("gbcs-command-mac", "mac_vectors")) >= 7
     assert len(params("zigbee-install-code", "valid")) >= 12
 
