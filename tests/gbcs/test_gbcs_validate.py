@@ -246,10 +246,34 @@ def test_counter_store_is_written_atomically(tmp_path, monkeypatch):
         raise OSError("power cut")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="power cut"):
         counters.accept("0000000000000001", 6)
+    with pytest.raises(OSError, match="power cut"):
+        counters.accept("0000000000000002", 1)          # an originator seen for the first time
     assert json.loads(path.read_text()) == {"counters": {"0000000000000001": 5}}
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temp file left behind
+    # a failed save accepts nothing: memory is what is on disk, not one step ahead of it
+    assert counters.counters == CounterStore.load(path).counters == {"0000000000000001": 5}
+    assert counters.is_newer("0000000000000001", 6) and counters.last("0000000000000002") is None
+    monkeypatch.undo()
+    counters.accept("0000000000000001", 6)              # the same counter is accepted once saving works
+    assert counters.counters == CounterStore.load(path).counters == {"0000000000000001": 6}
+
+
+def test_a_command_whose_counter_cannot_be_saved_is_not_accepted(builder, store, counters, device, monkeypatch):
+    before = dict(counters.counters)
+    command = ccs01(builder, store).to_bytes()
+
+    def crash(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        validate(command, device(Role.CHF), counters)
+    assert counters.counters == CounterStore.load(counters.path).counters == before
+    monkeypatch.undo()
+    assert validate(command, device(Role.CHF), counters).ok              # not taken for a replay
+    assert CounterStore.load(counters.path).last(store.one(Role.ACB)) == 100
 
 
 def test_device_needs_a_role(store):
