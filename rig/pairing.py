@@ -1,6 +1,6 @@
 """The rig's choices where GBCS's local-pairing exchange is not public — one module a lab can align
-with a real Communications Hub.  Terms as in ``shared/notes/gbcs.md`` (§7 tunnelling, §8 HHT inter-PAN
-pairing, §9 negatives) and ``shared/notes/inter-pan.md``.  Tags: [C] cited, [I] our inference, [U] open.
+with a real Communications Hub.  Terms as in the team notes' ``gbcs.md`` (§7 tunnelling, §8 HHT inter-PAN
+pairing, §9 negatives) and ``inter-pan.md``.  Tags: [C] cited, [I] our inference, [U] open.
 
 Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
 * Reception: the CH opens it at power-on by writing Silicon Labs' 12-entry MAC filter list

@@ -1,42 +1,29 @@
-"""Test-wide set-up: where the team's shared notes and published vectors are.
+"""Test-wide set-up: the published known-answer vectors the tests check against.
 
-The vectors live beside the project (``../shared``), never inside it.  ``RIG_SHARED_DIR`` overrides
-the location; otherwise the first ``shared`` folder holding ``vectors/`` beside the checkout or one of
-its parents is used.  Tests read the files at run time; a missing folder is an error, not a skip.
+The vectors are part of the project: ``tests/vectors/`` (both levels, ``more/`` included), with a
+README naming each file's public source.  Nothing outside the checkout is read, so a fresh clone with
+nothing beside it passes.  Helper modules that need the folder at collection time compute the same
+path from their own location (``Path(__file__).resolve().parents[1] / "vectors"``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def find_shared() -> Path | None:
-    env = os.environ.get("RIG_SHARED_DIR")
-    if env:
-        return Path(env)
-    for base in [ROOT, *ROOT.parents]:
-        candidate = base.parent / "shared" if base == ROOT else base / "shared"
-        if (candidate / "vectors").is_dir():
-            return candidate
-    return None
-
-
-SHARED = find_shared()
-if SHARED is not None:
-    os.environ.setdefault("RIG_SHARED_DIR", str(SHARED))
-    os.environ.setdefault("RIG_VECTORS", str(SHARED / "vectors"))
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 def pytest_configure(config):
-    if SHARED is None or not (SHARED / "vectors").is_dir():
-        raise pytest.UsageError(
-            f"shared notes/vectors not found beside {ROOT} (expected ../shared/vectors); "
-            "set RIG_SHARED_DIR to the folder that holds vectors/ and notes/")
+    if not (VECTORS / "README.md").is_file() or not any(VECTORS.rglob("*.json")):
+        raise pytest.UsageError(f"the project's known-answer vectors are missing from {VECTORS}")
+
+
+@pytest.fixture(scope="session")
+def vectors_dir() -> Path:
+    """``tests/vectors/``: the project's copy of the published known-answer vectors."""
+    return VECTORS
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The CBKE cryptography: AES-MMO hash and HMAC, ECQV, ECMQV, KDF, key-confirmation MACs, ECDSA.
 
-Formats and steps follow the SE spec annexes as summarised in ``shared/notes/cbke.md``:
+Formats and steps follow the SE spec annexes as summarised in the team notes' ``cbke.md``:
 
 * ECQV reconstruction: e = MMO(certificate) as an integer; Q = e*P + Q_CA, P the certificate's
   public-key reconstruction point.

@@ -1,7 +1,7 @@
 """Make valid GBCS messages from a key store: commands as the DCC (ACB) and a supplier make them,
 and the responses and alerts a device sends back.
 
-How a command is put together (RTDS 4.5.0 practice, ``shared/notes/gbcs.md`` §1-3):
+How a command is put together (RTDS 4.5.0 practice, team notes ``gbcs.md`` §1-3):
 
 * critical (``critical=True``): the supplier is the originator and signs the pre-command (CV4 → CV6),
   then the DCC wraps it in the MAC'd form;

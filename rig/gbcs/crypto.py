@@ -1,4 +1,4 @@
-"""GBCS cryptography with ``cryptography`` only (``shared/notes/gbcs.md`` §2).
+"""GBCS cryptography with ``cryptography`` only (team notes, ``gbcs.md`` §2).
 
 * MAC key: Z = ECDH P-256 (x-coordinate); key = SHA-256(00000001 ‖ Z ‖ OtherInfo)[0:16], OtherInfo =
   ``60 85 74 06 08 03 00`` ‖ originator ‖ ``09`` ‖ CRA ‖ originator counter ‖ recipient.

@@ -1,4 +1,4 @@
-"""The GBCS message envelope (``shared/notes/gbcs.md`` §1), described once in ``GENERAL_SIGNING`` and
+"""The GBCS message envelope (team notes, ``gbcs.md`` §1), described once in ``GENERAL_SIGNING`` and
 ``GENERAL_CIPHERING`` and used for both directions.
 
 Three forms, told apart by what ``Message`` carries:

@@ -1,7 +1,7 @@
 """The GBCS use cases of local PPMID pairing: payload layouts, message codes, who may send what.
 
 Every payload below is one declarative ``Struct`` (``fields.py``) that both decodes and encodes.
-Byte layouts follow ``shared/notes/gbcs.md`` §5 (RTDS 4.5.0 bytes).  ``USE_CASES`` is the message-code
+Byte layouts follow the team notes' ``gbcs.md`` §5 (RTDS 4.5.0 bytes).  ``USE_CASES`` is the message-code
 table; ``payload_layout`` picks the layout for a (message code, CRA) pair.
 
 CCS01 Add Device to CHF Device Log — the whole command, DLMS access-request to the CHF::

@@ -130,11 +130,21 @@ class CounterStore:
         return last is None or counter > last
 
     def accept(self, originator: str, counter: int) -> None:
+        """Record ``counter``; if saving fails the counter is not accepted (memory keeps what is on disk)."""
         if not self.is_newer(originator, counter):
             raise ValueError(f"counter {counter} from {originator} is not newer than {self.last(originator)}")
-        self.counters[entity_id(originator)] = counter
+        key = entity_id(originator)
+        previous = self.counters.get(key)
+        self.counters[key] = counter
         if self.path is not None:
-            self.save()
+            try:
+                self.save()
+            except BaseException:
+                if previous is None:
+                    del self.counters[key]
+                else:
+                    self.counters[key] = previous
+                raise
 
 
 def validate(data: bytes, device: Device, counters: CounterStore, now: datetime | None = None, *,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 from firmware_shims.air import Air
@@ -56,9 +55,9 @@ def pan(air: Air, names_and_shorts: dict[str, int], channel: int = 15) -> dict:
 
 
 def install_code_link_key() -> bytes:
-    """The link key of the first published install code (shared/vectors/install_codes.json, read at run time)."""
-    shared = Path(os.environ.get("RIG_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
-    vectors = json.loads((shared / "vectors" / "install_codes.json").read_text())["valid"]
+    """The link key of the first published install code (tests/vectors/install_codes.json)."""
+    path = Path(__file__).resolve().parents[1] / "vectors" / "install_codes.json"
+    vectors = json.loads(path.read_text())["valid"]
     return bytes.fromhex(vectors[0]["link_key_hex"])
 
 

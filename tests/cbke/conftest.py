@@ -1,25 +1,18 @@
-"""Fixtures for the CBKE tests: the published test data is read from ``shared/vectors`` at run time."""
+"""Fixtures for the CBKE tests: the published test data, ``tests/vectors/cbke.json``."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[2]
-
-
-def _vectors_dir() -> Path:
-    env = os.environ.get("RIG_SHARED_DIR")
-    return Path(env) / "vectors" if env else _REPO.parent / "shared" / "vectors"
+CBKE_JSON = Path(__file__).resolve().parents[1] / "vectors" / "cbke.json"
 
 
 def load_cbke_json() -> dict:
-    path = _vectors_dir() / "cbke.json"
-    assert path.exists(), f"published CBKE test data not found at {path} (set RIG_SHARED_DIR)"
-    return json.loads(path.read_text())
+    assert CBKE_JSON.exists(), f"published CBKE test data missing from the project: {CBKE_JSON}"
+    return json.loads(CBKE_JSON.read_text())
 
 
 def pytest_configure(config) -> None:
@@ -32,12 +25,8 @@ def pytest_generate_tests(metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("cbke_kind")
     if marker is None or "vector" not in metafunc.fixturenames:
         return
-    path = _vectors_dir() / "cbke.json"
-    items = (
-        [v for v in json.loads(path.read_text())["vectors"] if v["kind"] == marker.args[0]]
-        if path.exists()
-        else []
-    )
+    items = [v for v in load_cbke_json()["vectors"] if v["kind"] == marker.args[0]]
+    assert items, f"no {marker.args[0]} vectors in {CBKE_JSON}"
     metafunc.parametrize("vector", items, ids=[v["id"] for v in items])
 
 

@@ -1,4 +1,4 @@
-"""Every item of the published CBKE test data (shared/vectors/cbke.json), read at run time."""
+"""Every item of the published CBKE test data (tests/vectors/cbke.json)."""
 
 from __future__ import annotations
 

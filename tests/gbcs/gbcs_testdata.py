@@ -1,14 +1,13 @@
-"""Test data: the shared reference vectors, read at run time (they are not copied into this
-repository), and the identities the GBCS tests use.
+"""Test data: the project's copy of the published reference vectors (``tests/vectors/``, sources
+named in its README), and the identities the GBCS tests use.
 
-Every JSON file under ``shared/vectors`` (both levels) is read; entries are picked by the file's
+Every JSON file under ``tests/vectors`` (both levels) is read; entries are picked by the file's
 ``kind``, so a vector file added later is covered without touching the tests.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from rig.gbcs.usecases import Role
 PPMID = "00DB5A5A5A5A0005"
 HHT = "00DB5A5A5A5A0006"
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505")
-VECTORS = Path(os.environ.get("RIG_VECTORS", Path(__file__).resolve().parents[3] / "shared" / "vectors"))
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
 def _files(kind: str) -> list[tuple[Path, dict]]:

@@ -81,6 +81,50 @@ async def join_router(url, key: bytes, ext_pan, pan, channel):
     return ezsp, await asyncio.wait_for(done, 20)
 
 
+class Events:
+    """zigpy listener events as they happen, each awaitable (``await events.next("device_left")``)."""
+
+    def __init__(self, app) -> None:
+        self.seen: list[tuple[str, object]] = []
+        self._waiters: dict[str, asyncio.Future] = {}
+        for name in ("device_joined", "device_initialized", "device_init_failure", "device_left"):
+            setattr(self, name, self._recorder(name))
+        app.add_listener(self)
+
+    def _recorder(self, name):
+        def record(device, *args):
+            self.seen.append((name, device))
+            waiter = self._waiters.pop(name, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(device)
+        return record
+
+    def named(self, name: str) -> list:
+        return [device for event, device in self.seen if event == name]
+
+    async def wait(self, clock, name: str, seconds: float):
+        """The first ``name`` event (one already seen counts), within ``seconds`` on ``clock``."""
+        if self.named(name):
+            return self.named(name)[0]
+        waiter = self._waiters.setdefault(name, asyncio.get_running_loop().create_future())
+        return await clock.wait_for(waiter, seconds, f"zigpy's {name} event")
+
+
+def zdo_arrival(app, cluster: int) -> asyncio.Future:
+    """Resolves when the coordinator host receives a ZDO frame of ``cluster`` (from any node)."""
+    arrived = asyncio.get_running_loop().create_future()
+    app._ezsp.add_callback(lambda name, args: name == "incomingMessageHandler" and args[1].profileId == 0
+                           and args[1].clusterId == cluster and not arrived.done() and arrived.set_result(args))
+    return arrived
+
+
+async def host_caught_up(ezsp) -> None:
+    """A round trip to the NCP: every callback it raised before this command reached the host first
+    (one serial link, in order), so a callback that is not there by now was never raised."""
+    (eui,) = await ezsp.getEui64()
+    assert eui is not None
+
+
 async def test_router_joins_with_install_code_and_zigpy_interviews_it(lab):
     _clock, _air, make = lab
     coord, router = await make("coord"), await make("router")
@@ -123,35 +167,53 @@ async def test_router_joins_with_install_code_and_zigpy_interviews_it(lab):
 
 
 async def test_wrong_install_code_never_gets_a_usable_network_key(lab):
-    clock, _air, make = lab
+    clock, air, make = lab
     coord, router = await make("coord"), await make("router")
     app = await start_coordinator(coord.url)
-    initialized = []
-    app.add_listener(type("L", (), {"device_initialized": lambda self, dev: initialized.append(dev)})())
+    events = Events(app)
+    router_radio = air.radios["router"]
+    # zigpy interviews a device the TC reports as joined; its first request (Node_Desc_req) reaching
+    # the router on the air is what could make the router usable, so the test waits for that delivery
+    delivered = asyncio.get_running_loop().create_future()
+
+    def on_coordinator_callback(name, args):
+        if (name == "messageSentHandler" and args[3].profileId == 0 and args[3].clusterId == 0x0002
+                and args[0] == t.sl_Status.OK and not delivered.done()):
+            delivered.set_result(router_radio.stats.tx)       # MAC-acked by the router's radio
+
+    app._ezsp.add_callback(on_coordinator_callback)
     try:
         wrong_key = link_key(with_crc(OTHER_CODE))
         ezsp, status = await permit_and_join(app, router, convert_install_code(INSTALL_CODE), wrong_key)
         assert status == t.sl_Status.ZIGBEE_NO_NETWORK_KEY_RECEIVED
-        assert router.nv.state.network is None
+        assert router.nv.state.network is None and not router.node.network_up
+        joined = await events.wait(clock, "device_joined", 5)
+        assert joined.ieee == router.node.eui64
+        router_tx = await clock.wait_for(delivered, 10, "zigpy's Node_Desc_req delivered to the router")
         await clock.advance(30)                   # the TC gives up waiting for the announce
-        await asyncio.sleep(0.2)
-        assert initialized == []
+        left = await events.wait(clock, "device_left", 5)
+        await host_caught_up(app._ezsp)
+        assert left is joined
+        assert router_radio.stats.tx == router_tx            # the router answered nothing it was sent
+        assert events.named("device_initialized") == []
+        assert not joined.is_initialized and joined.node_desc is None
         await ezsp.disconnect()
     finally:
         await app.shutdown()
 
 
 async def test_join_capture_is_decrypted_by_tshark_with_the_keys_folder(lab, tmp_path, tshark_path):
-    _clock, air, make = lab
+    clock, air, make = lab
     coord, router = await make("coord"), await make("router")
     app = await start_coordinator(coord.url)
     try:
         info = app.state.network_info
         key = convert_install_code(INSTALL_CODE)
         # no keys given by hand: the emulated radios hand every key they use to the capture
+        announced = zdo_arrival(app, 0x0013)
         ezsp, status = await permit_and_join(app, router, key)
         assert status == t.sl_Status.NETWORK_UP
-        await asyncio.sleep(0.5)
+        await clock.wait_for(announced, 10, "the router's Device_annce at the coordinator host")
         await ezsp.disconnect()
     finally:
         await app.shutdown()
@@ -207,7 +269,7 @@ async def test_interpan_from_an_unjoined_dongle_reaches_the_coordinator_host_onl
         sent, (contents, status) = await send_interpan(sender, to_eui=coord.node.eui64, to_pan=info.pan_id,
                                                        src_eui=hht.node.eui64, channel=info.channel)
         assert contents == sent and status == t.sl_Status.OK       # the coordinator's radio acked it
-        await asyncio.sleep(0.3)
+        await host_caught_up(app._ezsp)           # what the NCP passed up for it is at the host now
         await sender.disconnect()
     finally:
         await app.shutdown()
@@ -222,18 +284,22 @@ async def test_interpan_from_an_unjoined_dongle_reaches_the_coordinator_host_onl
 
 
 async def test_normal_network_frames_are_never_passed_through(lab):
-    _clock, air, make = lab
+    clock, air, make = lab
     coord, router = await make("coord"), await make("router")
     app = await start_coordinator(coord.url)
     heard = []
     app._ezsp.add_callback(lambda name, args: name.startswith("mac") and heard.append(name))
+    announced, described = zdo_arrival(app, 0x0013), zdo_arrival(app, 0x8004)
     try:
         await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS, value=b"\x01")
         await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=bytes.fromhex("0500150025000900"))
         key = convert_install_code(INSTALL_CODE)
         ezsp, status = await permit_and_join(app, router, key)
         assert status == t.sl_Status.NETWORK_UP
-        await asyncio.sleep(1.0)                   # announce + interview traffic
+        # announce + interview traffic: the announce and the interview's Simple_Desc_rsp reached the host
+        await clock.wait_for(announced, 10, "the router's Device_annce at the coordinator host")
+        await clock.wait_for(described, 20, "the router's Simple_Desc_rsp at the coordinator host")
+        await host_caught_up(app._ezsp)
         await ezsp.disconnect()
     finally:
         await app.shutdown()

@@ -27,13 +27,20 @@ async def test_ppmid_pairs_inside_the_window_with_the_fixtures(ch, esme, gpf, pp
 
 @pytest.mark.rig_policy("gbcs")
 async def test_hht_fixture_is_refused_after_the_window_closes(ch, hht, premises):
+    from rig.gbcs import CounterStore
     from rig.roles.ezsp_role import RoleError
 
     await premises.clock.advance(60 * 60 + 1)          # the jump costs no real time
     assert not ch.core.interpan_open
-    with pytest.raises(RoleError):
+    log, counters = ch.core.log.snapshot(), (dict(ch.core.counters.counters), dict(ch.gpf.counters.counters))
+    with pytest.raises(RoleError) as err:
         await hht.power_on(premises.ids.gpf)
-    assert premises.ids.hht not in ch.core.log
+    # the CH closed inter-PAN reception with the window: the HHT's Key Establishment goes unanswered
+    assert err.value.reason == "no_answer_from_ch"
+    assert premises.ids.hht not in ch.core.log and ch.core.log.snapshot() == log
+    assert (ch.core.counters.counters, ch.gpf.counters.counters) == counters
+    for store in (ch.core.counters, ch.gpf.counters):      # and what is on disk is what is in memory
+        assert not store.path.exists() or CounterStore.load(store.path).counters == store.counters
 
 
 def test_air_fixture_is_the_virtual_medium_on_sim(air, rig_target):

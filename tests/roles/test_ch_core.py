@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from ch_state import ch_state
 from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
 
 from rig import pairing
@@ -24,6 +25,16 @@ def make_core(keys, tmp_path, policy, clock=None):
 
 def ccs01(keys, builder, device, device_type=Role.HHT, **kw):
     return builder.ccs01(keys.one(Role.CHF), device, device_type, INSTALL_CODE, **kw).to_bytes()
+
+
+def refused(core, data: bytes, reason: str, **kw):
+    """Hand ``data`` to the core; assert the exact refusal reason and that neither the device log nor
+    the GBCS counters moved (memory and file)."""
+    before = ch_state(core)
+    out = core.handle_command(data, **kw)
+    assert not out.ok and out.reason == reason, out
+    assert ch_state(core) == before
+    return out
 
 
 @pytest.mark.parametrize("policy", pairing.POLICIES)
@@ -56,10 +67,9 @@ async def test_gbcs_refuses_after_window_and_log_unchanged(keys, tmp_path):
     clock, core, _ = make_core(keys, tmp_path, "gbcs")
     core.power_on()
     await clock.advance(60 * 60 + 1)
-    before = core.log.snapshot()
-    out = core.handle_command(ccs01(keys, Builder(keys, counter_start=5), HHT_ID), via="interpan", sender=HHT_ID)
-    assert not out.ok and out.reason == "interpan_window_closed"
-    assert core.log.snapshot() == before
+    refused(core, ccs01(keys, Builder(keys, counter_start=5), HHT_ID), "interpan_window_closed", via="interpan",
+            sender=HHT_ID)
+    assert HHT_ID not in core.log and core.counters.counters == {}
 
 
 async def test_secmp0037_accepts_after_five_days(keys, tmp_path):
@@ -107,17 +117,29 @@ async def test_replayed_altered_and_misaddressed_ccs01_refused_with_reason(keys,
     b = Builder(keys, counter_start=50)
     good = ccs01(keys, b, HHT_ID)
     assert core.handle_command(good, via="interpan", sender=HHT_ID).ok
+    acb = keys.one(Role.ACB)
+    assert core.counters.last(acb) == 50
     snapshot = core.log.snapshot()
-    replay = core.handle_command(good, via="interpan", sender=HHT_ID)
-    assert replay.reason == "gbcs_rejected:counter_not_newer"
+    refused(core, good, "gbcs_rejected:counter_not_newer", via="interpan", sender=HHT_ID)
     altered = bytearray(ccs01(keys, b, HHT_ID))
     altered[-1] ^= 0x01                                        # last MAC byte
-    assert core.handle_command(bytes(altered), via="interpan", sender=HHT_ID).reason == "gbcs_rejected:bad_mac"
+    refused(core, bytes(altered), "gbcs_rejected:bad_mac", via="interpan", sender=HHT_ID)
     wrong = b.ccs01(keys.one(Role.GPF), HHT_ID, Role.HHT, INSTALL_CODE).to_bytes()
-    assert core.handle_command(wrong, via="interpan", sender=HHT_ID).reason.startswith("gbcs_rejected:")
+    refused(core, wrong, "gbcs_rejected:wrong_recipient", via="interpan", sender=HHT_ID)
+    assert core.counters.last(acb) == 50
+    # a CCS01 that passes every GBCS check but registers someone other than its inter-PAN sender: the
+    # log does not change, but the command was authenticated, so its counter is used up (GBCS
+    # acceptance moves the counter, docs/gbcs.md) and the same bytes cannot be replayed later
+    before = ch_state(core)
     other = ccs01(keys, b, PPMID_ID)
-    assert core.handle_command(other, via="interpan", sender=HHT_ID).reason == "ccs01_not_for_sender"
-    assert core.log.snapshot() == snapshot
+    out = core.handle_command(other, via="interpan", sender=HHT_ID)
+    assert not out.ok and out.reason == "ccs01_not_for_sender"
+    after = ch_state(core)
+    assert (after["log"], after["log file"]) == (before["log"], before["log file"]) == (
+        snapshot, (tmp_path / "log.json").read_bytes())
+    assert after["chf counters"]["memory"] == {acb: 53}
+    assert CounterStore.load(tmp_path / "counters.json").counters == {acb: 53}
+    refused(core, other, "gbcs_rejected:counter_not_newer", via="tunnel", sender=HHT_ID)
 
 
 def test_unknown_policy_is_a_clear_error(keys, tmp_path):
@@ -142,7 +164,9 @@ async def test_session_begun_inside_the_window_may_finish_new_ones_refused(keys,
     assert core.begin_session(HHT_ID) is None                       # KE Initiate 0.5 s before the deadline
     await clock.advance(1.0)
     assert closed == [1] and core.reception_needed() > 0           # the filter list stays open for it
+    before = ch_state(core)
     assert core.begin_session(PPMID_ID).reason == "interpan_window_closed"
+    assert ch_state(core) == before and PPMID_ID not in core.sessions
     out = core.handle_command(ccs01(keys, Builder(keys, counter_start=9), HHT_ID), via="interpan", sender=HHT_ID)
     assert out.ok
     core.end_session(HHT_ID)
@@ -156,5 +180,6 @@ async def test_session_grace_is_bounded(keys, tmp_path):
     core.begin_session(HHT_ID)
     await clock.advance(pairing.INTERPAN_SESSION_MAX_S + 2)
     assert core.reception_needed() == 0
-    out = core.handle_command(ccs01(keys, Builder(keys, counter_start=9), HHT_ID), via="interpan", sender=HHT_ID)
-    assert out.reason == "interpan_window_closed" and HHT_ID not in core.log
+    refused(core, ccs01(keys, Builder(keys, counter_start=9), HHT_ID), "interpan_window_closed", via="interpan",
+            sender=HHT_ID)
+    assert HHT_ID not in core.log

@@ -7,6 +7,7 @@ import asyncio
 
 import bellows.types as t
 import pytest
+from ch_state import ch_state
 
 from rig import pairing
 from rig.gbcs import Builder, Role
@@ -58,6 +59,7 @@ async def test_hht_sent_off_the_han_at_next_ch_power_on(paired):
 async def test_tunnel_refused_once_the_device_is_out_of_the_log(paired):
     premises, events, ch, hht, _down = paired
     ch.core.log.remove(premises.ids.hht)
+    before = ch_state(ch)
     refused = asyncio.get_running_loop().create_future()
     events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
     task = asyncio.ensure_future(hht.open_tunnel())
@@ -65,3 +67,4 @@ async def test_tunnel_refused_once_the_device_is_out_of_the_log(paired):
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert event.result == "not_in_device_log" and event.peer == premises.ids.hht
+    assert ch_state(ch) == before                    # log and counter stores, memory and files

@@ -1,11 +1,13 @@
 """The CH refuses a replayed, altered, wrongly addressed or foreign CCS01 over inter-PAN, and plaintext
-inter-PAN outside the allow-list, each with its reason; the device log does not change."""
+inter-PAN outside the allow-list, each with its reason; the device log and the GBCS counters do not
+change (a foreign CCS01 passed the GBCS checks, so its counter is used up)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from ch_state import ch_state
 
 from rig import pairing
 from rig.gbcs import Builder, Role
@@ -27,12 +29,13 @@ async def lab(tmp_path):
     await premises.close()
 
 
-async def refused_with(premises, events, ch, ezsp, ccs01: bytes) -> str:
-    """Run an HHT with ``ccs01`` until the CH refuses; return the CH's reason."""
+async def refused_with(premises, events, ch, ezsp, ccs01: bytes, *, counters_move: bool = False) -> str:
+    """Run an HHT with ``ccs01`` until the CH refuses; return the CH's reason.  The device log never
+    changes; the GBCS counters neither, unless ``counters_move`` (a command that passed GBCS checks)."""
     ids = premises.ids
     refused = asyncio.get_running_loop().create_future()
     events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
-    before = ch.core.log.snapshot()
+    before = ch_state(ch)
     hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
     task = asyncio.ensure_future(hht.power_on(ids.gpf))
     try:
@@ -41,7 +44,10 @@ async def refused_with(premises, events, ch, ezsp, ccs01: bytes) -> str:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         hht.role.detach()
-    assert ch.core.log.snapshot() == before
+    after = ch_state(ch)
+    assert (after["log"], after["log file"]) == (before["log"], before["log file"])
+    if not counters_move:
+        assert after == before
     return event.result
 
 
@@ -63,8 +69,13 @@ async def test_wrongly_addressed_ccs01_refused(lab):
 async def test_ccs01_for_another_device_refused(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids
-    ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.ppmid, Role.HHT, ids.install_codes[ids.ppmid]).to_bytes()
-    assert await refused_with(premises, events, ch, ezsp, ccs01) == "ccs01_not_for_sender"
+    message = Builder(ids.keys).ccs01(ids.chf, ids.ppmid, Role.HHT, ids.install_codes[ids.ppmid])
+    before = ch_state(ch)
+    assert await refused_with(premises, events, ch, ezsp, message.to_bytes(), counters_move=True) == "ccs01_not_for_sender"
+    # authenticated, so its counter is used up at the CHF (nothing else moved)
+    after = ch_state(ch)
+    assert after["chf counters"]["memory"] == {**before["chf counters"]["memory"], message.originator: message.counter}
+    assert after["gpf counters"] == before["gpf counters"]
 
 
 async def test_replayed_ccs01_refused_counter_not_newer(lab):
@@ -86,13 +97,13 @@ async def test_plaintext_interpan_outside_allow_list_refused(lab):
     await hht.find_ch(ids.gpf)
     await ezsp.setRadioChannel(channel=int(hht.network.channel))
     zcl = hht.role.zcl(pairing.CMD_TRANSFER_DATA_C2S, b"\x00\x00\xdd\x00", direction=0)
+    before = ch_state(ch)
+    refused = asyncio.get_running_loop().create_future()
+    events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
     assert await hht.role.send_interpan(ids.gpf, int(hht.network.panId), pairing.TUNNEL_CLUSTER, zcl)
-    await premises.clock.advance(0.2)
-    for _ in range(50):
-        if ch.refusals:
-            break
-        await asyncio.sleep(0.01)
+    await premises.clock.wait_for(refused, 5, "the CH's refusal")
     assert [r.reason for r in ch.refusals] == ["not_allow_listed"]
+    assert ch_state(ch) == before
 
 
 async def test_gbcs_window_closed_frames_never_reach_the_ch_host(tmp_path):
@@ -105,6 +116,7 @@ async def test_gbcs_window_closed_frames_never_reach_the_ch_host(tmp_path):
         seen = []
         ch.role.on("macFilterMatchMessageHandler", lambda *a: seen.append(a))
         await premises.clock.advance(pairing.INTERPAN_WINDOW_S + 1)
+        before = ch_state(ch)
         ids = premises.ids
         ezsp = await premises.open("ppmid")
         ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
@@ -113,6 +125,7 @@ async def test_gbcs_window_closed_frames_never_reach_the_ch_host(tmp_path):
             await hht.power_on(ids.gpf)
         assert err.value.reason == "no_answer_from_ch"
         assert seen == [] and ids.hht not in ch.core.log
+        assert ch_state(ch) == before
     finally:
         if ezsp is not None:
             await ezsp.disconnect()

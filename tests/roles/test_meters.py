@@ -35,8 +35,10 @@ def test_bad_mac_join_refused_and_not_recorded(keys):
     data = bytearray(Builder(keys).join("CS03A1", keys.one(Role.ESME), PPMID_ID, DeviceType.PPMID,
                                         critical=True).to_bytes())
     data[-1] ^= 0xFF
+    before = dict(core.counters.counters)
     response, refusal = core.handle_command(bytes(data))
     assert response is None and refusal.reason == "gbcs_rejected:bad_mac" and core.partners == {}
+    assert core.counters.counters == before                     # the originator's counter did not move
 
 
 def test_unjoin_removes_partner(keys):

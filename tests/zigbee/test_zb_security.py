@@ -1,4 +1,4 @@
-"""CCM* NWK/APS/inter-PAN security against the published vectors (shared/vectors, both levels)."""
+"""CCM* NWK/APS/inter-PAN security against the published vectors (tests/vectors, both levels)."""
 
 from __future__ import annotations
 

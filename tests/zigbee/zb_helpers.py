@@ -1,19 +1,17 @@
-"""Shared helpers for the ZigBee codec tests: published vectors (read at run time) and scapy."""
+"""Helpers for the ZigBee codec tests: the published vectors in ``tests/vectors/``, the inter-PAN
+worked example, and scapy."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
-SHARED = Path(os.environ.get("RIG_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
-VECTORS = SHARED / "vectors"
-NOTES = SHARED / "notes"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
 def vector_files(name: str) -> list[Path]:
-    """``name`` at both levels of shared/vectors (top level and more/)."""
+    """``name`` at both levels of tests/vectors (top level and more/)."""
     files = sorted(VECTORS.rglob(name))
     assert files, f"no {name} under {VECTORS}"
     return files
@@ -47,13 +45,25 @@ def mmo_hmac_vectors() -> list[dict]:
     return out
 
 
+INTERPAN_WORKED_EXAMPLE = """
+0000  21 cc 37 2b 1a a3 90 78 56 34 12 db 00 ff ff 88   FCF 0xCC21, seq 0x37, dPAN 1A2B, dst EUI, sPAN FFFF
+0010  77 66 55 44 33 22 11 0b 00 03 00 08 09 01 01 42   src EUI | NWK 000B | APS 03, cl 0800, pr 0109 | ZCL 01 42
+0020  00 02 00 10 10 00 00 00 00 00 00 00 00 01 0d 08   cmd 00, suite 0002, 10 10 | cert: 00, serial, 0D, 08
+0030  54 45 53 54 43 41 30 31 00 00 00 00 00 ff ff ff   issuer, validFrom(5), validTo(4)…
+0040  ff 11 22 33 44 55 66 77 88 08 02 ab ab ab ab ab   subject, usage 08, pubkey 02 AB…
+0050  ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
+0060  ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab 68   … FCS 0x4C68 (`68 4C`)
+0070  4c
+"""
+"""The team's inter-PAN worked example (HHT → CH, unicast inter-PAN, KE Initiate, suite 2), as the
+inter-PAN notes (§6) give it, checked there against scapy and tshark.  Kept here so the tests read
+nothing outside the project."""
+
+
 def interpan_worked_example() -> bytes:
-    """The 113-byte PSDU of inter-pan.md §6, parsed from the note's hex dump."""
-    text = (NOTES / "inter-pan.md").read_text()
-    section = text[text.index("## 6."):]
-    block = section.split("```")[1]
+    """The 113-byte PSDU of the worked example, parsed from its hex dump."""
     data = bytearray()
-    for line in block.strip().splitlines():
+    for line in INTERPAN_WORKED_EXAMPLE.strip().splitlines():
         m = re.match(r"^[0-9a-f]{4}  ((?:[0-9a-f]{2} ?)+)", line)
         assert m, line
         data += bytes.fromhex(m.group(1).replace(" ", ""))
