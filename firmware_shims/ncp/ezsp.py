@@ -256,11 +256,3 @@ class EzspNcp:
             self._deferred.append(frame)
         else:
             self._send(frame)
-
-    def has_field(self, name: str, field: str) -> bool:
-        """Whether ``name``'s response/callback declares ``field`` in the negotiated version."""
-        commands, _ = command_table(self.version or self.firmware_version)
-        schema = commands[name][2]
-        if isinstance(schema, dict):
-            return field in schema
-        return field in {f.name for f in schema.fields}

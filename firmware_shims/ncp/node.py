@@ -244,7 +244,6 @@ class Node:
     def cmd_getXncpInfo(self, p):
         return {"status": "INVALID_STATE"}
 
-    ezsp_version: int | None = None
     stack_version: tuple[int, int, int, int] = (8, 0, 2, 0)
 
     # --- tokens and identity --------------------------------------------------------------------

@@ -77,9 +77,6 @@ class Stack:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def address_table_entry(self, index: int):
-        return None
-
     def lookup_nwk(self, eui: zt.EUI64) -> int | None:
         return None
 
