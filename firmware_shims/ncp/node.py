@@ -23,6 +23,7 @@ import zigpy.types as zt
 from rig.clock import Clock
 
 from .nv import UNSET_EUI64, NetworkTokens, NvStore
+from .state import COUNTER_COUNT, NcpState
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -31,7 +32,6 @@ LOGGER = logging.getLogger(__name__)
 
 NV3_RESTORED_EUI64 = (0x0000E12A,)          # NCP firmware key (0x1E12A is the RCP key: not here)
 FREE_BUFFERS = 250
-COUNTER_COUNT = len(t.EmberCounterType)
 
 #: Configuration values a fresh EmberZNet 7.4/8.x NCP reports (the ones bellows reads or sizes
 #: loops with; others read as 0 until set).
@@ -85,6 +85,8 @@ def eui_to_hex(eui: zt.EUI64) -> str:
 class Node:
     """EmberZNet-like firmware: RAM state, NV tokens, and one handler per EZSP command."""
 
+    state: NcpState
+
     def __init__(self, nv: NvStore, clock: Clock, callback) -> None:
         self.nv = nv
         self.clock = clock
@@ -95,31 +97,11 @@ class Node:
     # --- lifecycle ------------------------------------------------------------------------------
     def boot(self) -> None:
         """Reset: RAM is cleared, NV is read back (what a reset or a power cycle does)."""
-        state = self.nv.reload()
-        state.boot_counter += 1
+        tokens = self.nv.reload()
+        tokens.boot_counter += 1
         self.nv.save()
-        self.eui64 = eui_from_hex(state.effective_eui64())
-        self.config: dict[int, int] = {int(k): v for k, v in DEFAULT_CONFIG.items()}
-        self.values: dict[int, bytes] = {}
-        self.policies: dict[int, int] = {}
-        self.endpoints: dict[int, dict] = {}
-        self.multicast: dict[int, tuple[int, int, int]] = {}
-        self.extended_timeout: set[bytes] = set()
-        self.address_table: dict[int, tuple[bytes, int]] = {}
-        self.transient_keys: dict[bytes, tuple[bytes, float]] = {}
-        self.initial_security: dict | None = None
-        self.pending_nwk_fc: int | None = None
-        self.pending_aps_fc: int | None = None
-        self.network_up = False
-        self.permit_until = 0.0
-        self.mac_filters: list[int] = []
-        self.passthrough_flags = 0
-        self.counters = [0] * COUNTER_COUNT
-        self.radio_power = 8
-        self._aps_seq = 0
-        self._manufacturer_code = 0
-        self._cbke_engine = None
-        self._cbke_staged: dict[int, bytes] = {}
+        self.state = NcpState(eui64=eui_from_hex(tokens.effective_eui64()),
+                              config={int(k): v for k, v in DEFAULT_CONFIG.items()})
         if self.stack is not None:
             self.stack.reset()
 
@@ -127,12 +109,17 @@ class Node:
     def network(self) -> NetworkTokens | None:
         return self.nv.state.network
 
+    @property
+    def eui64(self) -> zt.EUI64:
+        """The EUI-64 this boot runs with (custom token, NV3 restored EUI or the factory one)."""
+        return self.state.eui64
+
     def handlers(self) -> dict:
         return {name[4:]: getattr(self, name) for name in dir(self) if name.startswith("cmd_")}
 
     def next_aps_seq(self) -> int:
-        self._aps_seq = (self._aps_seq + 1) & 0xFF
-        return self._aps_seq
+        self.state.aps_seq = (self.state.aps_seq + 1) & 0xFF
+        return self.state.aps_seq
 
     # --- configuration --------------------------------------------------------------------------
     def cmd_nop(self, p):
@@ -143,12 +130,12 @@ class Node:
 
     def cmd_getConfigurationValue(self, p):
         cid = int(p["configId"])
-        if cid not in self.config and cid not in {int(x) for x in t.EzspConfigId}:
+        if cid not in self.state.config and cid not in {int(x) for x in t.EzspConfigId}:
             return {"status": "INVALID_PARAMETER", "value": 0}
-        return {"status": "OK", "value": self.config.get(cid, 0)}
+        return {"status": "OK", "value": self.state.config.get(cid, 0)}
 
     def cmd_setConfigurationValue(self, p):
-        self.config[int(p["configId"])] = int(p["value"])
+        self.state.config[int(p["configId"])] = int(p["value"])
         return {"status": "OK"}
 
     def cmd_getValue(self, p):
@@ -159,13 +146,13 @@ class Node:
         elif vid == t.EzspValueId.VALUE_FREE_BUFFERS:
             value = bytes((FREE_BUFFERS,))
         elif vid == t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS:
-            value = bytes((self.passthrough_flags,))
+            value = bytes((self.state.passthrough_flags,))
         elif vid == t.EzspValueId.VALUE_MAC_FILTER_LIST:
-            value = b"".join(struct.pack("<H", f) for f in self.mac_filters)
+            value = b"".join(struct.pack("<H", f) for f in self.state.mac_filters)
         elif vid == t.EzspValueId.VALUE_NODE_SHORT_ID:
             value = struct.pack("<H", self.network.node_id if self.network else 0xFFFE)
-        elif vid in self.values:
-            value = self.values[vid]
+        elif vid in self.state.values:
+            value = self.state.values[vid]
         else:
             return {"status": "INVALID_PARAMETER", "value": b""}
         return {"status": "OK", "value": value}
@@ -173,55 +160,55 @@ class Node:
     def cmd_setValue(self, p):
         vid, value = int(p["valueId"]), bytes(p["value"])
         if vid in (t.EzspValueId.VALUE_NWK_FRAME_COUNTER, t.EzspValueId.VALUE_APS_FRAME_COUNTER):
-            if self.network_up or len(value) != 4:
-                return {"status": "INVALID_STATE" if self.network_up else "INVALID_PARAMETER"}
+            if self.state.network_up or len(value) != 4:
+                return {"status": "INVALID_STATE" if self.state.network_up else "INVALID_PARAMETER"}
             counter = struct.unpack("<I", value)[0]
             if vid == t.EzspValueId.VALUE_NWK_FRAME_COUNTER:
-                self.pending_nwk_fc = counter
+                self.state.pending_nwk_fc = counter
             else:
-                self.pending_aps_fc = counter
+                self.state.pending_aps_fc = counter
         elif vid == t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS:
             if len(value) != 1:
                 return {"status": "INVALID_PARAMETER"}
-            self.passthrough_flags = value[0]
+            self.state.passthrough_flags = value[0]
         elif vid == t.EzspValueId.VALUE_MAC_FILTER_LIST:
             if len(value) % 2:
                 return {"status": "INVALID_PARAMETER"}
-            self.mac_filters = [v for (v,) in struct.iter_unpack("<H", value)]
+            self.state.mac_filters = [v for (v,) in struct.iter_unpack("<H", value)]
         elif vid in (t.EzspValueId.VALUE_CERTIFICATE_283K1, t.EzspValueId.VALUE_PUBLIC_KEY_283K1,
                      t.EzspValueId.VALUE_PRIVATE_KEY_283K1):
             sizes = {t.EzspValueId.VALUE_CERTIFICATE_283K1: 74, t.EzspValueId.VALUE_PUBLIC_KEY_283K1: 37,
                      t.EzspValueId.VALUE_PRIVATE_KEY_283K1: 36}
             if len(value) != sizes[t.EzspValueId(vid)]:
                 return {"status": "INVALID_PARAMETER"}
-            self._cbke_staged[vid] = value
-        self.values[vid] = value
+            self.state.cbke_staged[vid] = value
+        self.state.values[vid] = value
         return {"status": "OK"}
 
     def cmd_setPolicy(self, p):
-        self.policies[int(p["policyId"])] = int(p["decisionId"])
+        self.state.policies[int(p["policyId"])] = int(p["decisionId"])
         return {"status": "OK"}
 
     def cmd_getPolicy(self, p):
         pid = int(p["policyId"])
-        return {"status": "OK", "decisionId": self.policies.get(pid, 0)}
+        return {"status": "OK", "decisionId": self.state.policies.get(pid, 0)}
 
     def cmd_addEndpoint(self, p):
         ep = int(p["endpoint"])
-        if ep in self.endpoints or ep == 0:
+        if ep in self.state.endpoints or ep == 0:
             return {"status": "INVALID_PARAMETER"}
-        self.endpoints[ep] = {
+        self.state.endpoints[ep] = {
             "profile": int(p["profileId"]), "device": int(p["deviceId"]), "version": int(p["deviceVersion"]),
             "in": [int(c) for c in p["inputClusterList"]], "out": [int(c) for c in p["outputClusterList"]],
         }
         return {"status": "OK"}
 
     def cmd_readCounters(self, p):
-        return {"values": [t.uint16_t(min(c, 0xFFFF)) for c in self.counters]}
+        return {"values": [t.uint16_t(min(c, 0xFFFF)) for c in self.state.counters]}
 
     def cmd_readAndClearCounters(self, p):
         values = self.cmd_readCounters(p)
-        self.counters = [0] * COUNTER_COUNT
+        self.state.counters = [0] * COUNTER_COUNT
         return values
 
     def cmd_customFrame(self, p):
@@ -229,7 +216,7 @@ class Node:
         return {"status": "INVALID_STATE", "reply": b""}
 
     def cmd_setManufacturerCode(self, p):
-        self._manufacturer_code = int(p["code"])
+        self.state.manufacturer_code = int(p["code"])
         return {"status": "OK"}
 
     def cmd_setConcentrator(self, p):
@@ -248,7 +235,7 @@ class Node:
 
     # --- tokens and identity --------------------------------------------------------------------
     def cmd_getEui64(self, p):
-        return {"eui64": self.eui64}
+        return {"eui64": self.state.eui64}
 
     def cmd_getMfgToken(self, p):
         tid = int(p["tokenId"])
@@ -301,7 +288,7 @@ class Node:
         return {"status": "NOT_FOUND"}
 
     def cmd_tokenFactoryReset(self, p):
-        self._drop_network(save=False)
+        self.drop_network(save=False)
         self.nv.state.key_table.clear()
         self.nv.save()
         return {}
@@ -313,14 +300,14 @@ class Node:
         return {"status": "OK"}
 
     def cmd_clearTransientLinkKeys(self, p):
-        self.transient_keys.clear()
+        self.state.transient_keys.clear()
         return {}
 
     def cmd_setInitialSecurityState(self, p):
-        if self.network_up:
+        if self.state.network_up:
             return {"status": "INVALID_STATE"}
         s = p["state"]
-        self.initial_security = {
+        self.state.initial_security = {
             "bitmask": int(s.bitmask), "preconfigured_key": bytes(s.preconfiguredKey),
             "network_key": bytes(s.networkKey), "key_seq": int(s.networkKeySequenceNumber),
             "tc_eui64": eui_to_hex(s.preconfiguredTrustCenterEui64),
@@ -380,7 +367,7 @@ class Node:
     def cmd_importLinkKey(self, p):
         index, eui, key = int(p["index"]), eui_to_hex(p["address"]), bytes(p["key"]).hex().upper()
         table = self.nv.state.key_table
-        if index >= self.config[t.EzspConfigId.CONFIG_KEY_TABLE_SIZE]:
+        if index >= self.state.config[t.EzspConfigId.CONFIG_KEY_TABLE_SIZE]:
             return {"status": "INVALID_PARAMETER"}
         entry = {"eui64": eui, "key": key, "tx": 0, "rx": 0}
         if index < len(table):
@@ -403,7 +390,7 @@ class Node:
                 table[i] = {"eui64": eui_hex, "key": key.hex().upper(), "tx": 0, "rx": 0}
                 self.nv.save()
                 return i
-        if len(table) >= self.config[t.EzspConfigId.CONFIG_KEY_TABLE_SIZE]:
+        if len(table) >= self.state.config[t.EzspConfigId.CONFIG_KEY_TABLE_SIZE]:
             return None
         table.append({"eui64": eui_hex, "key": key.hex().upper(), "tx": 0, "rx": 0})
         self.nv.save()
@@ -424,16 +411,16 @@ class Node:
 
     def cmd_importTransientKey(self, p):
         self.key_hint(bytes(p["plaintext_key"]), f"transient key for {eui_to_hex(p['eui64'])}")
-        timeout = self.values.get(t.EzspValueId.VALUE_TRANSIENT_KEY_TIMEOUT_S)
+        timeout = self.state.values.get(t.EzspValueId.VALUE_TRANSIENT_KEY_TIMEOUT_S)
         seconds = struct.unpack("<H", timeout)[0] if timeout and len(timeout) == 2 else 300
-        self.transient_keys[bytes(p["eui64"])] = (bytes(p["plaintext_key"]), self.clock.now() + seconds)
+        self.state.transient_keys[bytes(p["eui64"])] = (bytes(p["plaintext_key"]), self.clock.now() + seconds)
         return {"status": "OK"}
 
     def transient_key_for(self, eui: zt.EUI64) -> bytes | None:
         """The transient key for ``eui`` (or the wildcard FF×8 entry), if not expired."""
         now = self.clock.now()
         for candidate in (bytes(eui), b"\xff" * 8):
-            found = self.transient_keys.get(candidate)
+            found = self.state.transient_keys.get(candidate)
             if found and found[1] >= now:
                 return found[0]
         return None
@@ -446,12 +433,12 @@ class Node:
 
     # --- network --------------------------------------------------------------------------------
     def cmd_networkState(self, p):
-        if self.network_up:
+        if self.state.network_up:
             return {"status": t.EmberNetworkStatus.JOINED_NETWORK}
         return {"status": t.EmberNetworkStatus.NO_NETWORK}
 
     def cmd_networkInit(self, p):
-        if self.network_up:
+        if self.state.network_up:
             return {"status": "INVALID_STATE"}
         if self.network is None:
             return {"status": "NOT_JOINED"}
@@ -459,30 +446,30 @@ class Node:
         return {"status": "OK"}
 
     def _bring_up(self) -> None:
-        self.network_up = True
+        self.state.network_up = True
         self.key_hint(bytes.fromhex(self.network.network_key), "network key")
         if self.stack is not None:
             self.stack.network_up()
         self.callback("stackStatusHandler", status="NETWORK_UP")
 
     def cmd_formNetwork(self, p):
-        if self.network_up or self.network is not None:
+        if self.state.network_up or self.network is not None:
             return {"status": "INVALID_STATE"}
         params = p["parameters"]
-        sec = self.initial_security or {"bitmask": 0, "preconfigured_key": bytes(16),
+        sec = self.state.initial_security or {"bitmask": 0, "preconfigured_key": bytes(16),
                                         "network_key": bytes(16), "key_seq": 0, "tc_eui64": "0" * 16}
         network_key = sec["network_key"] if sec["bitmask"] & 0x0200 else os.urandom(16)
         ext_pan = bytes(params.extendedPanId)
         if ext_pan == bytes(8):
-            ext_pan = bytes(self.eui64)
+            ext_pan = bytes(self.state.eui64)
         self.nv.state.network = NetworkTokens(
             node_type=int(t.EmberNodeType.COORDINATOR), node_id=0x0000, pan_id=int(params.panId),
             extended_pan_id=ext_pan[::-1].hex().upper(), channel=int(params.radioChannel),
             tx_power=int(params.radioTxPower), update_id=int(params.nwkUpdateId),
             channels=int(params.channels), network_key=network_key.hex().upper(),
-            network_key_seq=sec["key_seq"], nwk_frame_counter=self.pending_nwk_fc or 0,
-            aps_frame_counter=self.pending_aps_fc or 0, security_bitmask=sec["bitmask"],
-            preconfigured_key=sec["preconfigured_key"].hex().upper(), tc_eui64=eui_to_hex(self.eui64),
+            network_key_seq=sec["key_seq"], nwk_frame_counter=self.state.pending_nwk_fc or 0,
+            aps_frame_counter=self.state.pending_aps_fc or 0, security_bitmask=sec["bitmask"],
+            preconfigured_key=sec["preconfigured_key"].hex().upper(), tc_eui64=eui_to_hex(self.state.eui64),
             tc_link_key=sec["preconfigured_key"].hex().upper(),
         )
         self.nv.save()
@@ -490,14 +477,14 @@ class Node:
         return {"status": "OK"}
 
     def cmd_joinNetwork(self, p):
-        if self.network_up or self.network is not None:
+        if self.state.network_up or self.network is not None:
             return {"status": "INVALID_STATE"}
         if self.stack is None:
             return {"status": "NOT_AVAILABLE"}
         node_type = int(p["nodeType"])
         if node_type not in (2, 3, 4):
             return {"status": "INVALID_PARAMETER"}
-        self.stack.join(node_type, p["parameters"], self.initial_security)
+        self.stack.join(node_type, p["parameters"], self.state.initial_security)
         return {"status": "OK"}
 
     def joined(self, tokens: NetworkTokens) -> None:
@@ -520,7 +507,7 @@ class Node:
         return {"status": "OK", "nodeType": net.node_type, "parameters": params}
 
     def cmd_getNodeId(self, p):
-        return {"nodeId": self.network.node_id if self.network_up else 0xFFFE}
+        return {"nodeId": self.network.node_id if self.state.network_up else 0xFFFE}
 
     def cmd_getParentChildParameters(self, p):
         net = self.network
@@ -528,16 +515,16 @@ class Node:
                 "parentNodeId": net.parent_node_id if net else 0xFFFF}
 
     def cmd_leaveNetwork(self, p):
-        if not self.network_up:
+        if not self.state.network_up:
             return {"status": "INVALID_STATE"}
         if self.stack is not None:
             self.stack.leave()
-        self._drop_network()
+        self.drop_network()
         self.callback("stackStatusHandler", status="NETWORK_DOWN")
         return {"status": "OK"}
 
-    def _drop_network(self, save: bool = True) -> None:
-        self.network_up = False
+    def drop_network(self, save: bool = True) -> None:
+        self.state.network_up = False
         self.nv.state.network = None
         if self.stack is not None:
             self.stack.network_down()
@@ -545,37 +532,37 @@ class Node:
             self.nv.save()
 
     def cmd_permitJoining(self, p):
-        if not self.network_up:
+        if not self.state.network_up:
             return {"status": "INVALID_STATE"}
         duration = int(p["duration"])
         now = self.clock.now()
-        self.permit_until = float("inf") if duration == 0xFF else now + duration
+        self.state.permit_until = float("inf") if duration == 0xFF else now + duration
         self.callback("stackStatusHandler",
                       status="ZIGBEE_NETWORK_OPENED" if duration else "ZIGBEE_NETWORK_CLOSED")
         if 0 < duration < 0xFF:
-            self.clock.call_later(duration, self._permit_expired, self.permit_until)
+            self.clock.call_later(duration, self._permit_expired, self.state.permit_until)
         return {"status": "OK"}
 
     def _permit_expired(self, until: float) -> None:
-        if self.permit_until == until:
-            self.permit_until = 0.0
+        if self.state.permit_until == until:
+            self.state.permit_until = 0.0
             self.callback("stackStatusHandler", status="ZIGBEE_NETWORK_CLOSED")
 
     def permitting(self) -> bool:
-        return self.network_up and self.clock.now() < self.permit_until
+        return self.state.network_up and self.clock.now() < self.state.permit_until
 
     def cmd_getChildData(self, p):
         return {"status": "NOT_JOINED"}
 
     def _address_table_size(self) -> int:
-        return self.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]
+        return self.state.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]
 
     def cmd_getAddressTableInfo(self, p):
         index = int(p["index"])
         if index >= self._address_table_size():
             return {"status": "INVALID_PARAMETER"}
-        if index in self.address_table:
-            eui, nwk = self.address_table[index]
+        if index in self.state.address_table:
+            eui, nwk = self.state.address_table[index]
             return {"status": "OK", "nwk": nwk, "eui64": zt.EUI64(eui)}
         return {"status": "OK", "nwk": 0xFFFF, "eui64": zt.EUI64(b"\xff" * 8)}
 
@@ -583,64 +570,64 @@ class Node:
         index = int(p["index"])
         if index >= self._address_table_size():
             return {"status": "INVALID_PARAMETER"}
-        self.address_table[index] = (bytes(p["eui64"]), int(p["nwk"]))
+        self.state.address_table[index] = (bytes(p["eui64"]), int(p["nwk"]))
         return {"status": "OK"}
 
     def cmd_getAddressTableRemoteNodeId(self, p):            # v13 and older
-        return {"nodeId": self.address_table.get(int(p["addressTableIndex"]), (b"", 0xFFFF))[1]}
+        return {"nodeId": self.state.address_table.get(int(p["addressTableIndex"]), (b"", 0xFFFF))[1]}
 
     def cmd_getAddressTableRemoteEui64(self, p):             # v13 and older
-        eui = self.address_table.get(int(p["addressTableIndex"]), (b"\xff" * 8, 0))[0]
+        eui = self.state.address_table.get(int(p["addressTableIndex"]), (b"\xff" * 8, 0))[0]
         return {"eui64": zt.EUI64(eui)}
 
     def cmd_replaceAddressTableEntry(self, p):
         index = int(p["addressTableIndex"])
         if index >= self._address_table_size():
             return {"status": "INVALID_PARAMETER"}
-        old_eui, old_nwk = self.address_table.get(index, (b"\xff" * 8, 0xFFFF))
-        old_ext = old_eui in self.extended_timeout
+        old_eui, old_nwk = self.state.address_table.get(index, (b"\xff" * 8, 0xFFFF))
+        old_ext = old_eui in self.state.extended_timeout
         new_eui = bytes(p["newEui64"])
-        self.address_table[index] = (new_eui, int(p["newId"]))
+        self.state.address_table[index] = (new_eui, int(p["newId"]))
         if p["newExtendedTimeout"]:
-            self.extended_timeout.add(new_eui)
+            self.state.extended_timeout.add(new_eui)
         else:
-            self.extended_timeout.discard(new_eui)
+            self.state.extended_timeout.discard(new_eui)
         return {"status": "OK", "oldEui64": zt.EUI64(old_eui), "oldId": old_nwk, "oldExtendedTimeout": old_ext}
 
     def cmd_getMulticastTableEntry(self, p):
         index = int(p["index"])
-        if index >= self.config[t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE]:
+        if index >= self.state.config[t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE]:
             return {"status": "INVALID_PARAMETER"}
-        group, ep, net = self.multicast.get(index, (0, 0, 0))
+        group, ep, net = self.state.multicast.get(index, (0, 0, 0))
         return {"status": "OK", "value": t.EmberMulticastTableEntry(multicastId=group, endpoint=ep,
                                                                    networkIndex=net)}
 
     def cmd_setMulticastTableEntry(self, p):
         index = int(p["index"])
-        if index >= self.config[t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE]:
+        if index >= self.state.config[t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE]:
             return {"status": "INVALID_PARAMETER"}
         v = p["value"]
-        self.multicast[index] = (int(v.multicastId), int(v.endpoint), int(v.networkIndex))
+        self.state.multicast[index] = (int(v.multicastId), int(v.endpoint), int(v.networkIndex))
         return {"status": "OK"}
 
     def cmd_getExtendedTimeout(self, p):
-        extended = bytes(p["remoteEui64"]) in self.extended_timeout
+        extended = bytes(p["remoteEui64"]) in self.state.extended_timeout
         return {"status": "OK" if extended else "FAIL", "extendedTimeout": extended}
 
     def cmd_setExtendedTimeout(self, p):
         eui = bytes(p["remoteEui64"])
         if p["extendedTimeout"]:
-            self.extended_timeout.add(eui)
+            self.state.extended_timeout.add(eui)
         else:
-            self.extended_timeout.discard(eui)
+            self.state.extended_timeout.discard(eui)
         return {"status": "OK"}
 
     def cmd_lookupNodeIdByEui64(self, p):
         nwk = self.stack.lookup_nwk(p["eui64"]) if self.stack is not None else None
-        for eui, short in self.address_table.values():
+        for eui, short in self.state.address_table.values():
             if nwk is None and eui == bytes(p["eui64"]):
                 nwk = short
-        if bytes(p["eui64"]) == bytes(self.eui64) and self.network_up:
+        if bytes(p["eui64"]) == bytes(self.state.eui64) and self.state.network_up:
             nwk = self.network.node_id
         if nwk is None:
             return {"status": "NOT_FOUND", "nodeId": 0xFFFF}
@@ -671,12 +658,12 @@ class Node:
         return {"status": "OK"}
 
     def cmd_setRadioPower(self, p):
-        self.radio_power = int(p["power"])
+        self.state.radio_power = int(p["power"])
         return {"status": "OK"}
 
     # --- messaging (delegated to the stack) ------------------------------------------------------
     def _stack_or_down(self):
-        if not self.network_up:
+        if not self.state.network_up:
             return "NETWORK_DOWN"
         if self.stack is None:
             return "NOT_AVAILABLE"
@@ -745,14 +732,14 @@ class Node:
     @property
     def cbke(self):
         """The CBKE library, holding MFG_CBKE_283K1_DATA from NV (RAM state lost at reset)."""
-        if self._cbke_engine is None:
+        if self.state.cbke_engine is None:
             from rig.cbke.engine import CbkeEngine
             from rig.cbke.token import CbkeToken
 
             data = self.nv.state.cbke_283k1
             token = CbkeToken.from_json(data) if data else None
-            self._cbke_engine = CbkeEngine(token)
-        return self._cbke_engine
+            self.state.cbke_engine = CbkeEngine(token)
+        return self.state.cbke_engine
 
     def _later(self, fn, *args) -> None:
         """Report a result through a callback after the immediate answer, as a real NCP does."""
@@ -805,7 +792,7 @@ class Node:
         return {"status": "IN_PROGRESS"}
 
     def cmd_savePreinstalledCbkeData283k1(self, p):
-        staged = self._cbke_staged
+        staged = self.state.cbke_staged
         need = (t.EzspValueId.VALUE_CERTIFICATE_283K1, t.EzspValueId.VALUE_PUBLIC_KEY_283K1,
                 t.EzspValueId.VALUE_PRIVATE_KEY_283K1)
         if not all(int(v) in staged for v in need):
@@ -823,7 +810,7 @@ class Node:
         """Factory-programme MFG_CBKE_283K1_DATA (what a manufacturing line or `rig cbke issue` does)."""
         self.nv.state.cbke_283k1 = dict(token_json)
         self.nv.save()
-        self._cbke_engine = None
+        self.state.cbke_engine = None
 
     # --- green power (not emulated: tables are always empty) -------------------------------------
     def cmd_gpSinkTableClearAll(self, p):
