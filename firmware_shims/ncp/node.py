@@ -2,9 +2,9 @@
 
 ``Node`` owns the parts the areas share (NV tokens, the RAM ``NcpState``, clock, callback, stack)
 and is the dispatcher entry point: ``handlers()`` maps every EZSP command name to its
-``cmd_<name>`` handler.  The handlers live by EZSP area in ``firmware_shims.ncp.areas``; field
-names that differ between EZSP versions are read with ``_pick``; responses list both spellings and
-``ezsp.encode_fields`` keeps those the negotiated version declares.
+``cmd_<name>`` handler.  The handlers live by EZSP area in ``firmware_shims.ncp.areas``; they read
+and write fields by their canonical names, and ``firmware_shims.ncp.spellings`` holds, per EZSP
+version, the names that differ and the fields a version does not have.
 
 Radio work (forming is local, but joining, APS delivery to other nodes, raw inter-PAN frames and
 scans go on the air) is delegated to ``self.stack`` (``firmware_shims.ncp.stack``), which sits on

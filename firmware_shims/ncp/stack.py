@@ -115,10 +115,8 @@ class Stack:
         pass
 
     def _message_sent(self, message_type, nwk, aps, tag, message, status) -> None:
-        self.node.callback(
-            "messageSentHandler", status=status, message_type=message_type, type=message_type, nwk=nwk,
-            indexOrDestination=nwk, aps_frame=aps, apsFrame=aps, message_tag=tag, messageTag=tag & 0xFF,
-            message=message, messageContents=message)
+        self.node.callback("messageSentHandler", status=status, message_type=message_type, nwk=nwk,
+                           aps_frame=aps, message_tag=tag, message=message)
 
     def deliver_local(self, cluster: int, payload: bytes, seq: int, *, src_nwk: int = 0x0000,
                       src_eui: zt.EUI64 | None = None, profile: int = ZDO_PROFILE, src_ep: int = 0,
@@ -129,10 +127,9 @@ class Stack:
                               sequence=seq)
         eui = src_eui if src_eui is not None else self.state.eui64
         self.node.callback(
-            "incomingMessageHandler", message_type=message_type, type=message_type, aps_frame=aps,
-            apsFrame=aps, nwk=src_nwk, sender=src_nwk, eui64=eui, binding_index=0xFF, bindingIndex=0xFF,
-            address_index=0xFF, addressIndex=0xFF, lqi=lqi, lastHopLqi=lqi, rssi=rssi, lastHopRssi=rssi,
-            timestamp=int(self.node.clock.now() * 1000) & 0xFFFFFFFF, message=payload, messageContents=payload)
+            "incomingMessageHandler", message_type=message_type, aps_frame=aps, nwk=src_nwk, eui64=eui,
+            binding_index=0xFF, address_index=0xFF, lqi=lqi, rssi=rssi,
+            timestamp=int(self.node.clock.now() * 1000) & 0xFFFFFFFF, message=payload)
 
     # ZDO the NCP answers itself
     def node_descriptor(self) -> zdo_t.NodeDescriptor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import zigpy.types as zt
 
@@ -13,13 +13,6 @@ if TYPE_CHECKING:
     from ..nv import NetworkTokens, NvStore
     from ..stack import Stack
     from ..state import NcpState
-
-
-def _pick(p: dict, *names: str) -> Any:
-    for name in names:
-        if name in p:
-            return p[name]
-    raise KeyError(f"none of {names} in request")
 
 
 def eui_from_hex(value: str) -> zt.EUI64:

@@ -10,6 +10,7 @@ import struct
 
 import bellows.types as t
 
+from ..ezsp import ZeroRest
 from ..state import COUNTER_COUNT
 from .base import Area
 
@@ -150,4 +151,4 @@ class ConfigurationArea(Area):
         return {"status": "OK"}
 
     def cmd_getXncpInfo(self, p):
-        return {"status": "INVALID_STATE"}
+        return ZeroRest(status="INVALID_STATE")

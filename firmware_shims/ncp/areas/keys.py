@@ -11,6 +11,7 @@ import struct
 import bellows.types as t
 import zigpy.types as zt
 
+from ..ezsp import ZeroRest
 from .base import Area, eui_from_hex, eui_to_hex
 
 
@@ -39,7 +40,7 @@ class KeysArea(Area):
 
     def cmd_getCurrentSecurityState(self, p):
         if not self.network:
-            return {"status": "NOT_JOINED"}
+            return ZeroRest(status="NOT_JOINED")
         bitmask = 0x0010                                      # HAVE_TRUST_CENTER_LINK_KEY
         bitmask |= self.network.security_bitmask & 0x0084     # hashed-TCLK mode, echoed as set
         state = t.EmberCurrentSecurityState(bitmask=bitmask,
@@ -76,7 +77,7 @@ class KeysArea(Area):
     def cmd_exportLinkKeyByIndex(self, p):
         entry = self._key_entry(int(p["index"]))
         if entry is None:
-            return {"status": "NOT_FOUND"}
+            return ZeroRest(status="NOT_FOUND")
         eui = eui_from_hex(entry["eui64"])
         ctx = t.SecurityManagerContextV13(
             core_key_type=t.SecurityManagerKeyType.APP_LINK, key_index=int(p["index"]),
@@ -151,5 +152,5 @@ class KeysArea(Area):
     def cmd_exportTransientKeyByEui(self, p):
         key = self.transient_key_for(p["eui64"])
         if key is None:
-            return {"status": "NOT_FOUND"}
-        return {"status": "OK", "plaintext_key": t.KeyData(key)}
+            return ZeroRest(status="NOT_FOUND")
+        return ZeroRest(status="OK", plaintext_key=t.KeyData(key))

@@ -6,7 +6,7 @@ are raised by the stack (``stack.Stack``, ``zigbee.AirStack``).
 
 from __future__ import annotations
 
-from .base import Area, _pick
+from .base import Area
 
 
 class MessagingArea(Area):
@@ -28,15 +28,15 @@ class MessagingArea(Area):
         err = self._stack_or_down()
         if err:
             return {"status": err, "sequence": 0}
-        aps = _pick(p, "aps_frame", "apsFrame")
+        aps = p["aps_frame"]
         aps.sequence = self.next_aps_seq()
-        deliver(aps, int(_pick(p, "message_tag", "messageTag")), bytes(_pick(p, "message", "messageContents")))
+        deliver(aps, int(p["message_tag"]), bytes(p["message"]))
         return {"status": "OK", "sequence": aps.sequence}
 
     def cmd_sendUnicast(self, p):
         return self._send(p, lambda aps, tag, message: self.stack.send_unicast(
-            nwk=int(_pick(p, "nwk", "indexOrDestination")), aps=aps, tag=tag, message=message,
-            message_type=int(_pick(p, "message_type", "type"))))
+            nwk=int(p["nwk"]), aps=aps, tag=tag, message=message,
+            message_type=int(p["message_type"])))
 
     def cmd_sendBroadcast(self, p):
         return self._send(p, lambda aps, tag, message: self.stack.send_broadcast(
@@ -57,7 +57,7 @@ class MessagingArea(Area):
     def cmd_sendRawMessageExtended(self, p):
         if self.stack is None:
             return {"status": "NOT_AVAILABLE"}
-        message = bytes(_pick(p, "message", "messageContents"))
+        message = bytes(p["message"])
         if len(message) < 3 or len(message) > 125:
             return {"status": "INVALID_PARAMETER"}
         self.stack.send_raw(message)

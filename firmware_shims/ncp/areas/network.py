@@ -12,6 +12,7 @@ import os
 import bellows.types as t
 import zigpy.types as zt
 
+from ..ezsp import ZeroRest
 from ..nv import NetworkTokens
 from .base import Area, eui_from_hex, eui_to_hex
 
@@ -86,7 +87,7 @@ class NetworkArea(Area):
     def cmd_getNetworkParameters(self, p):
         net = self.network
         if net is None:
-            return {"status": "NOT_JOINED"}
+            return ZeroRest(status="NOT_JOINED")
         params = t.EmberNetworkParameters(
             extendedPanId=t.ExtendedPanId(bytes.fromhex(net.extended_pan_id)[::-1]), panId=net.pan_id,
             radioTxPower=net.tx_power & 0xFF, radioChannel=net.channel, joinMethod=0, nwkManagerId=0,
@@ -139,7 +140,7 @@ class NetworkArea(Area):
         return self.state.network_up and self.clock.now() < self.state.permit_until
 
     def cmd_getChildData(self, p):
-        return {"status": "NOT_JOINED"}
+        return ZeroRest(status="NOT_JOINED")
 
     def _address_table_size(self) -> int:
         return self.state.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]
@@ -147,7 +148,7 @@ class NetworkArea(Area):
     def cmd_getAddressTableInfo(self, p):
         index = int(p["index"])
         if index >= self._address_table_size():
-            return {"status": "INVALID_PARAMETER"}
+            return ZeroRest(status="INVALID_PARAMETER")
         if index in self.state.address_table:
             eui, nwk = self.state.address_table[index]
             return {"status": "OK", "nwk": nwk, "eui64": zt.EUI64(eui)}
@@ -170,7 +171,7 @@ class NetworkArea(Area):
     def cmd_replaceAddressTableEntry(self, p):
         index = int(p["addressTableIndex"])
         if index >= self._address_table_size():
-            return {"status": "INVALID_PARAMETER"}
+            return ZeroRest(status="INVALID_PARAMETER")
         old_eui, old_nwk = self.state.address_table.get(index, (b"\xff" * 8, 0xFFFF))
         old_ext = old_eui in self.state.extended_timeout
         new_eui = bytes(p["newEui64"])
@@ -184,7 +185,7 @@ class NetworkArea(Area):
     def cmd_getMulticastTableEntry(self, p):
         index = int(p["index"])
         if index >= self.state.config[t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE]:
-            return {"status": "INVALID_PARAMETER"}
+            return ZeroRest(status="INVALID_PARAMETER")
         group, ep, net = self.state.multicast.get(index, (0, 0, 0))
         return {"status": "OK", "value": t.EmberMulticastTableEntry(multicastId=group, endpoint=ep,
                                                                    networkIndex=net)}

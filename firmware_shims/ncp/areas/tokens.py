@@ -11,6 +11,7 @@ import struct
 
 import bellows.types as t
 
+from ..ezsp import ZeroRest
 from ..nv import UNSET_EUI64
 from .base import Area
 
@@ -69,7 +70,7 @@ class TokensArea(Area):
         if token in NV3_RESTORED_EUI64 and index == 0:
             return {"status": "OK",
                     "value": t.LVBytes32(bytes.fromhex(self.nv.state.nv3_restored_eui64)[::-1])}
-        return {"status": "NOT_FOUND"}
+        return ZeroRest(status="NOT_FOUND")
 
     def cmd_setTokenData(self, p):
         token, index, data = int(p["token"]), int(p["index"]), bytes(p["token_data"])
