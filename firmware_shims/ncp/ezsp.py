@@ -13,7 +13,8 @@ callback names exactly the fields its frame declares: a missing or undeclared on
 
 Where bellows' host code disagrees with EmberZNet, the tables we use are still the firmware's:
 ``exportLinkKeyByIndex`` on v14 answers ``status, context, key, metadata`` (EmberZNet 8.0 order)
-although bellows' v14 host parses it in v13 order (``tests/ncp/test_bellows_deviations.py``).
+although bellows' v14 host parses it in v13 order (``tests/ncp/test_ezsp_dispatch.py``,
+``test_v14_export_link_key_by_index_follows_emberznet_not_bellows``).
 
 Framing (UG100): the first ``version`` after a reset uses the legacy layout ``seq FC id``; v8+ frames
 are ``seq FC_lo FC_hi id(u16 LE) params``.  Replies carry FC_lo 0x80, callbacks 0x90 (async bit),

@@ -5,7 +5,8 @@ ZigBee network layer: the NCP answering ZDO requests addressed to itself (as Emb
 node/active-endpoint/simple descriptors built from ``addEndpoint``), raw MAC frames
 (``sendRawMessageExtended`` → ``rawTransmitCompleteHandler``), energy scans, and passing received
 inter-PAN frames up through the MAC filter list or the SE passthrough flag.  Unicasts to other nodes
-fail with DELIVERY_FAILED until the virtual-air stack (MAC/NWK/APS) is plugged in by subclassing.
+fail with ZIGBEE_DELIVERY_FAILED and joins with NO_BEACONS; the virtual-air stack (MAC/NWK/APS,
+``zigbee.AirStack``) subclasses this one.  The firmware's RAM is read through ``self.state``.
 """
 
 from __future__ import annotations
