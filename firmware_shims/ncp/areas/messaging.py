@@ -10,7 +10,7 @@ from .base import Area
 
 
 class MessagingArea(Area):
-    """APS and raw sends (the APS counter lives here)."""
+    """APS and raw sends; ``next_aps_seq`` numbers the APS frames the host and the stack send."""
 
     def next_aps_seq(self) -> int:
         self.state.aps_seq = (self.state.aps_seq + 1) & 0xFF
