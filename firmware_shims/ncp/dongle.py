@@ -83,15 +83,11 @@ class EmulatedDongle:
         """The host reset us: reboot the firmware (RAM lost, NV kept)."""
         self.ezsp.reset()
         self.node.boot()
-        version = self.ezsp.version or self.ezsp.firmware_version
-        self.node.ezsp_version = version
         self.node.stack_version = STACK_VERSIONS[self.ezsp.firmware_version]
 
     def feed(self, data: bytes) -> None:
         self.bytes_in += len(data)
         self.ash.data_received(data)
-        # the node learns the negotiated version lazily (status width etc.)
-        self.node.ezsp_version = self.ezsp.version
 
     # --- TCP ------------------------------------------------------------------------------------
     async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> str:

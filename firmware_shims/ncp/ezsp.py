@@ -3,14 +3,18 @@
 Command tables are *data*: for the negotiated protocol version we take bellows' declarations
 (``bellows.ezsp.v<N>.commands.COMMANDS``: name → (frame id, request schema, response schema)), the
 fullest public EZSP tables.  The request schema decodes what the host sent; the response schema
-encodes what the handler returned.  Handlers (``firmware_shims.ncp.node``) are written once, against
-field *names*, and return status values by name (``"OK"``, ``"NOT_JOINED"`` …); this module turns
-them into ``sl_Status`` (u32, v14+) or ``EmberStatus``/``EzspStatus`` (u8, v13) according to the
-field's declared type.
+encodes what the handler returned.  Handlers (``firmware_shims.ncp.areas``, dispatched through
+``node.Node.handlers()``) are written once, against canonical field *names* that
+``firmware_shims.ncp.spellings`` respells for each version, and return status values by name
+(``"OK"``, ``"NOT_JOINED"`` …); this module turns them into ``sl_Status`` (u32, v14+) or
+``EmberStatus``/``EzspStatus`` (u8, v13) according to the field's declared type.  A response or
+callback names exactly the fields its frame declares: a missing or undeclared one raises
+``EzspFieldError`` (a failure answer whose other outputs are meaningless says so with ``ZeroRest``).
 
 Where bellows' host code disagrees with EmberZNet, the tables we use are still the firmware's:
 ``exportLinkKeyByIndex`` on v14 answers ``status, context, key, metadata`` (EmberZNet 8.0 order)
-although bellows' v14 host parses it in v13 order (``tests/ncp/test_bellows_deviations.py``).
+although bellows' v14 host parses it in v13 order (``tests/ncp/test_ezsp_dispatch.py``,
+``test_v14_export_link_key_by_index_follows_emberznet_not_bellows``).
 
 Framing (UG100): the first ``version`` after a reset uses the legacy layout ``seq FC id``; v8+ frames
 are ``seq FC_lo FC_hi id(u16 LE) params``.  Replies carry FC_lo 0x80, callbacks 0x90 (async bit),
@@ -37,6 +41,8 @@ from functools import cache
 from typing import Any
 
 import bellows.types as t
+
+from .spellings import Spelling, spelling
 
 LOGGER = logging.getLogger(__name__)
 
@@ -102,37 +108,83 @@ def _zero(field_type: type) -> Any:
     return value
 
 
-def encode_fields(schema, values: dict[str, Any]) -> bytes:
-    """Serialize ``values`` in ``schema`` order; a missing field becomes its all-zero value."""
-    if not isinstance(schema, dict):      # a bellows Struct response (e.g. getTokenData)
-        fields = {f.name: f.type for f in schema.fields}
-        converted = {}
-        for name, ftype in fields.items():
-            if name in values:
-                v = values[name]
-                converted[name] = status_value(ftype, v) if issubclass(ftype, _STATUS_TYPES) else v
-        return schema(**converted).serialize()
-    out = bytearray()
-    for name, ftype in schema.items():
-        if name in values:
-            v = values[name]
-            if issubclass(ftype, _STATUS_TYPES) or (ftype is t.Bool and isinstance(v, str)):
-                v = status_value(ftype, v)
-            out += ftype(v).serialize()
-        else:
-            out += _zero(ftype).serialize()
-    return bytes(out)
+class EzspFieldError(Exception):
+    """A handler's response or callback does not match the frame the negotiated version declares."""
 
 
-def decode_fields(schema, data: bytes) -> dict[str, Any]:
+class MissingFieldError(EzspFieldError):
+    """A field the frame declares was not supplied (it would otherwise go out as zero)."""
+
+
+class UnknownFieldError(EzspFieldError):
+    """A supplied field is neither declared by the frame nor listed as absent for this version."""
+
+
+class ZeroRest(dict):
+    """Response fields of which the ones not given are deliberately written as all-zero values.
+
+    For failure answers (``ZeroRest(status="NOT_FOUND")``) whose other outputs carry no meaning:
+    [I] they are sent as zeros; a real NCP sends whatever its output variables held.
+    """
+
+
+def _declared(schema) -> dict[str, type]:
+    if isinstance(schema, dict):
+        return dict(schema)
+    return {f.name: f.type for f in schema.fields}    # a bellows Struct response (e.g. getTokenData)
+
+
+def _respelled(declared: dict[str, type], values: dict[str, Any], respell: Spelling) -> dict[str, Any]:
+    """``values`` under the frame's own names: canonical names respelled, absent ones left out."""
+    named: dict[str, Any] = {}
+    for name, value in values.items():
+        target = respell.get(name, name)
+        if target is None:
+            continue                                   # this version's frame has no such field
+        if target not in declared:
+            raise UnknownFieldError(f"field {name!r} is not declared (fields: {', '.join(declared)})")
+        if target in named:
+            raise EzspFieldError(f"field {target!r} given twice (as {name!r} and under another name)")
+        named[target] = value
+    missing = [name for name in declared if name not in named]
+    if missing and not isinstance(values, ZeroRest):
+        raise MissingFieldError(f"field(s) {', '.join(missing)} not supplied")
+    return named
+
+
+def encode_fields(schema, values: dict[str, Any], respell: Spelling | None = None) -> bytes:
+    """Serialize ``values`` (canonical names, see ``spellings``) in ``schema`` order.
+
+    Every declared field must be supplied, unless ``values`` is a ``ZeroRest``; a supplied field the
+    frame does not declare must be one ``respell`` lists as absent.  Otherwise ``EzspFieldError``.
+    """
+    declared = _declared(schema)
+    named = _respelled(declared, values, respell or {})
+    converted = {}
+    for name, ftype in declared.items():
+        if name not in named:
+            converted[name] = _zero(ftype)                 # only for a ZeroRest
+            continue
+        v = named[name]
+        if issubclass(ftype, _STATUS_TYPES) or (ftype is t.Bool and isinstance(v, str)):
+            v = status_value(ftype, v)
+        converted[name] = ftype(v)
     if not isinstance(schema, dict):
-        value, _rest = schema.deserialize(data)
-        return value.as_dict()
-    try:
-        values, _rest = t.deserialize_dict(data, schema)
-    except (ValueError, KeyError, IndexError, struct.error) as exc:
-        raise EzspFrameError(f"parameters do not match the declaration: {exc}") from exc
-    return values
+        return schema(**converted).serialize()
+    return b"".join(value.serialize() for value in converted.values())
+
+
+def decode_fields(schema, data: bytes, respell: Spelling | None = None) -> dict[str, Any]:
+    """Parse request parameters; fields come back under their canonical names (see ``spellings``)."""
+    if not isinstance(schema, dict):
+        values = schema.deserialize(data)[0].as_dict()
+    else:
+        try:
+            values, _rest = t.deserialize_dict(data, schema)
+        except (ValueError, KeyError, IndexError, struct.error) as exc:
+            raise EzspFrameError(f"parameters do not match the declaration: {exc}") from exc
+    canonical = {theirs: ours for ours, theirs in (respell or {}).items() if theirs is not None}
+    return {canonical.get(name, name): value for name, value in values.items()}
 
 
 Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -184,8 +236,9 @@ class EzspNcp:
                                 f"frame id 0x{frame_id:04X} ({name or 'unknown'}) is not implemented")
             return
         _cmd_id, tx_schema, rx_schema = commands[name]
+        names = spelling(self.version, name)
         try:
-            request = decode_fields(tx_schema, params)
+            request = decode_fields(tx_schema, params, names)
         except EzspFrameError as exc:
             self._reply_invalid(seq, ERROR_TRUNCATED, f"{name}: {exc}")
             return
@@ -193,7 +246,7 @@ class EzspNcp:
         self._last_seq = seq          # deferred callbacks go out after this reply: seq is completed then
         try:
             response = self.handlers[name](request) or {}
-            payload = encode_fields(rx_schema, response)
+            payload = encode_fields(rx_schema, response, names)
         except Exception:
             LOGGER.exception("handler for %s failed on %r", name, request)
             self._deferred = None
@@ -251,16 +304,9 @@ class EzspNcp:
             LOGGER.debug("callback %s does not exist in EZSP v%s; dropped", name, self.version)
             return
         frame_id, _tx, rx_schema = commands[name]
-        frame = self._header(self._last_seq, 0x90, frame_id) + encode_fields(rx_schema, fields)
+        payload = encode_fields(rx_schema, fields, spelling(self.version, name))
+        frame = self._header(self._last_seq, 0x90, frame_id) + payload
         if self._deferred is not None:
             self._deferred.append(frame)
         else:
             self._send(frame)
-
-    def has_field(self, name: str, field: str) -> bool:
-        """Whether ``name``'s response/callback declares ``field`` in the negotiated version."""
-        commands, _ = command_table(self.version or self.firmware_version)
-        schema = commands[name][2]
-        if isinstance(schema, dict):
-            return field in schema
-        return field in {f.name for f in schema.fields}

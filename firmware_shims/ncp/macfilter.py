@@ -1,15 +1,15 @@
 """Which received MAC frames an EmberZNet NCP hands to its host instead of its own stack.
 
-Two paths (see ``notes/inter-pan.md`` §2):
+Two paths:
 
 * the **MAC filter-match list** (``setValue(VALUE_MAC_FILTER_LIST)``): u16 entries, first match wins,
   ``0x8000`` ends the list; a match raises ``macFilterMatchMessageHandler``;
 * the older **SE inter-PAN passthrough flag** (``VALUE_MAC_PASSTHROUGH_FLAGS`` bit 0x01): frames whose
   NWK frame control is exactly the inter-PAN stub ``0x000B`` raise ``macPassthroughMessageHandler``.
 
-Entry bits (Silabs ``mac-types.h`` as listed in the notes): destination PAN local 0x0001 /
-broadcast 0x0002; source PAN non-local 0x0004 / local 0x0008; destination address broadcast-short 0 /
-unicast-short 0x0010 / unicast-long 0x0020; source long 0 / short 0x0080 / none 0x0100.
+Entry bits (Silabs ``mac-types.h``): destination PAN local 0x0001 / broadcast 0x0002; source PAN
+non-local 0x0004 / local 0x0008; destination address broadcast-short 0 / unicast-short 0x0010 /
+unicast-long 0x0020; source long 0 / short 0x0080 / none 0x0100.
 Choice [I]: an entry whose destination-PAN field is 0 ("none") matches nothing — this is what makes
 SL's "write all-zero entries" switch reception off.
 """

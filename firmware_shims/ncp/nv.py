@@ -2,8 +2,8 @@
 
 A real EmberZNet NCP keeps manufacturing tokens (factory EUI-64, the write-once custom EUI-64,
 CBKE certificate data, install code) and NV3 stack tokens (network parameters, keys, frame counters,
-the rewritable restored EUI-64).  RAM state (configuration values, policies, endpoints, MAC filters,
-transient keys) is lost on reset, exactly as on hardware.
+the rewritable restored EUI-64).  RAM state (``state.NcpState``: configuration values, policies,
+endpoints, MAC filters, transient keys …) is lost on reset, exactly as on hardware.
 
 The file is JSON, written atomically (temp file, fsync, rename): a crash mid-write leaves the old
 state, never a torn one.  Choice [I]: ``tokenFactoryReset`` wipes the network tokens but keeps the

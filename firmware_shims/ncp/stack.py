@@ -5,7 +5,8 @@ ZigBee network layer: the NCP answering ZDO requests addressed to itself (as Emb
 node/active-endpoint/simple descriptors built from ``addEndpoint``), raw MAC frames
 (``sendRawMessageExtended`` → ``rawTransmitCompleteHandler``), energy scans, and passing received
 inter-PAN frames up through the MAC filter list or the SE passthrough flag.  Unicasts to other nodes
-fail with DELIVERY_FAILED until the virtual-air stack (MAC/NWK/APS) is plugged in by subclassing.
+fail with ZIGBEE_DELIVERY_FAILED and joins with NO_BEACONS; the virtual-air stack (MAC/NWK/APS,
+``zigbee.AirStack``) subclasses this one.  The firmware's RAM is read through ``self.state``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .radio import Radio, fcs
 
 if TYPE_CHECKING:
     from .node import Node
+    from .state import NcpState
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +51,11 @@ class Stack:
         self._tasks: set[asyncio.Task] = set()
         self._scan_token = 0
         self.reset()
+
+    @property
+    def state(self) -> NcpState:
+        """The firmware's RAM (replaced at every boot, so always read through the node)."""
+        return self.node.state
 
     # lifecycle
     def reset(self) -> None:
@@ -76,9 +83,6 @@ class Stack:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def address_table_entry(self, index: int):
-        return None
 
     def lookup_nwk(self, eui: zt.EUI64) -> int | None:
         return None
@@ -112,10 +116,8 @@ class Stack:
         pass
 
     def _message_sent(self, message_type, nwk, aps, tag, message, status) -> None:
-        self.node.callback(
-            "messageSentHandler", status=status, message_type=message_type, type=message_type, nwk=nwk,
-            indexOrDestination=nwk, aps_frame=aps, apsFrame=aps, message_tag=tag, messageTag=tag & 0xFF,
-            message=message, messageContents=message)
+        self.node.callback("messageSentHandler", status=status, message_type=message_type, nwk=nwk,
+                           aps_frame=aps, message_tag=tag, message=message)
 
     def deliver_local(self, cluster: int, payload: bytes, seq: int, *, src_nwk: int = 0x0000,
                       src_eui: zt.EUI64 | None = None, profile: int = ZDO_PROFILE, src_ep: int = 0,
@@ -124,12 +126,11 @@ class Stack:
         aps = t.EmberApsFrame(profileId=profile, clusterId=cluster, sourceEndpoint=src_ep,
                               destinationEndpoint=dst_ep, options=t.EmberApsOption(0), groupId=0,
                               sequence=seq)
-        eui = src_eui if src_eui is not None else self.node.eui64
+        eui = src_eui if src_eui is not None else self.state.eui64
         self.node.callback(
-            "incomingMessageHandler", message_type=message_type, type=message_type, aps_frame=aps,
-            apsFrame=aps, nwk=src_nwk, sender=src_nwk, eui64=eui, binding_index=0xFF, bindingIndex=0xFF,
-            address_index=0xFF, addressIndex=0xFF, lqi=lqi, lastHopLqi=lqi, rssi=rssi, lastHopRssi=rssi,
-            timestamp=int(self.node.clock.now() * 1000) & 0xFFFFFFFF, message=payload, messageContents=payload)
+            "incomingMessageHandler", message_type=message_type, aps_frame=aps, nwk=src_nwk, eui64=eui,
+            binding_index=0xFF, address_index=0xFF, lqi=lqi, rssi=rssi,
+            timestamp=int(self.node.clock.now() * 1000) & 0xFFFFFFFF, message=payload)
 
     # ZDO the NCP answers itself
     def node_descriptor(self) -> zdo_t.NodeDescriptor:
@@ -137,7 +138,7 @@ class Stack:
         logical = {1: 0, 2: 1}.get(node_type, 2)
         return zdo_t.NodeDescriptor(
             byte1=logical, byte2=0x40, mac_capability_flags=0x8E if logical != 2 else 0x80,
-            manufacturer_code=self.node._manufacturer_code or SILABS_MANUFACTURER,
+            manufacturer_code=self.state.manufacturer_code or SILABS_MANUFACTURER,
             maximum_buffer_size=82, maximum_incoming_transfer_size=128,
             server_mask=0x2C41 if logical == 0 else 0x2C00, maximum_outgoing_transfer_size=128,
             descriptor_capability_field=0)
@@ -151,11 +152,11 @@ class Stack:
         if cluster == zdo_t.ZDOCmd.Node_Desc_req:
             return zdo_t.ZDOCmd.Node_Desc_rsp, bytes((tsn, 0)) + own + self.node_descriptor().serialize()
         if cluster == zdo_t.ZDOCmd.Active_EP_req:
-            eps = sorted(self.node.endpoints)
+            eps = sorted(self.state.endpoints)
             return zdo_t.ZDOCmd.Active_EP_rsp, bytes((tsn, 0)) + own + bytes((len(eps), *eps))
         if cluster == zdo_t.ZDOCmd.Simple_Desc_req and len(body) >= 3:
             ep = body[2]
-            desc = self.node.endpoints.get(ep)
+            desc = self.state.endpoints.get(ep)
             if desc is None:
                 return zdo_t.ZDOCmd.Simple_Desc_rsp, bytes((tsn, 0x83)) + own + b"\x00"
             sd = zdo_t.SimpleDescriptor(endpoint=ep, profile=desc["profile"], device_type=desc["device"],
@@ -164,9 +165,9 @@ class Stack:
             raw = sd.serialize()
             return zdo_t.ZDOCmd.Simple_Desc_rsp, bytes((tsn, 0)) + own + bytes((len(raw),)) + raw
         if cluster == zdo_t.ZDOCmd.IEEE_addr_req:
-            return zdo_t.ZDOCmd.IEEE_addr_rsp, bytes((tsn, 0)) + bytes(self.node.eui64) + own
+            return zdo_t.ZDOCmd.IEEE_addr_rsp, bytes((tsn, 0)) + bytes(self.state.eui64) + own
         if cluster == zdo_t.ZDOCmd.NWK_addr_req:
-            return zdo_t.ZDOCmd.NWK_addr_rsp, bytes((tsn, 0)) + bytes(self.node.eui64) + own
+            return zdo_t.ZDOCmd.NWK_addr_rsp, bytes((tsn, 0)) + bytes(self.state.eui64) + own
         if cluster == zdo_t.ZDOCmd.Mgmt_Permit_Joining_req:
             return zdo_t.ZDOCmd.Mgmt_Permit_Joining_rsp, bytes((tsn, 0))
         if cluster < 0x8000:
@@ -202,19 +203,19 @@ class Stack:
         if summary is None:
             return False
         node = self.node
-        local_pan = node.network.pan_id if node.network_up else None
-        index = match_filter(node.mac_filters, summary, local_pan)
+        local_pan = node.network.pan_id if node.state.network_up else None
+        index = match_filter(node.state.mac_filters, summary, local_pan)
         info = t.SlRxPacketInfo(
             sender_short_id=0xFFFE, sender_long_id=summary.src_eui or zt.EUI64(bytes(8)),
             binding_index=0xFF, address_index=0xFF, last_hop_lqi=lqi, last_hop_rssi=rssi,
             last_hop_timestamp=int(node.clock.now() * 1000) & 0xFFFFFFFF)
         if index is not None:
             node.callback("macFilterMatchMessageHandler", filterIndexMatch=index,
-                          filterValueMatch=node.mac_filters[index],
+                          filterValueMatch=node.state.mac_filters[index],
                           legacyPassthroughType=t.EmberMacPassthroughType.MAC_PASSTHROUGH_APPLICATION,
                           packetInfo=info, lastHopLqi=lqi, lastHopRssi=rssi, messageContents=frame)
             return True
-        if summary.inter_pan and node.passthrough_flags & 0x01:
+        if summary.inter_pan and node.state.passthrough_flags & 0x01:
             node.callback("macPassthroughMessageHandler",
                           messageType=t.EmberMacPassthroughType.MAC_PASSTHROUGH_SE_INTERPAN, packetInfo=info,
                           lastHopLqi=lqi, lastHopRssi=rssi, messageContents=frame)

@@ -87,7 +87,7 @@ class AirStack(Stack):
     # --- addressing helpers ---------------------------------------------------------------------
     @property
     def ieee(self) -> int:
-        return _eui_int(self.node.eui64)
+        return _eui_int(self.state.eui64)
 
     def _set_radio_address(self, *, pan: int, short: int) -> None:
         radio = self.radio
@@ -223,7 +223,7 @@ class AirStack(Stack):
 
     def leave(self) -> None:
         net = self.node.network
-        if net is None or not self.node.network_up:
+        if net is None or not self.state.network_up:
             return
         payload = f.NwkCommand(command_id=f.NWK_CMD_LEAVE, options=0).encode()
         data = self._nwk_secured(dst=0xFFFD, payload=payload, frame_type=f.NWK_COMMAND, radius=1)
@@ -235,7 +235,7 @@ class AirStack(Stack):
         try:
             mac = f.MacFrame.decode(psdu, check_fcs=False)
         except f.FrameError as exc:
-            LOGGER.debug("%s: undecodable frame dropped: %s", self.node.eui64, exc)
+            LOGGER.debug("%s: undecodable frame dropped: %s", self.state.eui64, exc)
             return
         if mac.frame_type == f.FT_ACK:
             return
@@ -249,7 +249,7 @@ class AirStack(Stack):
             elif mac.frame_type == f.FT_DATA:
                 self._on_data(mac, lqi, rssi)
         except (f.FrameError, sec.SecurityError) as exc:
-            LOGGER.debug("%s: dropped frame: %s", self.node.eui64, exc)
+            LOGGER.debug("%s: dropped frame: %s", self.state.eui64, exc)
 
     def _addressed_to_me(self, mac: f.MacFrame) -> bool:
         if mac.dst_mode == f.ADDR_LONG:
@@ -264,7 +264,7 @@ class AirStack(Stack):
         node = self.node
         if cmd.command_id == f.MAC_BEACON_REQ:
             net = node.network
-            if node.network_up and net.node_type in (1, 2):
+            if node.state.network_up and net.node_type in (1, 2):
                 frame = f.beacon(self._next_mac_seq(), net.pan_id, net.node_id,
                                  int(net.extended_pan_id, 16), permit_joining=node.permitting(),
                                  pan_coordinator=net.node_type == 1, device_depth=0 if net.node_type == 1 else 1,
@@ -304,13 +304,13 @@ class AirStack(Stack):
             self._on_unsecured_nwk(mac, nwk)
             return
         net = self.node.network
-        if net is None or not self.node.network_up:
+        if net is None or not self.state.network_up:
             return
         frame, plaintext = sec.unsecure_nwk(mac.payload, bytes.fromhex(net.network_key))
         src_eui = frame.aux.source
         last = self.incoming_fc.get(src_eui)
         if last is not None and frame.aux.frame_counter <= last:
-            LOGGER.info("%s: replayed NWK frame counter %d from %016X dropped", self.node.eui64,
+            LOGGER.info("%s: replayed NWK frame counter %d from %016X dropped", self.state.eui64,
                         frame.aux.frame_counter, src_eui)
             return
         self.incoming_fc[src_eui] = frame.aux.frame_counter
@@ -356,7 +356,7 @@ class AirStack(Stack):
                              cluster=aps.cluster, profile=aps.profile, src_endpoint=aps.dst_endpoint,
                              counter=aps.counter).encode()
             self.spawn(self._send_nwk(nwk.src, self._nwk_secured(dst=nwk.src, payload=ack)))
-        if aps.delivery_mode == f.DELIVERY_GROUP and aps.group not in {g for g, _e, _n in self.node.multicast.values()}:
+        if aps.delivery_mode == f.DELIVERY_GROUP and aps.group not in {g for g, _e, _n in self.state.multicast.values()}:
             return
         broadcast = nwk.dst >= 0xFFF8
         if aps.profile == ZDO_PROFILE and aps.dst_endpoint == 0 and aps.cluster < 0x8000:
@@ -386,23 +386,23 @@ class AirStack(Stack):
 
     def _leave_requested(self) -> None:
         node = self.node
-        if node.network_up:
+        if node.state.network_up:
             self.leave()
-            node._drop_network()
+            node.drop_network()
             node.callback("stackStatusHandler", status="NETWORK_DOWN")
 
     # --- trust centre ---------------------------------------------------------------------------
     def _tc_key_for(self, eui: int) -> bytes | None:
         node = self.node
         key = node.transient_key_for(_eui_obj(eui)) or node.link_key_for(_hex(eui))
-        if key is None and not node.policies.get(int(t.EzspPolicyId.TRUST_CENTER_POLICY), 0) & TC_POLICY_INSTALL_CODE_ONLY:
+        if key is None and not node.state.policies.get(int(t.EzspPolicyId.TRUST_CENTER_POLICY), 0) & TC_POLICY_INSTALL_CODE_ONLY:
             key = GLOBAL_TC_KEY
         return key
 
     def _tc_association(self, joiner: int, capability: int) -> None:
         node = self.node
         net = node.network
-        if not node.network_up or net.node_type != 1:
+        if not node.state.network_up or net.node_type != 1:
             return
         key = self._tc_key_for(joiner) if node.permitting() else None
         short = self.devices.get(joiner) or self._new_short()
@@ -558,7 +558,7 @@ class AirStack(Stack):
         try:
             _frame, plaintext = sec.unsecure_aps(nwk.payload, state["key"])
         except sec.SecurityError:
-            LOGGER.info("%s: Transport Key did not decrypt with our preconfigured key", self.node.eui64)
+            LOGGER.info("%s: Transport Key did not decrypt with our preconfigured key", self.state.eui64)
             return
         cmd = f.ApsCommand.decode(plaintext)
         if cmd.command_id == f.APS_CMD_TRANSPORT_KEY and cmd.key_type == f.KEY_NWK and cmd.dst_ieee == self.ieee:

@@ -69,7 +69,7 @@ async def test_permit_with_install_code_key_is_accepted_and_stored_as_transient_
         assert dongle.node.transient_key_for(joiner) == bytes(key)
         assert bytes(key).hex().upper() == "66B6900981E1EE3CA4206B6B861C02BB"
         assert dongle.node.permitting()
-        assert dongle.node.policies[int(t.EzspPolicyId.TRUST_CENTER_POLICY)] & 0x10   # install-code keys only
+        assert dongle.node.state.policies[int(t.EzspPolicyId.TRUST_CENTER_POLICY)] & 0x10   # install-code keys only
     finally:
         await app.shutdown()
 

@@ -1,0 +1,47 @@
+"""The RAM of one emulated NCP: everything a reset clears.
+
+``NcpState`` is the firmware's working state.  ``Node.boot()`` replaces it with a fresh one (RAM is
+lost at a reset or power cycle; NV tokens in ``nv.NvStore`` are not).  The EZSP handlers write it,
+and the radio-side stack (``stack.Stack``, ``zigbee.AirStack``) reads it through ``node.state``:
+the endpoints it describes in ZDO answers, the MAC filter list and passthrough flags that decide
+which received frames go up raw, the manufacturer code in its node descriptor, the multicast table,
+the trust-centre policy and whether the network is up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import bellows.types as t
+import zigpy.types as zt
+
+COUNTER_COUNT = len(t.EmberCounterType)
+
+
+@dataclass
+class NcpState:
+    """RAM state of the firmware (fields are cleared by a reset)."""
+
+    eui64: zt.EUI64                                             # effective EUI-64, read from NV at boot
+    config: dict[int, int] = field(default_factory=dict)         # EzspConfigId → value
+    values: dict[int, bytes] = field(default_factory=dict)       # EzspValueId → value set by the host
+    policies: dict[int, int] = field(default_factory=dict)       # EzspPolicyId → decision
+    endpoints: dict[int, dict] = field(default_factory=dict)     # endpoint → profile, device, clusters
+    multicast: dict[int, tuple[int, int, int]] = field(default_factory=dict)   # index → group, ep, net
+    extended_timeout: set[bytes] = field(default_factory=set)   # EUI-64s with the extended timeout
+    address_table: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # index → EUI-64, NWK
+    transient_keys: dict[bytes, tuple[bytes, float]] = field(default_factory=dict)  # EUI → key, expiry
+    initial_security: dict | None = None                         # from setInitialSecurityState
+    pending_nwk_fc: int | None = None                            # frame counters set before forming
+    pending_aps_fc: int | None = None
+    network_up: bool = False
+    permit_until: float = 0.0                                    # clock time joining closes
+    mac_filters: list[int] = field(default_factory=list)        # VALUE_MAC_FILTER_LIST entries
+    passthrough_flags: int = 0                                   # VALUE_MAC_PASSTHROUGH_FLAGS
+    manufacturer_code: int = 0                                   # setManufacturerCode (0: not set)
+    counters: list[int] = field(default_factory=lambda: [0] * COUNTER_COUNT)
+    radio_power: int = 8
+    aps_seq: int = 0                                             # last APS counter used
+    cbke_engine: Any = None                                      # CBKE library, built on first use
+    cbke_staged: dict[int, bytes] = field(default_factory=dict)  # certificate/keys from setValue
