@@ -186,7 +186,7 @@ async def test_wrong_install_code_never_gets_a_usable_network_key(lab):
         wrong_key = link_key(with_crc(OTHER_CODE))
         ezsp, status = await permit_and_join(app, router, convert_install_code(INSTALL_CODE), wrong_key)
         assert status == t.sl_Status.ZIGBEE_NO_NETWORK_KEY_RECEIVED
-        assert router.nv.state.network is None and not router.node.network_up
+        assert router.nv.state.network is None and not router.node.state.network_up
         joined = await events.wait(clock, "device_joined", 5)
         assert joined.ieee == router.node.eui64
         router_tx = await clock.wait_for(delivered, 10, "zigpy's Node_Desc_req delivered to the router")

@@ -161,7 +161,7 @@ def formed_coordinator(clock: VirtualClock, air: Air):
     address = zt.EUI64(SENDER.to_bytes(8, "little"))
     assert ezsp_command(ezsp, sent, "importLinkKey", 3, index=0, address=address,
                         key=t.KeyData(LINK_KEY))["status"] == t.sl_Status.OK
-    assert node.network_up and node.network.pan_id == PAN and bytes.fromhex(node.network.network_key) == NWK_KEY
+    assert node.state.network_up and node.network.pan_id == PAN and bytes.fromhex(node.network.network_key) == NWK_KEY
     assert node.link_key_for(f"{SENDER:016X}") == LINK_KEY
     return ezsp, node, sent, calls
 
@@ -178,8 +178,9 @@ def state_of(node: Node) -> dict:
     nv["network"].pop("aps_frame_counter")
     nv.pop("address_map")
     radio = node.stack.radio
-    return {"nv": nv, "network_up": node.network_up, "permit_until": node.permit_until,
-            "policies": dict(node.policies), "endpoints": dict(node.endpoints), "mac_filters": list(node.mac_filters),
+    return {"nv": nv, "network_up": node.state.network_up, "permit_until": node.state.permit_until,
+            "policies": dict(node.state.policies), "endpoints": dict(node.state.endpoints),
+            "mac_filters": list(node.state.mac_filters),
             "radio": (radio.pan_id, radio.short_addr, radio.ieee, radio.channel)}
 
 
@@ -332,7 +333,7 @@ def test_any_psdu_on_a_formed_network_leaves_the_ncp_answering_and_its_state_unc
         node.stack.on_receive(probe_psdu(), 255, -40)
         await clock.advance(SETTLE_S)
         delivered = [fields for name, fields in calls if name == "incomingMessageHandler"]
-        assert [(f["apsFrame"].clusterId, f["sender"], f["messageContents"]) for f in delivered] == [
+        assert [(f["aps_frame"].clusterId, f["nwk"], f["message"]) for f in delivered] == [
             (0x0702, PROBE_SHORT, PROBE_PAYLOAD)]
         assert watch.failures() == []
 
@@ -354,7 +355,7 @@ def test_the_fuzzer_frames_reach_the_secured_paths():
                               255, -40)
         await clock.advance(SETTLE_S)
         delivered = [fields for name, fields in calls if name == "incomingMessageHandler"]
-        assert [(f["apsFrame"].clusterId, f["sender"], f["messageContents"]) for f in delivered] == [
+        assert [(f["aps_frame"].clusterId, f["nwk"], f["message"]) for f in delivered] == [
             (0x0800, SENDER_SHORT, b"\x01\x42\x00")]
         assert node.stack.incoming_fc[SENDER] == 5
         assert watch.failures() == []
