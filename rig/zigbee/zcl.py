@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rig.zigbee.frames import U8, U16, Bits, Frame, Rest
+from rig.zigbee.codec import U8, U16, Bits, Frame, Rest
 
 ZCL_PROFILE_WIDE, ZCL_CLUSTER_SPECIFIC = 0, 1
 CLIENT_TO_SERVER, SERVER_TO_CLIENT = 0, 1
