@@ -242,11 +242,12 @@ class AirStack(Stack):
         if mac.frame_type == f.FT_DATA and self.pass_up_raw(psdu[:-2], lqi, rssi):
             return
         try:
-            if mac.frame_type == f.FT_COMMAND:
+            layer = f.follows(mac)
+            if layer is f.MacCommand:
                 self._on_mac_command(mac)
-            elif mac.frame_type == f.FT_BEACON:
+            elif layer is f.MacBeacon:
                 self._on_beacon(mac, lqi, rssi)
-            elif mac.frame_type == f.FT_DATA:
+            elif layer is f.NwkFrame:
                 self._on_data(mac, lqi, rssi)
         except (f.FrameError, sec.SecurityError) as exc:
             LOGGER.debug("%s: dropped frame: %s", self.node.eui64, exc)
@@ -289,7 +290,7 @@ class AirStack(Stack):
         if self.beacons is None:
             return
         sf = f.MacBeacon.decode(mac.payload)
-        if sf.payload[:1] != b"\x00":
+        if f.follows(sf) is not f.ZigbeeBeacon:
             return
         zb = f.ZigbeeBeacon.decode(sf.payload)
         self.beacons.append((mac, sf, zb, lqi, rssi))
@@ -317,9 +318,10 @@ class AirStack(Stack):
         if frame.dst not in (net.node_id, 0xFFFF, 0xFFFD, 0xFFFC):
             return
         self.devices.setdefault(src_eui, frame.src)
-        if frame.frame_type == f.NWK_COMMAND:
+        layer = f.follows(frame)
+        if layer is f.NwkCommand:
             self._on_nwk_command(frame, f.NwkCommand.decode(plaintext), src_eui)
-        elif frame.frame_type == f.NWK_DATA:
+        elif layer is f.ApsFrame:
             self._on_aps(frame, plaintext, src_eui, lqi, rssi)
 
     def _on_nwk_command(self, nwk: f.NwkFrame, cmd: f.NwkCommand, src_eui: int) -> None:
@@ -550,10 +552,10 @@ class AirStack(Stack):
     def _on_unsecured_nwk(self, mac: f.MacFrame, nwk: f.NwkFrame) -> None:
         """Only the TC's Transport Key to a joiner travels without NWK security."""
         state = self.join_state
-        if state is None or state.get("key") is None or nwk.frame_type != f.NWK_DATA:
+        if state is None or state.get("key") is None or f.follows(nwk) is not f.ApsFrame:
             return
         aps = f.ApsFrame.decode(nwk.payload)
-        if aps.frame_type != f.APS_COMMAND or not aps.security:
+        if f.follows(aps) is not f.ApsCommand or not aps.security:
             return
         try:
             _frame, plaintext = sec.unsecure_aps(nwk.payload, state["key"])

@@ -179,6 +179,15 @@ class MacBeacon(Frame):
         "pending_long_count": "len(pending_long or ())",
     }
 
+    @property
+    def protocol_id(self) -> int | None:
+        """The first byte of the beacon payload (``ZIGBEE_PROTOCOL_ID`` for a ZigBee beacon), None if empty."""
+        return self.payload[0] if self.payload else None
+
+
+ZIGBEE_PROTOCOL_ID = 0
+"""Protocol id of the ZigBee beacon payload (the first byte of a MAC beacon's payload)."""
+
 
 class ZigbeeBeacon(Frame):
     """The ZigBee beacon payload (NWK layer), 15 bytes."""
@@ -462,7 +471,27 @@ def interpan_mac(seq: int, *, dst_pan: int, dst: int, src_pan: int, src_ieee: in
 
 
 # ---------------------------------------------------------------------------------------------
-# Whole-frame dissection (printer, tests)
+# Which layer follows; whole-frame dissection (printer, tests)
+
+FOLLOWS: dict[type[Frame], tuple[str, dict[int, type[Frame]]]] = {
+    MacFrame: ("frame_type", {FT_BEACON: MacBeacon, FT_DATA: NwkFrame, FT_COMMAND: MacCommand}),
+    MacBeacon: ("protocol_id", {ZIGBEE_PROTOCOL_ID: ZigbeeBeacon}),
+    NwkFrame: ("frame_type", {NWK_DATA: ApsFrame, NWK_COMMAND: NwkCommand, NWK_INTERPAN: ApsFrame}),
+    ApsFrame: ("frame_type", {APS_COMMAND: ApsCommand}),
+}
+"""Which layer a frame's ``payload`` holds: per layer, the field that says so and the layer each value
+means.  The payload of a secured NWK or APS frame is that layer once decrypted.  An inter-PAN frame is
+a NWK frame of type ``NWK_INTERPAN`` (the stub) followed by an ``ApsFrame`` of type ``APS_INTERPAN``.
+Values not listed (MAC acks, APS data and acks, whose payload is ZDO/ZCL) have nothing here after them."""
+
+
+def follows(frame: Frame) -> type[Frame] | None:
+    """The layer ``frame.payload`` holds according to ``FOLLOWS``, or None."""
+    entry = FOLLOWS.get(type(frame))
+    if entry is None:
+        return None
+    field, table = entry
+    return table.get(getattr(frame, field))
 
 
 class Dissection:
@@ -489,29 +518,25 @@ class Dissection:
                                          if getattr(self, n) is not None) + ")"
 
 
+_SLOT = {MacBeacon: "mac_beacon", MacCommand: "mac_command", ZigbeeBeacon: "zigbee_beacon", NwkFrame: "nwk",
+         NwkCommand: "nwk_command", ApsFrame: "aps", ApsCommand: "aps_command"}
+
+
 def dissect(psdu: bytes, check_fcs: bool = True, nwk_plaintext: bytes | None = None) -> Dissection:
     """Decode every layer reachable without keys (or with ``nwk_plaintext`` for a secured NWK frame)."""
     d = Dissection()
     try:
-        d.mac = mac = MacFrame.decode(psdu, check_fcs)
-        if mac.frame_type == FT_COMMAND:
-            d.mac_command = MacCommand.decode(mac.payload)
-        elif mac.frame_type == FT_BEACON:
-            d.mac_beacon = MacBeacon.decode(mac.payload)
-            if d.mac_beacon.payload[:1] == b"\x00":
-                d.zigbee_beacon = ZigbeeBeacon.decode(d.mac_beacon.payload)
-        elif mac.frame_type == FT_DATA and mac.payload:
-            d.nwk = nwk = NwkFrame.decode(mac.payload)
-            inner = nwk.payload
-            if nwk.security:
-                inner = nwk_plaintext
-            if inner is not None:
-                if nwk.frame_type == NWK_COMMAND:
-                    d.nwk_command = NwkCommand.decode(inner)
-                elif nwk.frame_type in (NWK_DATA, NWK_INTERPAN):
-                    d.aps = aps = ApsFrame.decode(inner)
-                    if aps.frame_type == APS_COMMAND and not aps.security:
-                        d.aps_command = ApsCommand.decode(aps.payload)
+        d.mac = frame = MacFrame.decode(psdu, check_fcs)
+        while (layer := follows(frame)) is not None:
+            payload = frame.payload
+            if type(frame) is NwkFrame and frame.security:
+                payload = nwk_plaintext
+            elif type(frame) is ApsFrame and frame.security:
+                payload = None                   # needs a link key
+            if payload is None or (layer is NwkFrame and not payload):
+                break                            # (a MAC data frame without payload carries no NWK frame)
+            frame = layer.decode(payload)
+            setattr(d, _SLOT[layer], frame)
     except FrameError as e:
         d.error = e
     return d
