@@ -24,6 +24,7 @@ from typing import Self, TextIO
 
 from rig.zigbee import frames as F
 from rig.zigbee import security as S
+from rig.zigbee.eui64 import eui_colon
 from rig.zigbee.zcl import ZclHeader
 
 LINKTYPE_IEEE802_15_4_WITHFCS = 195
@@ -158,7 +159,7 @@ _ZDO = {0x0000: "NWK_addr_req", 0x0001: "IEEE_addr_req", 0x0002: "Node_Desc_req"
 def _addr(mode: int, pan: int | None, addr: int | None) -> str:
     if mode == F.ADDR_NONE:
         return "-"
-    a = F.eui64_str(addr) if mode == F.ADDR_LONG else f"0x{addr:04x}"
+    a = eui_colon(addr) if mode == F.ADDR_LONG else f"0x{addr:04x}"
     return f"{pan:04x}/{a}" if pan is not None else a
 
 
@@ -261,7 +262,7 @@ def _mac_summary(mac: F.MacFrame, keys: KeyRing) -> str:
         text = f"Beacon permit={b.association_permit}"
         if F.follows(b) is F.ZigbeeBeacon and len(b.payload) == 15:
             zb = F.ZigbeeBeacon.decode(b.payload)
-            text += f" epid={F.eui64_str(zb.extended_pan_id)} profile={zb.stack_profile}"
+            text += f" epid={eui_colon(zb.extended_pan_id)} profile={zb.stack_profile}"
         return text
     if layer is not F.NwkFrame:
         return f"MAC frame type {mac.frame_type}"

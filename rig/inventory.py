@@ -36,10 +36,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from rig.zigbee.eui64 import eui_hex
+
 ROLES = ("ch", "hht", "ppmid", "esme", "gpf", "sniffer")
 FLOW_CONTROLS = ("none", "software", "hardware")
 URL_SCHEMES = ("socket", "tcp", "rfc2217")
-HEX64 = re.compile(r"^[0-9A-Fa-f]{16}$")
 DEFAULT_BAUDRATE = 115200
 
 
@@ -274,8 +275,10 @@ def normalise_eui64(value: Any) -> str | None:
         return None          # YAML read digits as a number: leading zeros are lost, so refuse it
     if not isinstance(value, str):
         return None
-    compact = value.replace(":", "").replace("-", "").strip()
-    return compact.upper() if HEX64.match(compact) else None
+    try:
+        return eui_hex(value)
+    except ValueError:
+        return None
 
 
 def check_port(port: Any) -> str | None:

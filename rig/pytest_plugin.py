@@ -296,6 +296,7 @@ async def esme(ch, rig_bench, rig_events):
     from rig.gbcs import Builder, CounterStore, Device, Role
     from rig.roles.meters import EsmeShim, MeterCore
     from rig.transport import open_ezsp
+    from rig.zigbee.eui64 import eui_obj
 
     ids = rig_bench.ids
     builder = Builder(ids.keys)
@@ -303,7 +304,7 @@ async def esme(ch, rig_bench, rig_events):
     shim = EsmeShim(ezsp, MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder,
                                     rig_events), rig_bench.clock, rig_events)
     await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
-    status = await shim.power_on(int(ch.channel), ch.pan_id, zt.ExtendedPanId(bytes.fromhex(ids.gpf)[::-1]),
+    status = await shim.power_on(int(ch.channel), ch.pan_id, eui_obj(ids.gpf, zt.ExtendedPanId),
                                  ids.link_key(ids.esme), ids.gpf)
     if status != "ok":
         await ezsp.disconnect()

@@ -32,11 +32,13 @@ import os
 import struct
 
 import bellows.types as t
-import zigpy.types as zt
 from zigpy.util import convert_install_code
 
 from rig.zigbee import frames as f
 from rig.zigbee import security as sec
+from rig.zigbee.eui64 import eui_hex as _hex
+from rig.zigbee.eui64 import eui_int as _eui_int
+from rig.zigbee.eui64 import eui_obj as _eui_obj
 
 from .nv import NetworkTokens
 from .stack import MAC_RETRIES, ZDO_PROFILE, Stack, scan_seconds
@@ -57,14 +59,6 @@ TC_POLICY_INSTALL_CODE_ONLY = 0x10
 
 ZDO_DEVICE_ANNCE = 0x0013
 ZDO_MGMT_LEAVE_REQ, ZDO_MGMT_LEAVE_RSP = 0x0034, 0x8034
-
-
-def _eui_int(eui: zt.EUI64 | bytes) -> int:
-    return int.from_bytes(bytes(eui), "little")
-
-
-def _eui_obj(value: int) -> zt.EUI64:
-    return zt.EUI64(value.to_bytes(8, "little"))
 
 
 class AirStack(Stack):
@@ -581,10 +575,6 @@ class AirStack(Stack):
                 allowingJoin=bool(sf.association_permit), stackProfile=zb.stack_profile, nwkUpdateId=zb.update_id)
             networks.append((network, lqi, max(-128, min(127, rssi))))
         return networks
-
-
-def _hex(eui: int) -> str:
-    return eui.to_bytes(8, "big").hex().upper()
 
 
 class _DeviceTable(dict):

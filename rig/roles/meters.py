@@ -22,8 +22,9 @@ from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, validate
-from rig.roles.ezsp_role import EzspRole, Reassembler, eui_hex, segments
+from rig.roles.ezsp_role import EzspRole, Reassembler, segments
 from rig.roles.refusal import Refusal
+from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.zcl import ZclHeader
 
 ZDO_DEVICE_ANNCE = 0x0013

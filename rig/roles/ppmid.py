@@ -24,8 +24,9 @@ import struct
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
-from rig.roles.ezsp_role import EzspRole, RoleError, eui_hex
+from rig.roles.ezsp_role import EzspRole, RoleError
 from rig.roles.hht import Hht
+from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.install_code import link_key_from_code
 from rig.zigbee.zcl import ZclHeader
 

@@ -138,7 +138,7 @@ class BackendBench(Bench):
     async def setup(self) -> BackendBench:
         import bellows.types as t
 
-        from rig.roles.ezsp_role import eui_hex
+        from rig.zigbee.eui64 import eui_hex
 
         euis, codes = {}, {}
         for role in ("ch", "esme", "ppmid"):

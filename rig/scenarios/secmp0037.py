@@ -226,4 +226,6 @@ async def _reads(ppmid: DualAddressPpmid, esme_id: str) -> bool:
 def _ext_pan(entity_id: str):
     import zigpy.types as zt
 
-    return zt.ExtendedPanId(bytes.fromhex(entity_id)[::-1])
+    from rig.zigbee.eui64 import eui_obj
+
+    return eui_obj(entity_id, zt.ExtendedPanId)

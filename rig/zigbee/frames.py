@@ -542,19 +542,6 @@ def dissect(psdu: bytes, check_fcs: bool = True, nwk_plaintext: bytes | None = N
     return d
 
 
-def eui64_str(value: int) -> str:
-    """``0x00DB1234567890A3`` -> ``'00:db:12:34:56:78:90:a3'``."""
-    return ":".join(f"{b:02x}" for b in value.to_bytes(8, "big"))
-
-
-def parse_eui64(text: str) -> int:
-    """``'00:DB:12:34:56:78:90:A3'`` (or bare hex) -> int."""
-    digits = text.replace(":", "").replace("-", "").replace(" ", "")
-    if len(digits) != 16:
-        raise ValueError(f"not an EUI-64: {text!r}")
-    return int(digits, 16)
-
-
 # the layer tables and their helpers; of the engine only FrameError, which every decoder here raises
 __all__ = [n for n in dir() if not n.startswith("_") and n not in {
     "annotations", "binascii", "ClassVar", "U8", "U16", "U24", "U32", "U64", "Addr", "Array", "Bits", "Bytes",

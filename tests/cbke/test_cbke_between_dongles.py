@@ -17,15 +17,12 @@ from rig.cbke.ezsp_engine import EzspKeEngine
 from rig.cbke.ke_cluster import CLUSTER_ID, SE_PROFILE_ID, KeInitiator, KeResponder
 from rig.clock import RealClock
 from rig.transport import open_ezsp, zigpy_config
+from rig.zigbee.eui64 import eui_int
 from rig.zigbee.frames import MacFrame, interpan
 from rig.zigbee.zcl import ZclHeader
 
 INTERPAN_FILTERS = bytes.fromhex("050015002500090019002900060016002600" "0a001a002a00")
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
-
-
-def eui_int(eui) -> int:
-    return int.from_bytes(bytes(eui), "little")
 
 
 async def make_lab(tmp_path, names):

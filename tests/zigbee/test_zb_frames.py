@@ -371,10 +371,3 @@ def test_records_are_immutable_values():
     assert f.to_dict()["seq"] == 1 and "dst_addr" not in f.to_dict()
     assert "MacFrame(" in repr(f)
     assert MacCommand(command_id=7) != (7, None)
-
-
-def test_eui64_helpers():
-    assert F.eui64_str(CH_EUI) == "00:db:12:34:56:78:90:a3"
-    assert F.parse_eui64("00:DB:12:34:56:78:90:A3") == CH_EUI
-    with pytest.raises(ValueError):
-        F.parse_eui64("00:11")
