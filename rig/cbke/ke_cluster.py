@@ -41,9 +41,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, Self
 
+from bellows.types import EmberStatus
+
 from rig.cbke.certificate import Certificate163k1, Certificate283k1
 from rig.cbke.engine import CbkeEngine
-from rig.cbke.status import EmberStatus
 from rig.clock import Clock, Timer
 from rig.zigbee.codec import U8, U16, Bytes, Check, Frame, FrameError, Rest, Switch
 
