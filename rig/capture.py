@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Self, TextIO
 
+from zigpy.zdo.types import ZDOCmd
+
 from rig.zigbee import frames as F
 from rig.zigbee import security as S
 from rig.zigbee.eui64 import eui_colon
@@ -150,10 +152,7 @@ _APS_CMD = {5: "Transport Key", 6: "Update Device", 7: "Remove Device", 8: "Requ
             14: "Tunnel", 15: "Verify Key", 16: "Confirm Key"}
 _KEY_TYPES = {0: "TC master key", 1: "network key", 2: "app master key", 3: "app link key", 4: "TC link key",
               5: "high-security network key"}
-_ZDO = {0x0000: "NWK_addr_req", 0x0001: "IEEE_addr_req", 0x0002: "Node_Desc_req", 0x0004: "Simple_Desc_req",
-        0x0005: "Active_EP_req", 0x0006: "Match_Desc_req", 0x0013: "Device_annce", 0x0036: "Mgmt_Permit_Join_req",
-        0x8000: "NWK_addr_rsp", 0x8001: "IEEE_addr_rsp", 0x8002: "Node_Desc_rsp", 0x8004: "Simple_Desc_rsp",
-        0x8005: "Active_EP_rsp", 0x8006: "Match_Desc_rsp"}
+_ZDO = {int(cmd): cmd.name for cmd in ZDOCmd}
 
 
 def _addr(mode: int, pan: int | None, addr: int | None) -> str:

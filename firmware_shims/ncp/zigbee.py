@@ -33,6 +33,7 @@ import struct
 
 import bellows.types as t
 from zigpy.util import convert_install_code
+from zigpy.zdo.types import ZDOCmd
 
 from rig.zigbee import frames as f
 from rig.zigbee import security as sec
@@ -57,8 +58,6 @@ APS_OPTION_ENCRYPTION = 0x0020
 APS_OPTION_RETRY = 0x0040
 TC_POLICY_INSTALL_CODE_ONLY = 0x10
 
-ZDO_DEVICE_ANNCE = 0x0013
-ZDO_MGMT_LEAVE_REQ, ZDO_MGMT_LEAVE_RSP = 0x0034, 0x8034
 
 
 class AirStack(Stack):
@@ -356,10 +355,10 @@ class AirStack(Stack):
             return
         broadcast = nwk.dst >= 0xFFF8
         if aps.profile == ZDO_PROFILE and aps.dst_endpoint == 0 and aps.cluster < 0x8000:
-            if aps.cluster == ZDO_DEVICE_ANNCE:
+            if aps.cluster == ZDOCmd.Device_annce:
                 self._on_device_announce(payload, src_eui)
-            elif aps.cluster == ZDO_MGMT_LEAVE_REQ and not broadcast:
-                self._reply_zdo(nwk.src, aps, ZDO_MGMT_LEAVE_RSP, bytes((payload[:1] or b"\x00")[0:1]) + b"\x00")
+            elif aps.cluster == ZDOCmd.Mgmt_Leave_req and not broadcast:
+                self._reply_zdo(nwk.src, aps, ZDOCmd.Mgmt_Leave_rsp, bytes((payload[:1] or b"\x00")[0:1]) + b"\x00")
                 self.node.clock.call_later(0.05, self._leave_requested)
                 return
             elif not broadcast:
@@ -453,7 +452,7 @@ class AirStack(Stack):
         if len(payload) >= 11:
             short = struct.unpack_from("<H", payload, 1)[0]
             self.devices[src_eui] = short
-        self.deliver_local(ZDO_DEVICE_ANNCE, payload, 0, src_nwk=self.devices.get(src_eui, 0xFFFE),
+        self.deliver_local(ZDOCmd.Device_annce, payload, 0, src_nwk=self.devices.get(src_eui, 0xFFFE),
                            src_eui=_eui_obj(src_eui), message_type=4)
 
     def _tc_report(self, short, eui, status, decision) -> None:
@@ -539,7 +538,7 @@ class AirStack(Stack):
         cap = f.CAP_ALLOCATE_ADDRESS | f.CAP_RX_ON_WHEN_IDLE | f.CAP_MAINS_POWERED | f.CAP_FFD
         payload = bytes((self.node.next_aps_seq(),)) + struct.pack("<HQB", short, self.ieee, cap)
         aps = f.ApsFrame(frame_type=f.APS_DATA, delivery_mode=f.DELIVERY_BROADCAST, dst_endpoint=0,
-                         cluster=ZDO_DEVICE_ANNCE, profile=ZDO_PROFILE, src_endpoint=0,
+                         cluster=ZDOCmd.Device_annce, profile=ZDO_PROFILE, src_endpoint=0,
                          counter=self.node.next_aps_seq(), payload=payload).encode()
         self.spawn(self._send_nwk(0xFFFF, self._nwk_secured(dst=0xFFFD, payload=aps)))
 

@@ -42,14 +42,14 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol, Self
 
 from bellows.types import EmberStatus
+from zigpy.zcl.clusters.smartenergy import KeyEstablishment
 
 from rig.cbke.certificate import Certificate163k1, Certificate283k1
 from rig.cbke.engine import CbkeEngine
 from rig.clock import Clock, Timer
 from rig.zigbee.codec import U8, U16, Bytes, Check, Frame, FrameError, Rest, Switch
 
-CLUSTER_ID = 0x0800
-SE_PROFILE_ID = 0x0109
+CLUSTER_ID = KeyEstablishment.cluster_id
 ATTR_KEY_ESTABLISHMENT_SUITE = 0x0000  # enum16 on client and server: supported suites, bitmap
 
 SUITE_1 = 0x0001  # sect163k1

@@ -25,6 +25,8 @@ from __future__ import annotations
 import binascii
 from typing import ClassVar
 
+from zigpy.profiles import zha
+
 from rig.zigbee.codec import (
     U8,
     U16,
@@ -380,7 +382,8 @@ class ApsCommand(Frame):
 # ---------------------------------------------------------------------------------------------
 # Builders for the frames the join and inter-PAN need
 
-PROFILE_ZDO, PROFILE_HA, PROFILE_SE = 0x0000, 0x0104, 0x0109
+PROFILE_ZDO, PROFILE_SE = 0x0000, 0x0109   # ZDO and Smart Energy (zigpy names neither)
+PROFILE_HA = zha.PROFILE_ID
 
 
 def mac_ack(seq: int, frame_pending: bool = False) -> MacFrame:

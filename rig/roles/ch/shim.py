@@ -24,6 +24,7 @@ import os
 import struct
 
 import bellows.types as t
+from zigpy.zdo.types import ZDOCmd
 
 from rig import pairing
 from rig.clock import Clock
@@ -38,8 +39,6 @@ from rig.zigbee.zcl import ZclHeader
 
 from .core import ChCore, Refusal
 from .devicelog import DeviceLog, DeviceLogEntry
-
-ZDO_MGMT_LEAVE_REQ = 0x0034
 
 
 class ChShim:
@@ -163,7 +162,7 @@ class ChShim:
         if entry.nwk is None or self.role is None:
             return
         payload = bytes([self.role.next_seq()]) + eui_bytes(entry.eui64, "little") + b"\x00"
-        sent = await self.role.send_zdo(entry.nwk, ZDO_MGMT_LEAVE_REQ, payload)
+        sent = await self.role.send_zdo(entry.nwk, ZDOCmd.Mgmt_Leave_req, payload)
         self.role.emit("ch.leave_requested", "ok" if sent else "send_failed",
                        peer=entry.eui64, nwk=f"{entry.nwk:04X}")
 
