@@ -1,4 +1,4 @@
-"""The CBKE cryptography: AES-MMO hash and HMAC, ECQV, ECMQV, KDF, key-confirmation MACs, ECDSA.
+"""The CBKE cryptography: ECQV, ECMQV, KDF, key-confirmation MACs, ECDSA (AES-MMO, HMAC: ``rig.zigbee.mmo``).
 
 Formats and steps follow the SE spec annexes as summarised in ``shared/notes/cbke.md``:
 

@@ -169,7 +169,8 @@ class Message:
 
 
 def entity_id(value: str | bytes | int) -> str:
-    """Normalise an Entity ID / EUI-64 to 16 upper-case hex digits (separators ``:-. `` allowed)."""
+    """Normalise an Entity ID / EUI-64 to 16 upper-case hex digits (text as ``rig.zigbee.eui64.parse_eui64``
+    reads it, bytes most significant first, or an int)."""
     try:
         return eui_hex(eui_from_bytes(value, "big") if isinstance(value, bytes | bytearray) else value)
     except (TypeError, ValueError):
