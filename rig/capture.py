@@ -22,8 +22,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Self, TextIO
 
+from zigpy.zdo.types import ZDOCmd
+
 from rig.zigbee import frames as F
 from rig.zigbee import security as S
+from rig.zigbee.eui64 import eui_colon
 from rig.zigbee.zcl import ZclHeader
 
 LINKTYPE_IEEE802_15_4_WITHFCS = 195
@@ -149,16 +152,13 @@ _APS_CMD = {5: "Transport Key", 6: "Update Device", 7: "Remove Device", 8: "Requ
             14: "Tunnel", 15: "Verify Key", 16: "Confirm Key"}
 _KEY_TYPES = {0: "TC master key", 1: "network key", 2: "app master key", 3: "app link key", 4: "TC link key",
               5: "high-security network key"}
-_ZDO = {0x0000: "NWK_addr_req", 0x0001: "IEEE_addr_req", 0x0002: "Node_Desc_req", 0x0004: "Simple_Desc_req",
-        0x0005: "Active_EP_req", 0x0006: "Match_Desc_req", 0x0013: "Device_annce", 0x0036: "Mgmt_Permit_Join_req",
-        0x8000: "NWK_addr_rsp", 0x8001: "IEEE_addr_rsp", 0x8002: "Node_Desc_rsp", 0x8004: "Simple_Desc_rsp",
-        0x8005: "Active_EP_rsp", 0x8006: "Match_Desc_rsp"}
+_ZDO = {int(cmd): cmd.name for cmd in ZDOCmd}
 
 
 def _addr(mode: int, pan: int | None, addr: int | None) -> str:
     if mode == F.ADDR_NONE:
         return "-"
-    a = F.eui64_str(addr) if mode == F.ADDR_LONG else f"0x{addr:04x}"
+    a = eui_colon(addr) if mode == F.ADDR_LONG else f"0x{addr:04x}"
     return f"{pan:04x}/{a}" if pan is not None else a
 
 
@@ -204,7 +204,7 @@ def _aps_summary(aps_bytes: bytes, keys: KeyRing, source: int | None) -> str:
         payload = _try_aps(aps_bytes, keys, source)
         if payload is None:
             return f"APS {_aps_kind(aps)}{sec} (encrypted)"
-    if aps.frame_type == F.APS_COMMAND:
+    if F.follows(aps) is F.ApsCommand:
         cmd = F.ApsCommand.decode(payload)
         name = _APS_CMD.get(cmd.command_id, f"command 0x{cmd.command_id:02x}")
         extra = f" ({_KEY_TYPES.get(cmd.key_type, cmd.key_type)})" if cmd.key_type is not None else ""
@@ -247,7 +247,8 @@ def summarize(psdu: bytes, keys: KeyRing | None = None) -> tuple[str, str, str]:
 def _mac_summary(mac: F.MacFrame, keys: KeyRing) -> str:
     if mac.frame_type == F.FT_ACK:
         return f"Ack seq={mac.seq}" + (" pending" if mac.frame_pending else "")
-    if mac.frame_type == F.FT_COMMAND:
+    layer = F.follows(mac)
+    if layer is F.MacCommand:
         cmd = F.MacCommand.decode(mac.payload)
         text = _MAC_CMD.get(cmd.command_id, f"MAC command 0x{cmd.command_id:02x}")
         if cmd.command_id == F.MAC_ASSOC_REQ:
@@ -255,17 +256,18 @@ def _mac_summary(mac: F.MacFrame, keys: KeyRing) -> str:
         elif cmd.command_id == F.MAC_ASSOC_RSP:
             text += f" short=0x{cmd.short_addr:04x} status={cmd.status}"
         return text
-    if mac.frame_type == F.FT_BEACON:
+    if layer is F.MacBeacon:
         b = F.MacBeacon.decode(mac.payload)
         text = f"Beacon permit={b.association_permit}"
-        if b.payload[:1] == b"\x00" and len(b.payload) == 15:
+        if F.follows(b) is F.ZigbeeBeacon and len(b.payload) == 15:
             zb = F.ZigbeeBeacon.decode(b.payload)
-            text += f" epid={F.eui64_str(zb.extended_pan_id)} profile={zb.stack_profile}"
+            text += f" epid={eui_colon(zb.extended_pan_id)} profile={zb.stack_profile}"
         return text
-    if mac.frame_type != F.FT_DATA:
+    if layer is not F.NwkFrame:
         return f"MAC frame type {mac.frame_type}"
     nwk = F.NwkFrame.decode(mac.payload)
-    if nwk.frame_type == F.NWK_INTERPAN:
+    layer = F.follows(nwk)
+    if nwk.frame_type == F.NWK_INTERPAN:         # the stub has no NWK header to print
         source = mac.src_addr if mac.src_mode == F.ADDR_LONG else None
         return _aps_summary(nwk.payload, keys, source)
     head = f"NWK 0x{nwk.src:04x}->0x{nwk.dst:04x} seq={nwk.seq}"
@@ -275,12 +277,14 @@ def _mac_summary(mac: F.MacFrame, keys: KeyRing) -> str:
         head += f" [sec fc={nwk.aux.frame_counter}]"
         got = _try_nwk(mac.payload, keys)
         if got is None:
-            return f"{head} {'command' if nwk.frame_type == F.NWK_COMMAND else 'data'} (encrypted)"
+            return f"{head} {'command' if layer is F.NwkCommand else 'data'} (encrypted)"
         inner = got[1]
         source = source or nwk.aux.source
-    if nwk.frame_type == F.NWK_COMMAND:
+    if layer is F.NwkCommand:
         cmd = F.NwkCommand.decode(inner)
         return f"{head} {_NWK_CMD.get(cmd.command_id, f'command 0x{cmd.command_id:02x}')}"
+    if layer is not F.ApsFrame:
+        return f"{head} NWK frame type {nwk.frame_type}"
     return f"{head} {_aps_summary(inner, keys, source)}"
 
 

@@ -55,7 +55,10 @@ SM HAN
 
 from __future__ import annotations
 
+from zigpy.zcl.clusters.smartenergy import KeyEstablishment, Metering, Tunneling
+
 from rig.gbcs import DeviceType
+from rig.zigbee.frames import PROFILE_SE
 
 POLICIES = ("gbcs", "secmp0037")
 
@@ -67,10 +70,10 @@ HHT_RESIDENCY_S = 18 * 60 * 60
 INTERPAN_FILTERS = bytes.fromhex("050015002500090019002900060016002600" "0a001a002a00")
 INTERPAN_OFF = bytes(len(INTERPAN_FILTERS))
 
-SE_PROFILE = 0x0109
-KE_CLUSTER = 0x0800
-TUNNEL_CLUSTER = 0x0704
-METERING_CLUSTER = 0x0702
+SE_PROFILE = PROFILE_SE
+KE_CLUSTER = KeyEstablishment.cluster_id
+TUNNEL_CLUSTER = Tunneling.cluster_id
+METERING_CLUSTER = Metering.cluster_id
 ENDPOINT = 1
 
 #: plaintext inter-PAN allow-list: (cluster, command ids) accepted without APS security

@@ -106,7 +106,7 @@ class Premises:
     async def setup(self) -> Premises:
         import bellows.types as t
 
-        from rig.roles.ezsp_role import eui_hex
+        from rig.zigbee.eui64 import eui_hex
 
         await self.backend.manufacture(PREMISES_ROLES)
         euis, codes = {}, {}
@@ -161,13 +161,14 @@ class Premises:
 
         from rig.gbcs import CounterStore, Device
         from rig.roles.meters import EsmeShim, MeterCore
+        from rig.zigbee.eui64 import eui_obj
 
         ids, builder = self.ids, self.builder
         shim = EsmeShim(await self.open("esme"),
                         MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder, self.events),
                         self.clock, self.events)
         await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
-        status = await shim.power_on(int(ch.channel), ch.pan_id, zt.ExtendedPanId(bytes.fromhex(ids.gpf)[::-1]),
+        status = await shim.power_on(int(ch.channel), ch.pan_id, eui_obj(ids.gpf, zt.ExtendedPanId),
                                      ids.link_key(ids.esme), ids.gpf)
         return shim, status
 

@@ -18,6 +18,7 @@ import zigpy.types as zt
 from bellows.exception import EzspError, InvalidCommandError
 
 from rig.transport import TransportError, open_ezsp
+from rig.zigbee.eui64 import eui_colon, eui_obj
 
 UNSET = zt.EUI64.convert("FF:FF:FF:FF:FF:FF:FF:FF")
 BY_ID_DIR = "/dev/serial/by-id/"
@@ -96,20 +97,12 @@ class DongleReport:
         return data
 
 
-def eui_text(eui: zt.EUI64) -> str:
-    return str(eui).upper()
-
-
 def parse_eui64(text: str) -> zt.EUI64:
     """``00:12:4B:...`` or ``00124B...`` (big-endian, as printed on labels) → EUI64; ValueError else."""
-    compact = text.replace(":", "").replace("-", "").strip()
-    if len(compact) != 16:
-        raise ValueError(f"{text!r} is not an EUI-64 (16 hex digits, e.g. 00:12:4B:00:01:AB:CD:EF)")
     try:
-        raw = bytes.fromhex(compact)
+        eui = eui_obj(text)
     except ValueError:
         raise ValueError(f"{text!r} is not an EUI-64 (16 hex digits, e.g. 00:12:4B:00:01:AB:CD:EF)") from None
-    eui = zt.EUI64(raw[::-1])
     if eui in (UNSET, zt.EUI64(bytes(8))):
         raise ValueError(f"{text!r} is reserved (all-zero / all-FF means 'no address')")
     return eui
@@ -124,7 +117,7 @@ async def nv3_eui64(ezsp) -> tuple[bool, str | None]:
             return False, None
         if t.sl_Status.from_ember_status(rsp.status) == t.sl_Status.OK:
             value, _ = t.EUI64.deserialize(bytes(rsp.value))
-            return True, None if value == UNSET else eui_text(value)
+            return True, None if value == UNSET else eui_colon(value, upper=True)
     return False, None
 
 
@@ -134,7 +127,7 @@ async def mfg_custom_eui64(ezsp) -> tuple[str, str | None]:
     if not data:
         return "unsupported", None
     value, _ = t.EUI64.deserialize(bytes(data))
-    return ("unset", None) if value == UNSET else ("burnt", eui_text(value))
+    return ("unset", None) if value == UNSET else ("burnt", eui_colon(value, upper=True))
 
 
 async def cbke_certificate(ezsp) -> str:
@@ -170,7 +163,7 @@ async def probe_dongle(path: str, *, baudrate: int = 115200, flow_control: str |
             manufacturer, board, version = await ezsp.get_board_info()   # (MFG_STRING, MFG_BOARD_NAME, ver)
             report.board, report.manufacturer, report.stack_version = board, manufacturer, version
             (eui,) = await ezsp.getEui64()
-            report.eui64 = eui_text(eui)
+            report.eui64 = eui_colon(eui, upper=True)
             report.custom_eui64_state, report.custom_eui64 = await mfg_custom_eui64(ezsp)
             report.nv3_rewrite, report.nv3_eui64 = await nv3_eui64(ezsp)
             report.cbke_certificate = await cbke_certificate(ezsp)
@@ -203,9 +196,9 @@ class WritePlan:
 async def plan_eui64_write(ezsp, path: str, target: zt.EUI64, *, burn: bool) -> WritePlan:
     """What bellows' ``write_custom_eui64`` would do, decided before touching anything."""
     (current,) = await ezsp.getEui64()
-    plan = WritePlan(path, eui_text(current), eui_text(target), "nothing")
+    plan = WritePlan(path, eui_colon(current, upper=True), eui_colon(target, upper=True), "nothing")
     if current == target:
-        plan.reason = f"{path} already uses {eui_text(target)}"
+        plan.reason = f"{path} already uses {eui_colon(target, upper=True)}"
         return plan
     nv3, _ = await nv3_eui64(ezsp)
     if nv3:
@@ -247,4 +240,4 @@ async def write_and_read_back(ezsp, target: zt.EUI64, *, burn: bool) -> str:
     await ezsp.reset()
     await ezsp.version()
     (eui,) = await ezsp.getEui64()
-    return eui_text(eui)
+    return eui_colon(eui, upper=True)

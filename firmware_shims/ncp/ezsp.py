@@ -55,8 +55,6 @@ STACK_VERSIONS = {13: (7, 4, 4, 0), 14: (8, 0, 2, 0), 16: (8, 1, 0, 0), 17: (8, 
 
 INVALID_COMMAND = 0x0058
 VERSION = 0x0000
-ERROR_INVALID_FRAME_ID = 0x31
-ERROR_TRUNCATED = 0x33
 
 # status names used by handlers → EmberStatus / EzspStatus names where they differ
 _EMBER_ALIASES = {"OK": "SUCCESS", "FAIL": "ERR_FATAL", "INVALID_PARAMETER": "BAD_ARGUMENT",
@@ -232,7 +230,7 @@ class EzspNcp:
         commands, by_id = command_table(self.version)
         name = by_id.get(frame_id)
         if name is None or name not in self.handlers:
-            self._reply_invalid(seq, ERROR_INVALID_FRAME_ID,
+            self._reply_invalid(seq, t.EzspStatus.ERROR_INVALID_FRAME_ID,
                                 f"frame id 0x{frame_id:04X} ({name or 'unknown'}) is not implemented")
             return
         _cmd_id, tx_schema, rx_schema = commands[name]
@@ -240,7 +238,7 @@ class EzspNcp:
         try:
             request = decode_fields(tx_schema, params, names)
         except EzspFrameError as exc:
-            self._reply_invalid(seq, ERROR_TRUNCATED, f"{name}: {exc}")
+            self._reply_invalid(seq, t.EzspStatus.ERROR_TRUNCATED, f"{name}: {exc}")
             return
         self._deferred = []
         self._last_seq = seq          # deferred callbacks go out after this reply: seq is completed then
@@ -250,7 +248,7 @@ class EzspNcp:
         except Exception:
             LOGGER.exception("handler for %s failed on %r", name, request)
             self._deferred = None
-            self._reply_invalid(seq, ERROR_INVALID_FRAME_ID, f"{name}: handler error")
+            self._reply_invalid(seq, t.EzspStatus.ERROR_INVALID_FRAME_ID, f"{name}: handler error")
             return
         deferred, self._deferred = self._deferred, None
         self._send(self._header(seq, 0x80, frame_id) + payload)

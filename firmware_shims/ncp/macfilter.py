@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import zigpy.types as zt
 
+from rig.zigbee.frames import INTERPAN_NWK_FC
+
 FILTER_END = 0x8000
-INTERPAN_NWK_FC = 0x000B
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,14 @@ import os
 import struct
 
 import bellows.types as t
-import zigpy.types as zt
 from zigpy.util import convert_install_code
+from zigpy.zdo.types import ZDOCmd
 
 from rig.zigbee import frames as f
 from rig.zigbee import security as sec
+from rig.zigbee.eui64 import eui_hex as _hex
+from rig.zigbee.eui64 import eui_int as _eui_int
+from rig.zigbee.eui64 import eui_obj as _eui_obj
 
 from .nv import NetworkTokens
 from .stack import MAC_RETRIES, ZDO_PROFILE, Stack, scan_seconds
@@ -55,16 +58,6 @@ APS_OPTION_ENCRYPTION = 0x0020
 APS_OPTION_RETRY = 0x0040
 TC_POLICY_INSTALL_CODE_ONLY = 0x10
 
-ZDO_DEVICE_ANNCE = 0x0013
-ZDO_MGMT_LEAVE_REQ, ZDO_MGMT_LEAVE_RSP = 0x0034, 0x8034
-
-
-def _eui_int(eui: zt.EUI64 | bytes) -> int:
-    return int.from_bytes(bytes(eui), "little")
-
-
-def _eui_obj(value: int) -> zt.EUI64:
-    return zt.EUI64(value.to_bytes(8, "little"))
 
 
 class AirStack(Stack):
@@ -242,11 +235,12 @@ class AirStack(Stack):
         if mac.frame_type == f.FT_DATA and self.pass_up_raw(psdu[:-2], lqi, rssi):
             return
         try:
-            if mac.frame_type == f.FT_COMMAND:
+            layer = f.follows(mac)
+            if layer is f.MacCommand:
                 self._on_mac_command(mac)
-            elif mac.frame_type == f.FT_BEACON:
+            elif layer is f.MacBeacon:
                 self._on_beacon(mac, lqi, rssi)
-            elif mac.frame_type == f.FT_DATA:
+            elif layer is f.NwkFrame:
                 self._on_data(mac, lqi, rssi)
         except (f.FrameError, sec.SecurityError) as exc:
             LOGGER.debug("%s: dropped frame: %s", self.state.eui64, exc)
@@ -289,7 +283,7 @@ class AirStack(Stack):
         if self.beacons is None:
             return
         sf = f.MacBeacon.decode(mac.payload)
-        if sf.payload[:1] != b"\x00":
+        if f.follows(sf) is not f.ZigbeeBeacon:
             return
         zb = f.ZigbeeBeacon.decode(sf.payload)
         self.beacons.append((mac, sf, zb, lqi, rssi))
@@ -317,9 +311,10 @@ class AirStack(Stack):
         if frame.dst not in (net.node_id, 0xFFFF, 0xFFFD, 0xFFFC):
             return
         self.devices.setdefault(src_eui, frame.src)
-        if frame.frame_type == f.NWK_COMMAND:
+        layer = f.follows(frame)
+        if layer is f.NwkCommand:
             self._on_nwk_command(frame, f.NwkCommand.decode(plaintext), src_eui)
-        elif frame.frame_type == f.NWK_DATA:
+        elif layer is f.ApsFrame:
             self._on_aps(frame, plaintext, src_eui, lqi, rssi)
 
     def _on_nwk_command(self, nwk: f.NwkFrame, cmd: f.NwkCommand, src_eui: int) -> None:
@@ -360,10 +355,10 @@ class AirStack(Stack):
             return
         broadcast = nwk.dst >= 0xFFF8
         if aps.profile == ZDO_PROFILE and aps.dst_endpoint == 0 and aps.cluster < 0x8000:
-            if aps.cluster == ZDO_DEVICE_ANNCE:
+            if aps.cluster == ZDOCmd.Device_annce:
                 self._on_device_announce(payload, src_eui)
-            elif aps.cluster == ZDO_MGMT_LEAVE_REQ and not broadcast:
-                self._reply_zdo(nwk.src, aps, ZDO_MGMT_LEAVE_RSP, bytes((payload[:1] or b"\x00")[0:1]) + b"\x00")
+            elif aps.cluster == ZDOCmd.Mgmt_Leave_req and not broadcast:
+                self._reply_zdo(nwk.src, aps, ZDOCmd.Mgmt_Leave_rsp, bytes((payload[:1] or b"\x00")[0:1]) + b"\x00")
                 self.node.clock.call_later(0.05, self._leave_requested)
                 return
             elif not broadcast:
@@ -457,7 +452,7 @@ class AirStack(Stack):
         if len(payload) >= 11:
             short = struct.unpack_from("<H", payload, 1)[0]
             self.devices[src_eui] = short
-        self.deliver_local(ZDO_DEVICE_ANNCE, payload, 0, src_nwk=self.devices.get(src_eui, 0xFFFE),
+        self.deliver_local(ZDOCmd.Device_annce, payload, 0, src_nwk=self.devices.get(src_eui, 0xFFFE),
                            src_eui=_eui_obj(src_eui), message_type=4)
 
     def _tc_report(self, short, eui, status, decision) -> None:
@@ -543,17 +538,17 @@ class AirStack(Stack):
         cap = f.CAP_ALLOCATE_ADDRESS | f.CAP_RX_ON_WHEN_IDLE | f.CAP_MAINS_POWERED | f.CAP_FFD
         payload = bytes((self.node.next_aps_seq(),)) + struct.pack("<HQB", short, self.ieee, cap)
         aps = f.ApsFrame(frame_type=f.APS_DATA, delivery_mode=f.DELIVERY_BROADCAST, dst_endpoint=0,
-                         cluster=ZDO_DEVICE_ANNCE, profile=ZDO_PROFILE, src_endpoint=0,
+                         cluster=ZDOCmd.Device_annce, profile=ZDO_PROFILE, src_endpoint=0,
                          counter=self.node.next_aps_seq(), payload=payload).encode()
         self.spawn(self._send_nwk(0xFFFF, self._nwk_secured(dst=0xFFFD, payload=aps)))
 
     def _on_unsecured_nwk(self, mac: f.MacFrame, nwk: f.NwkFrame) -> None:
         """Only the TC's Transport Key to a joiner travels without NWK security."""
         state = self.join_state
-        if state is None or state.get("key") is None or nwk.frame_type != f.NWK_DATA:
+        if state is None or state.get("key") is None or f.follows(nwk) is not f.ApsFrame:
             return
         aps = f.ApsFrame.decode(nwk.payload)
-        if aps.frame_type != f.APS_COMMAND or not aps.security:
+        if f.follows(aps) is not f.ApsCommand or not aps.security:
             return
         try:
             _frame, plaintext = sec.unsecure_aps(nwk.payload, state["key"])
@@ -579,10 +574,6 @@ class AirStack(Stack):
                 allowingJoin=bool(sf.association_permit), stackProfile=zb.stack_profile, nwkUpdateId=zb.update_id)
             networks.append((network, lqi, max(-128, min(127, rssi))))
         return networks
-
-
-def _hex(eui: int) -> str:
-    return eui.to_bytes(8, "big").hex().upper()
 
 
 class _DeviceTable(dict):

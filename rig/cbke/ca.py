@@ -25,6 +25,7 @@ from rig.cbke.certificate import (
 )
 from rig.cbke.crypto import Rng
 from rig.cbke.token import CbkeToken
+from rig.zigbee.eui64 import eui_bytes, eui_from_bytes
 
 CA_FILE = "ca.json"
 DEFAULT_ISSUER = b"RIGTSTCA"  # 52 49 47 54 53 54 43 41; the Certicom test CA is 1112131415161718
@@ -33,19 +34,7 @@ DEFAULT_KEY_USAGE = KEY_USAGE_KEY_AGREEMENT | KEY_USAGE_DIGITAL_SIGNATURE
 
 def parse_eui64(text: str | bytes) -> bytes:
     """An EUI64 as 16 hex digits (``:``/``-``/spaces allowed), most significant byte first."""
-    if isinstance(text, bytes):
-        raw = text
-    else:
-        cleaned = "".join(ch for ch in text if ch not in ":- ")
-        if cleaned.lower().startswith("0x"):
-            cleaned = cleaned[2:]
-        try:
-            raw = bytes.fromhex(cleaned)
-        except ValueError as exc:
-            raise ValueError(f"not a hex EUI64: {text!r}") from exc
-    if len(raw) != 8:
-        raise ValueError(f"an EUI64 is 8 bytes, got {len(raw)}")
-    return raw
+    return eui_bytes(eui_from_bytes(text, "big") if isinstance(text, bytes) else text, "big")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The CBKE cryptography: AES-MMO hash and HMAC, ECQV, ECMQV, KDF, key-confirmation MACs, ECDSA.
+"""The CBKE cryptography: ECQV, ECMQV, KDF, key-confirmation MACs, ECDSA (AES-MMO, HMAC: ``rig.zigbee.mmo``).
 
 Formats and steps follow the SE spec annexes as summarised in the team notes' ``cbke.md``:
 
@@ -19,11 +19,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from zigpy.util import aes_mmo_hash
-
 from rig.cbke.certificate import Certificate163k1, Certificate283k1
 from rig.cbke.curves import SECT163K1, SECT283K1
 from rig.cbke.koblitz import KoblitzCurve, Point
+from rig.zigbee.mmo import mmo_hash, mmo_hmac
 
 Rng = Callable[[int], bytes]
 
@@ -64,19 +63,6 @@ SUITES = {1: SUITE1, 2: SUITE2}
 
 
 # ---- hash, HMAC, KDF, MACs ---------------------------------------------------------------------
-
-
-def mmo_hash(data: bytes) -> bytes:
-    """ZigBee AES-MMO hash (zigpy's implementation)."""
-    return bytes(aes_mmo_hash(bytes(data)))
-
-
-def mmo_hmac(key: bytes, message: bytes) -> bytes:
-    """Keyed hash for message authentication, ZigBee spec B.1.4: HMAC over AES-MMO, 16-byte key."""
-    if len(key) != 16:
-        raise ValueError("MMO-HMAC key must be 16 bytes")
-    inner = mmo_hash(bytes(b ^ 0x36 for b in key) + bytes(message))
-    return mmo_hash(bytes(b ^ 0x5C for b in key) + inner)
 
 
 def kdf(shared_secret: bytes) -> tuple[bytes, bytes]:

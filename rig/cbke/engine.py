@@ -15,8 +15,8 @@ generateCbkeKeys, calculateSmacs, ... (163k1)  the same names without ``_283k1``
 =============================================  ===============================================
 
 On a real NCP generate/calculate/dsaVerify answer ``OPERATION_IN_PROGRESS`` at once
-(``status.IMMEDIATE_STATUS``) and report the result below in their handler callback; the emulated NCP
-does that split.  Statuses are ``EmberStatus``; ``status.ezsp_status`` converts for EZSP v14+.
+and report the result below in their handler callback; the emulated NCP does that split.  Statuses
+are bellows' ``EmberStatus``; for EZSP v14+ the NCP sends the ``sl_Status`` bellows maps each one to.
 
 Choices where no public source says what an NCP does ([I] in the notes): an uninitialised token
 gives ERR_FATAL for every operation; calculateSmacs before generateCbkeKeys gives INVALID_CALL; a
@@ -30,9 +30,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bellows.types import EmberStatus
+
 from rig.cbke import crypto
 from rig.cbke.crypto import CbkeCryptoError, CryptoSuite
-from rig.cbke.status import EmberStatus
 from rig.cbke.token import CbkeToken, CbkeToken163k1
 
 SMAC_SIZE = 16

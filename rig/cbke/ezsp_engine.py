@@ -38,12 +38,12 @@ class EzspKeEngine:
         try:
             return await getattr(self.ezsp, name)(**kwargs)
         except (EzspError, OSError, RuntimeError, TimeoutError) as exc:
-            raise KeEngineError(f"{name} ({type(exc).__name__}: {exc})", 0x01) from exc
+            raise KeEngineError(f"{name} ({type(exc).__name__}: {exc})", t.EmberStatus.ERR_FATAL) from exc
 
     @staticmethod
     def _check_suite(suite: int) -> None:
         if suite != SUITE_2:
-            raise KeEngineError(f"suite {suite}", 0x01)
+            raise KeEngineError(f"suite {suite}", t.EmberStatus.ERR_FATAL)
 
     @staticmethod
     def _ok(status) -> bool:
@@ -58,7 +58,7 @@ class EzspKeEngine:
                 raise KeEngineError(command, int(status))
             args = await asyncio.wait_for(fut, self.timeout)
         except TimeoutError:
-            raise KeEngineError(f"{command} ({handler} never came)", 0x01) from None
+            raise KeEngineError(f"{command} ({handler} never came)", t.EmberStatus.ERR_FATAL) from None
         finally:
             self._waiters.pop(handler, None)
         if not self._ok(args[0]):
@@ -136,7 +136,7 @@ class HostKeEngine:
                 index = await self._free_key_slot()
             (status,) = await self.ezsp.importLinkKey(index=index, address=partner, key=t.KeyData(result.link_key))
         except (EzspError, OSError, RuntimeError, TimeoutError) as exc:
-            raise KeEngineError(f"importLinkKey ({type(exc).__name__}: {exc})", 0x01) from exc
+            raise KeEngineError(f"importLinkKey ({type(exc).__name__}: {exc})", t.EmberStatus.ERR_FATAL) from exc
         if not self._ok(status):
             raise KeEngineError("importLinkKey", int(status))
         return result.link_key
@@ -146,6 +146,6 @@ class HostKeEngine:
         for index in range(int(size)):
             if not self._ok((await self.ezsp.exportLinkKeyByIndex(index=index))[0]):
                 return index
-        raise KeEngineError("importLinkKey (key table full)", 0x01)
+        raise KeEngineError("importLinkKey (key table full)", t.EmberStatus.ERR_FATAL)
 
     _ok = staticmethod(EzspKeEngine._ok)

@@ -1,4 +1,4 @@
-"""ZCL Key Establishment cluster (0x0800), host side: payload codecs and the client/server state machines.
+"""ZCL Key Establishment cluster (0x0800), host side: payload layouts and the client/server state machines.
 
 Transport-agnostic: a session sends ZCL *payloads* through an injected ``async send(command_id,
 payload)`` and is fed received ones through ``await session.handle(command_id, payload)``; the caller
@@ -37,18 +37,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, Self
 
+from bellows.types import EmberStatus
+from zigpy.zcl.clusters.smartenergy import KeyEstablishment
+
 from rig.cbke.certificate import Certificate163k1, Certificate283k1
 from rig.cbke.engine import CbkeEngine
-from rig.cbke.status import EmberStatus
 from rig.clock import Clock, Timer
+from rig.zigbee.codec import U8, U16, Bytes, Check, Frame, FrameError, Rest, Switch
 
-CLUSTER_ID = 0x0800
-SE_PROFILE_ID = 0x0109
+CLUSTER_ID = KeyEstablishment.cluster_id
 ATTR_KEY_ESTABLISHMENT_SUITE = 0x0000  # enum16 on client and server: supported suites, bitmap
 
 SUITE_1 = 0x0001  # sect163k1
@@ -86,126 +87,84 @@ class PayloadError(ValueError):
     """A Key Establishment payload that cannot be decoded."""
 
 
-# ---- payload codecs --------------------------------------------------------------------------------
+# ---- payload layouts (rig.zigbee.codec: one field list per command, for encode and decode) ----------
 
 
-def _need(payload: bytes, size: int, what: str) -> None:
-    if len(payload) < size:
-        raise PayloadError(f"{what}: need {size} bytes, got {len(payload)}")
+class _KePayload(Frame):
+    """A Key Establishment command payload; same layout in both directions (Request and Response).
 
+    A value its layout cannot encode is refused when built (``FrameError``, a ``ValueError``).
+    ``decode`` ignores bytes after the layout, as ZCL does, and raises only ``PayloadError``.
+    """
 
-def _u8(value: int, name: str) -> None:
-    if not isinstance(value, int) or not 0 <= value <= 0xFF:
-        raise ValueError(f"{name} must be 0..255")
+    COMMAND: ClassVar[KeCommand]
 
-
-def _u16(value: int, name: str) -> None:
-    if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
-        raise ValueError(f"{name} must be 0..65535")
-
-
-@dataclass(frozen=True)
-class InitiateKeyEstablishment:
-    """Command 0x00: suite (u16 LE), ephemeralDataGenerateTime (u8 s), confirmKeyGenerateTime (u8 s),
-    identity (the certificate: 74 bytes for suite 2, 48 for suite 1; for another suite, the rest)."""
-
-    COMMAND: ClassVar[KeCommand] = KeCommand.INITIATE_KEY_ESTABLISHMENT
-
-    suite: int
-    ephemeral_data_generate_time: int
-    confirm_key_generate_time: int
-    identity: bytes
-
-    def __post_init__(self) -> None:
-        _u16(self.suite, "suite")
-        _u8(self.ephemeral_data_generate_time, "ephemeral_data_generate_time")
-        _u8(self.confirm_key_generate_time, "confirm_key_generate_time")
-        size = CERT_SIZE.get(self.suite)
-        if size is not None and len(self.identity) != size:
-            raise ValueError(f"suite {self.suite} identity must be {size} bytes")
-        object.__setattr__(self, "identity", bytes(self.identity))
-
-    def encode(self) -> bytes:
-        return (
-            struct.pack("<HBB", self.suite, self.ephemeral_data_generate_time, self.confirm_key_generate_time)
-            + self.identity
-        )
+    def __init__(self, **_fields: object) -> None:
+        self.encode()
 
     @classmethod
-    def decode(cls, payload: bytes) -> Self:
-        payload = bytes(payload)
-        _need(payload, 4, "Initiate Key Establishment")
-        suite, eph, conf = struct.unpack_from("<HBB", payload)
-        size = CERT_SIZE.get(suite)
-        if size is None:
-            return cls(suite, eph, conf, payload[4:])
-        _need(payload, 4 + size, f"Initiate Key Establishment (suite {suite})")
-        return cls(suite, eph, conf, payload[4 : 4 + size])  # trailing bytes ignored, as ZCL does
+    def _size(cls, suite: int) -> int | None:
+        """How many bytes the layout reads in an exchange of ``suite`` (None: as the fields say)."""
+        return None
+
+    @classmethod
+    def decode(cls, payload: bytes, suite: int = SUITE_2) -> Self:
+        buf = bytes(payload)
+        size = cls._size(suite)
+        if size is not None:
+            if len(buf) < size:
+                raise PayloadError(f"{cls.__name__}: need {size} bytes, got {len(buf)}")
+            buf = buf[:size]
+        try:
+            msg, _end = cls._decode_from(buf, 0, len(buf))
+        except FrameError as exc:
+            raise PayloadError(str(exc)) from None
+        return msg
 
 
-@dataclass(frozen=True)
-class EphemeralData:
+class InitiateKeyEstablishment(_KePayload):
+    """Command 0x00: suite, ephemeralDataGenerateTime (s), confirmKeyGenerateTime (s), identity (the
+    certificate: 74 bytes for suite 2, 48 for suite 1; for another suite, the rest)."""
+
+    COMMAND = KeCommand.INITIATE_KEY_ESTABLISHMENT
+    FIELDS = (
+        U16("suite"),
+        U8("ephemeral_data_generate_time"),
+        U8("confirm_key_generate_time"),
+        Switch("suite", {suite: [Bytes("identity", size)] for suite, size in CERT_SIZE.items()},
+               default=[Rest("identity")]),
+    )
+
+
+class EphemeralData(_KePayload):
     """Command 0x01: the ephemeral public key QE (compressed point: 37 bytes suite 2, 22 suite 1)."""
 
-    COMMAND: ClassVar[KeCommand] = KeCommand.EPHEMERAL_DATA
-
-    public_key: bytes
-
-    def __post_init__(self) -> None:
-        if len(self.public_key) not in POINT_SIZE.values():
-            raise ValueError("ephemeral public key must be 37 (suite 2) or 22 (suite 1) bytes")
-        object.__setattr__(self, "public_key", bytes(self.public_key))
-
-    def encode(self) -> bytes:
-        return self.public_key
+    COMMAND = KeCommand.EPHEMERAL_DATA
+    FIELDS = (
+        Rest("public_key"),
+        Check(f"len(public_key) in {tuple(sorted(set(POINT_SIZE.values())))}", "public_key",
+              "ephemeral public key must be 37 (suite 2) or 22 (suite 1) bytes"),
+    )
 
     @classmethod
-    def decode(cls, payload: bytes, suite: int = SUITE_2) -> Self:
+    def _size(cls, suite: int) -> int:
         if suite not in POINT_SIZE:
             raise ValueError(f"unknown key establishment suite {suite}")
-        size = POINT_SIZE[suite]
-        payload = bytes(payload)
-        _need(payload, size, "Ephemeral Data")
-        return cls(payload[:size])
+        return POINT_SIZE[suite]
 
 
-@dataclass(frozen=True)
-class ConfirmKeyData:
+class ConfirmKeyData(_KePayload):
     """Command 0x02: the 16-byte key-confirmation MAC (MACU from the client, MACV from the server)."""
 
-    COMMAND: ClassVar[KeCommand] = KeCommand.CONFIRM_KEY_DATA
-
-    mac: bytes
-
-    def __post_init__(self) -> None:
-        if len(self.mac) != MAC_SIZE:
-            raise ValueError("MAC must be 16 bytes")
-        object.__setattr__(self, "mac", bytes(self.mac))
-
-    def encode(self) -> bytes:
-        return self.mac
-
-    @classmethod
-    def decode(cls, payload: bytes, suite: int = SUITE_2) -> Self:
-        payload = bytes(payload)
-        _need(payload, MAC_SIZE, "Confirm Key Data")
-        return cls(payload[:MAC_SIZE])
+    COMMAND = KeCommand.CONFIRM_KEY_DATA
+    FIELDS = (Bytes("mac", MAC_SIZE),)
 
 
-@dataclass(frozen=True)
-class TerminateKeyEstablishment:
-    """Command 0x03: status (u8, ``TerminateStatus``), waitTime (u8 s), suite (u16 LE)."""
+class TerminateKeyEstablishment(_KePayload):
+    """Command 0x03: status (``TerminateStatus``), waitTime (s), suite."""
 
-    COMMAND: ClassVar[KeCommand] = KeCommand.TERMINATE_KEY_ESTABLISHMENT
-
-    status: int
-    wait_time: int
-    suite: int
-
-    def __post_init__(self) -> None:
-        _u8(self.status, "status")
-        _u8(self.wait_time, "wait_time")
-        _u16(self.suite, "suite")
+    COMMAND = KeCommand.TERMINATE_KEY_ESTABLISHMENT
+    FIELDS = (U8("status"), U8("wait_time"), U16("suite"))
 
     @property
     def status_name(self) -> str:
@@ -214,34 +173,23 @@ class TerminateKeyEstablishment:
         except ValueError:
             return f"0x{self.status:02X} (reserved)"
 
-    def encode(self) -> bytes:
-        return struct.pack("<BBH", self.status, self.wait_time, self.suite)
-
-    @classmethod
-    def decode(cls, payload: bytes, suite: int = SUITE_2) -> Self:
-        payload = bytes(payload)
-        _need(payload, 4, "Terminate Key Establishment")
-        return cls(*struct.unpack_from("<BBH", payload))
-
 
 def _certificate_class(suite: int) -> type[Certificate283k1 | Certificate163k1]:
     return Certificate283k1 if suite == SUITE_2 else Certificate163k1
 
 
 KeMessage = InitiateKeyEstablishment | EphemeralData | ConfirmKeyData | TerminateKeyEstablishment
+_BY_COMMAND: dict[int, type[_KePayload]] = {
+    cls.COMMAND: cls for cls in (InitiateKeyEstablishment, EphemeralData, ConfirmKeyData, TerminateKeyEstablishment)
+}
 
 
 def decode_payload(command_id: int, payload: bytes, suite: int = SUITE_2) -> KeMessage:
     """Decode a received payload of either direction; ``PayloadError`` when it cannot be decoded."""
-    if command_id == KeCommand.INITIATE_KEY_ESTABLISHMENT:
-        return InitiateKeyEstablishment.decode(payload)
-    if command_id == KeCommand.EPHEMERAL_DATA:
-        return EphemeralData.decode(payload, suite)
-    if command_id == KeCommand.CONFIRM_KEY_DATA:
-        return ConfirmKeyData.decode(payload)
-    if command_id == KeCommand.TERMINATE_KEY_ESTABLISHMENT:
-        return TerminateKeyEstablishment.decode(payload)
-    raise PayloadError(f"unknown Key Establishment command 0x{command_id:02X}")
+    cls = _BY_COMMAND.get(command_id)
+    if cls is None:
+        raise PayloadError(f"unknown Key Establishment command 0x{command_id:02X}")
+    return cls.decode(payload, suite)
 
 
 # ---- the engine interface ---------------------------------------------------------------------------
@@ -514,7 +462,9 @@ class _KeSession:
             with contextlib.suppress(Exception):
                 await self._send_payload(
                     int(KeCommand.TERMINATE_KEY_ESTABLISHMENT),
-                    TerminateKeyEstablishment(int(status), self.terminate_wait_time, field).encode(),
+                    TerminateKeyEstablishment(
+                        status=int(status), wait_time=self.terminate_wait_time, suite=field
+                    ).encode(),
                 )
         result = KeResult(
             am_initiator=self.am_initiator,
@@ -620,10 +570,10 @@ class KeInitiator(_KeSession):
         self._enter(_State.WAIT_INITIATE_RESPONSE, TIMEOUT_BASE_S)
         await self._send(
             InitiateKeyEstablishment(
-                self.suite,
-                self.ephemeral_data_generate_time,
-                self.confirm_key_generate_time,
-                self._own_certificate,
+                suite=self.suite,
+                ephemeral_data_generate_time=self.ephemeral_data_generate_time,
+                confirm_key_generate_time=self.confirm_key_generate_time,
+                identity=self._own_certificate,
             )
         )
 
@@ -664,7 +614,7 @@ class KeInitiator(_KeSession):
         if qe is None:
             return
         self._enter(_State.WAIT_EPHEMERAL_RESPONSE, TIMEOUT_BASE_S + self._partner_eph_time)
-        await self._send(EphemeralData(qe))
+        await self._send(EphemeralData(public_key=qe))
 
     async def _on_ephemeral_response(self, msg: EphemeralData) -> None:
         self._partner_ephemeral = msg.public_key
@@ -677,7 +627,7 @@ class KeInitiator(_KeSession):
         macu, macv = smacs
         self._expected_mac = macv
         self._enter(_State.WAIT_CONFIRM_RESPONSE, TIMEOUT_BASE_S + self._partner_confirm_time)
-        await self._send(ConfirmKeyData(macu))
+        await self._send(ConfirmKeyData(mac=macu))
 
 
 class KeResponder(_KeSession):
@@ -753,10 +703,10 @@ class KeResponder(_KeSession):
         self._enter(_State.WAIT_EPHEMERAL_REQUEST, TIMEOUT_BASE_S + self._partner_eph_time)
         await self._send(
             InitiateKeyEstablishment(
-                self.suite,
-                self.ephemeral_data_generate_time,
-                self.confirm_key_generate_time,
-                self._own_certificate,
+                suite=self.suite,
+                ephemeral_data_generate_time=self.ephemeral_data_generate_time,
+                confirm_key_generate_time=self.confirm_key_generate_time,
+                identity=self._own_certificate,
             )
         )
 
@@ -767,7 +717,7 @@ class KeResponder(_KeSession):
         if qe is None:
             return
         self._enter(_State.WAIT_CONFIRM_REQUEST, TIMEOUT_BASE_S + self._partner_confirm_time)
-        await self._send(EphemeralData(qe))
+        await self._send(EphemeralData(public_key=qe))
 
     async def _on_confirm_request(self, msg: ConfirmKeyData) -> None:
         self._enter(_State.CALCULATING, TIMEOUT_BASE_S + self.confirm_key_generate_time)
@@ -781,5 +731,5 @@ class KeResponder(_KeSession):
             await self._finish(KeReason.KEY_CONFIRM_FAILURE, detail="MACU differs")
             return
         self._enter(_State.SENDING_CONFIRM, TIMEOUT_BASE_S)
-        if await self._send(ConfirmKeyData(macv)):
+        if await self._send(ConfirmKeyData(mac=macv)):
             await self._finish(KeReason.LINK_KEY_ESTABLISHED)

@@ -557,6 +557,3 @@ class KoblitzCurve:
         if (z & 1) != ybit:
             z ^= 1
         return x, F.mul(x, z)
-
-    def encode_scalar(self, k: int) -> bytes:
-        return k.to_bytes(self.nbytes, "big")

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from rig.zigbee.eui64 import eui_from_bytes, eui_hex
+
 from .fields import (
     U8,
     Const,
@@ -167,16 +169,12 @@ class Message:
 
 
 def entity_id(value: str | bytes | int) -> str:
-    """Normalise an Entity ID / EUI-64 to 16 upper-case hex digits (separators ``:-. `` allowed)."""
-    if isinstance(value, int):
-        text = f"{value:016X}"
-    elif isinstance(value, bytes | bytearray):
-        text = bytes(value).hex()
-    else:
-        text = re.sub(r"[\s:.\-]", "", value)
-    if not re.fullmatch(r"[0-9A-Fa-f]{16}", text):
-        raise ValueError(f"an Entity ID is 8 bytes (16 hex digits), got {value!r}")
-    return text.upper()
+    """Normalise an Entity ID / EUI-64 to 16 upper-case hex digits (text as ``rig.zigbee.eui64.parse_eui64``
+    reads it, bytes most significant first, or an int)."""
+    try:
+        return eui_hex(eui_from_bytes(value, "big") if isinstance(value, bytes | bytearray) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"an Entity ID is 8 bytes (16 hex digits), got {value!r}") from None
 
 
 class InputFormatError(ValueError):

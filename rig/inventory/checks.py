@@ -7,8 +7,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rig.inventory.errors import InventoryError
-from rig.inventory.limits import EUI64_HEX, URL_SCHEMES, Range
+from rig.inventory.limits import URL_SCHEMES, Range
 from rig.inventory.loader import Located, LocatedList
+from rig.zigbee.eui64 import eui_hex
 
 
 class Checker:
@@ -78,8 +79,10 @@ def normalise_eui64(value: Any) -> str | None:
         return None          # YAML read digits as a number: leading zeros are lost, so refuse it
     if not isinstance(value, str):
         return None
-    compact = value.replace(":", "").replace("-", "").strip()
-    return compact.upper() if EUI64_HEX.match(compact) else None
+    try:
+        return eui_hex(value)
+    except ValueError:
+        return None
 
 
 def check_port(port: Any) -> str | None:

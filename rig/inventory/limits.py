@@ -39,6 +39,5 @@ POWER_OFF_SECONDS = Range(0.1, 60)                                        # powe
 DEFAULT_POWER_OFF_SECONDS = 2.0
 EUI64_HEX_DIGITS = 16                                                     # eui64, eui64s
 
-EUI64_HEX = re.compile(rf"^[0-9A-Fa-f]{{{EUI64_HEX_DIGITS}}}$")
 DONGLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")                    # dongles: NAME
 UHUBCTL_HUB = re.compile(r"^\d+-\d+(\.\d+)*$")                            # power.uhubctl.hub

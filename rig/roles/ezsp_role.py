@@ -31,24 +31,12 @@ from rig.cbke.ke_cluster import KeInitiator, KeResponder
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import DecodeError, Message
+from rig.zigbee.eui64 import eui_bytes, eui_hex, eui_int, eui_obj
 from rig.zigbee.frames import APS_INTERPAN, ApsFrame, FrameError, MacFrame, interpan
 from rig.zigbee.security import SecurityError, secure_interpan, unsecure_interpan
 from rig.zigbee.zcl import ZclHeader
 
 BROADCAST_PAN = 0xFFFF
-
-
-def eui_hex(eui: zt.EUI64 | bytes) -> str:
-    """zigpy/bellows EUI-64 (little-endian bytes) -> Entity-ID hex (big-endian, upper case)."""
-    return bytes(eui)[::-1].hex().upper()
-
-
-def eui_obj(hex_be: str) -> zt.EUI64:
-    return zt.EUI64(bytes.fromhex(hex_be)[::-1])
-
-
-def eui_int(hex_be: str) -> int:
-    return int(hex_be, 16)
 
 
 class RoleError(Exception):
@@ -224,7 +212,7 @@ class EzspRole:
             return None
         if aps.frame_type != APS_INTERPAN or mac.src_mode != 3:
             return None
-        src = f"{mac.src_addr:016X}"
+        src = eui_hex(mac.src_addr)
         zcl_bytes = aps.payload
         if aps.security:
             key = key_for(src)
@@ -293,7 +281,7 @@ class EzspRole:
             preconfiguredKey=t.KeyData(b"ZigBeeAlliance09"), networkKey=t.KeyData(network_key),
             networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
         await self.ezsp.formNetwork(parameters=t.EmberNetworkParameters(
-            extendedPanId=zt.ExtendedPanId(bytes.fromhex(extended_pan_id)[::-1]), panId=pan_id, radioTxPower=8,
+            extendedPanId=eui_obj(extended_pan_id, zt.ExtendedPanId), panId=pan_id, radioTxPower=8,
             radioChannel=channel, joinMethod=0, nwkManagerId=0, nwkUpdateId=0,
             channels=t.Channels.from_channel_list([channel])))
 
@@ -382,7 +370,7 @@ class EzspRole:
 
     async def run_ke_initiator(self, send, partner: str, label: str):
         """CBKE as initiator; ``send(command_id, payload)`` carries the KE payload; returns the KeResult."""
-        initiator = KeInitiator(self.ke_engine(), send, self.clock, partner_eui64=bytes.fromhex(partner))
+        initiator = KeInitiator(self.ke_engine(), send, self.clock, partner_eui64=eui_bytes(partner, "big"))
         self._ke_session = initiator
         try:
             result = await self.clock.wait_for(initiator.run(), pairing.KE_TIMEOUT_S, f"CBKE {label}")

@@ -27,6 +27,7 @@ from rig.events import EventLog
 from rig.gbcs import Bundle, Message
 from rig.roles.ezsp_role import EzspRole, Reassembler, RoleError, segments
 from rig.roles.ezsp_role import describe_gbcs as _info
+from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.install_code import link_key_from_code
 from rig.zigbee.zcl import ZclHeader
 
@@ -68,7 +69,7 @@ class Hht:
     async def find_ch(self, gpf_entity_id: str) -> None:
         found = await self.role.active_scan(pairing.SCAN_DURATION)
         for network, _lqi, _rssi in found:
-            if bytes(network.extendedPanId)[::-1].hex().upper() == gpf_entity_id.upper():
+            if eui_hex(network.extendedPanId) == gpf_entity_id.upper():
                 self.network = network
                 self.ch_eui = gpf_entity_id.upper()
                 self.role.emit("hht.scan", peer="CH", channel=int(network.channel), pan_id=f"{int(network.panId):04X}")

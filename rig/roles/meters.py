@@ -18,24 +18,24 @@ import asyncio
 import struct
 from dataclasses import dataclass, field
 
+from zigpy.zcl.clusters.smartenergy import Metering
+from zigpy.zcl.foundation import DataTypeId, GeneralCommand, Status
+from zigpy.zdo.types import ZDOCmd
+
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, validate
-from rig.roles.ezsp_role import EzspRole, Reassembler, eui_hex, segments
+from rig.roles.ezsp_role import EzspRole, Reassembler, segments
 from rig.roles.refusal import Refusal
+from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.zcl import ZclHeader
 
-ZDO_DEVICE_ANNCE = 0x0013
-ATTR_CURRENT_SUMMATION = 0x0000
-ZCL_READ_ATTRIBUTES, ZCL_READ_ATTRIBUTES_RSP, ZCL_REPORT_ATTRIBUTES = 0x00, 0x01, 0x0A
-ZCL_DEFAULT_RESPONSE = 0x0B
-ZCL_NOT_AUTHORIZED = 0x7E
-UINT48 = 0x25
+ATTR_CURRENT_SUMMATION = Metering.AttributeDefs.current_summ_delivered.id
 
 
 def summation_record(value: int) -> bytes:
-    return struct.pack("<HB", ATTR_CURRENT_SUMMATION, UINT48) + value.to_bytes(6, "little")
+    return struct.pack("<HB", ATTR_CURRENT_SUMMATION, DataTypeId.uint48) + value.to_bytes(6, "little")
 
 
 @dataclass
@@ -95,7 +95,7 @@ class EsmeShim:
     def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
         message = bytes(rest[-1])
         eui = eui_hex(eui64)
-        if aps.profileId == 0 and aps.clusterId == ZDO_DEVICE_ANNCE:
+        if aps.profileId == 0 and aps.clusterId == ZDOCmd.Device_annce:
             if len(message) >= 3:
                 self.known[eui] = struct.unpack_from("<H", message, 1)[0]
                 if eui in self.core.partners:
@@ -109,7 +109,7 @@ class EsmeShim:
             self.role.feed_ke(zcl)
         elif aps.clusterId == pairing.TUNNEL_CLUSTER:
             asyncio.ensure_future(self._on_tunnel(int(nwk), zcl))
-        elif aps.clusterId == pairing.METERING_CLUSTER and zcl.frame_type == 0 and zcl.command_id == ZCL_READ_ATTRIBUTES:
+        elif aps.clusterId == pairing.METERING_CLUSTER and zcl.frame_type == 0 and zcl.command_id == GeneralCommand.Read_Attributes:
             asyncio.ensure_future(self._on_read(int(nwk), eui, zcl))
 
     async def _on_tunnel(self, nwk: int, zcl: ZclHeader) -> None:
@@ -131,7 +131,7 @@ class EsmeShim:
 
     async def _report(self, eui: str) -> None:
         role = self.role
-        zcl = role.zcl(ZCL_REPORT_ATTRIBUTES, summation_record(self.reading), direction=1, cluster_specific=False)
+        zcl = role.zcl(GeneralCommand.Report_Attributes, summation_record(self.reading), direction=1, cluster_specific=False)
         ok = await role.send_zcl(self.known[eui], pairing.METERING_CLUSTER, zcl)
         role.emit("meter.report_to_partner", "ok" if ok else "delivery_failed", peer=eui)
 
@@ -141,10 +141,10 @@ class EsmeShim:
             self.refused.append(eui)
             role.emit("meter.read_refused", "not_joined_partner", peer=eui)
             answer = ZclHeader(frame_type=0, direction=1, disable_default_response=1, seq=zcl.seq,
-                               command_id=ZCL_DEFAULT_RESPONSE, payload=bytes([zcl.command_id, ZCL_NOT_AUTHORIZED]))
+                               command_id=GeneralCommand.Default_Response, payload=bytes([zcl.command_id, Status.NOT_AUTHORIZED]))
         else:
             role.emit("meter.read_answered", peer=eui, value=self.reading)
             answer = ZclHeader(frame_type=0, direction=1, disable_default_response=1, seq=zcl.seq,
-                               command_id=ZCL_READ_ATTRIBUTES_RSP,
+                               command_id=GeneralCommand.Read_Attributes_rsp,
                                payload=struct.pack("<HB", ATTR_CURRENT_SUMMATION, 0) + summation_record(self.reading)[2:])
         await role.send_zcl(nwk, pairing.METERING_CLUSTER, answer.encode())

@@ -21,16 +21,19 @@ from __future__ import annotations
 import asyncio
 import struct
 
+from zigpy.zcl.clusters.smartenergy import Metering
+from zigpy.zcl.foundation import GeneralCommand
+
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
-from rig.roles.ezsp_role import EzspRole, RoleError, eui_hex
+from rig.roles.ezsp_role import EzspRole, RoleError
 from rig.roles.hht import Hht
+from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.install_code import link_key_from_code
 from rig.zigbee.zcl import ZclHeader
 
-ATTR_CURRENT_SUMMATION = 0x0000
-ZCL_READ_ATTRIBUTES, ZCL_READ_ATTRIBUTES_RSP, ZCL_REPORT_ATTRIBUTES, ZCL_DEFAULT_RESPONSE = 0x00, 0x01, 0x0A, 0x0B
+ATTR_CURRENT_SUMMATION = Metering.AttributeDefs.current_summ_delivered.id
 
 
 class DualAddressPpmid:
@@ -106,7 +109,7 @@ class DualAddressPpmid:
                 role.emit("ppmid.esme_read", "esme_never_reported", peer=esme_id)
                 raise RoleError("esme_never_reported", "the ESME did not contact the PPMID") from None
         nwk, eui = self.esme
-        zcl = role.zcl(ZCL_READ_ATTRIBUTES, struct.pack("<H", ATTR_CURRENT_SUMMATION), direction=0,
+        zcl = role.zcl(GeneralCommand.Read_Attributes, struct.pack("<H", ATTR_CURRENT_SUMMATION), direction=0,
                        cluster_specific=False)
         seq = ZclHeader.decode(zcl).seq
         fut = self._reads[seq] = asyncio.get_running_loop().create_future()
@@ -116,7 +119,7 @@ class DualAddressPpmid:
         except TimeoutError:
             role.emit("ppmid.esme_read", "no_response", peer=eui)
             raise RoleError("esme_no_response", "no answer to Read Attributes") from None
-        if answer.command_id == ZCL_DEFAULT_RESPONSE:
+        if answer.command_id == GeneralCommand.Default_Response:
             role.emit("ppmid.esme_read", "refused_by_esme", peer=eui, status=f"0x{answer.payload[1]:02X}")
             raise RoleError("refused_by_esme", f"Default Response status 0x{answer.payload[1]:02X}")
         value = int.from_bytes(answer.payload[4:10], "little")
@@ -134,11 +137,11 @@ class DualAddressPpmid:
         if aps.clusterId == pairing.KE_CLUSTER:
             self.role_b.feed_ke(zcl)
             return
-        if zcl.command_id == ZCL_REPORT_ATTRIBUTES and zcl.direction == 1:
+        if zcl.command_id == GeneralCommand.Report_Attributes and zcl.direction == 1:
             self.esme = (int(nwk), eui_hex(eui64))
             self._esme_seen.set()
             self.role_b.emit("ppmid.esme_report", peer=eui_hex(eui64))
-        elif zcl.command_id in (ZCL_READ_ATTRIBUTES_RSP, ZCL_DEFAULT_RESPONSE):
+        elif zcl.command_id in (GeneralCommand.Read_Attributes_rsp, GeneralCommand.Default_Response):
             fut = self._reads.pop(zcl.seq, None)
             if fut is not None and not fut.done():
                 fut.set_result(zcl)

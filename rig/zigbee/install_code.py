@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from zigpy.util import aes_mmo_hash, convert_install_code
+from zigpy.util import convert_install_code
 
 CODE_LENGTHS = (6, 8, 12, 16)
 
@@ -67,8 +67,3 @@ def link_key(code_with_crc: bytes) -> bytes:
 def link_key_from_code(code: bytes) -> bytes:
     """Link key from the random part alone (as CCS01 carries it): CRC appended, then hashed."""
     return link_key(with_crc(code))
-
-
-def mmo_hash(data: bytes) -> bytes:
-    """The ZigBee AES-128 Matyas-Meyer-Oseas hash."""
-    return bytes(aes_mmo_hash(bytes(data)))

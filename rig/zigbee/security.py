@@ -24,7 +24,6 @@ from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
-from zigpy.util import aes_mmo_hash
 
 from rig.zigbee.frames import (
     APS_INTERPAN,
@@ -37,6 +36,7 @@ from rig.zigbee.frames import (
     FrameError,
     NwkFrame,
 )
+from rig.zigbee.mmo import mmo_hmac
 
 SECURITY_LEVEL = 5
 """ENC-MIC-32, the level every ZigBee PRO network uses."""
@@ -54,15 +54,8 @@ class SecurityError(ValueError):
 
 
 def hashed_key(key: bytes, input_byte: int) -> bytes:
-    """ZigBee keyed hash (spec B.1.4 / 4.5.3): HMAC over AES-MMO with a one-byte message.
-
-    ``HMAC(K, M) = H((K ^ opad) ‖ H((K ^ ipad) ‖ M))``, ipad 0x36.., opad 0x5C.., K = 16 bytes
-    (already the block size, so no key hashing/padding).
-    """
-    if len(key) != 16:
-        raise ValueError(f"ZigBee keys are 16 bytes, got {len(key)}")
-    inner = aes_mmo_hash(bytes(b ^ 0x36 for b in key) + bytes([input_byte]))
-    return bytes(aes_mmo_hash(bytes(b ^ 0x5C for b in key) + bytes(inner)))
+    """ZigBee keyed hash (spec B.1.4 / 4.5.3): HMAC-MMO of a 16-byte key over a one-byte message."""
+    return mmo_hmac(key, bytes([input_byte]))
 
 
 def key_transport_key(link_key: bytes) -> bytes:

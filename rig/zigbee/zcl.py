@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rig.zigbee.frames import U8, U16, Bits, Frame, Rest
+from rig.zigbee.codec import U8, U16, Bits, Frame, Rest
 
 ZCL_PROFILE_WIDE, ZCL_CLUSTER_SPECIFIC = 0, 1
 CLIENT_TO_SERVER, SERVER_TO_CLIENT = 0, 1
-
-ZCL_DEFAULT_RESPONSE = 0x0B
 
 
 class ZclHeader(Frame):
@@ -33,7 +31,6 @@ __all__ = [
     "CLIENT_TO_SERVER",
     "SERVER_TO_CLIENT",
     "ZCL_CLUSTER_SPECIFIC",
-    "ZCL_DEFAULT_RESPONSE",
     "ZCL_PROFILE_WIDE",
     "ZclHeader",
 ]

@@ -11,6 +11,7 @@ from air_helpers import JOINER_EUI, NWK_KEY, install_code_link_key, join_like_ex
 from firmware_shims.air import Air
 from rig.clock import VirtualClock
 from rig.zigbee import frames as F
+from rig.zigbee.eui64 import eui_colon
 
 FIELDS = ["frame.number", "frame.time_epoch", "wpan.fcs_ok", "_ws.malformed", "_ws.expert.message",
           "zbee_aps.cmd.id", "zbee_aps.cmd.key", "zbee_zdp.ext_addr", "zbee_zcl.cmd.tsn", "zbee_nwk.cmd.id",
@@ -57,7 +58,7 @@ async def test_tshark_decrypts_the_capture_with_the_keys_folder(tmp_path, tshark
     tk = [r for r in rows if num(r["zbee_aps.cmd.id"]) == F.APS_CMD_TRANSPORT_KEY]
     assert len(tk) == 1 and tk[0]["zbee_aps.cmd.key"].replace(":", "").lower() == NWK_KEY.hex()
     # decrypted device announce (NWK security with the network key)
-    assert any(r["zbee_zdp.ext_addr"] == F.eui64_str(JOINER_EUI) for r in rows)
+    assert any(r["zbee_zdp.ext_addr"] == eui_colon(JOINER_EUI) for r in rows)
     assert any("Device Announcement" in i for i in infos)
     # decrypted ZCL inside NWK security; inter-PAN plain and APS-secured (extended nonce)
     assert [r["zbee_zcl.cmd.tsn"] for r in rows if r["zbee_zcl.cmd.tsn"]] == ["33", "66", "67"]

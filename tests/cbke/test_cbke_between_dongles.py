@@ -14,18 +14,15 @@ from firmware_shims.ncp.dongle import EmulatedDongle
 from firmware_shims.ncp.zigbee import AirStack
 from rig.cbke.ca import TestCa
 from rig.cbke.ezsp_engine import EzspKeEngine
-from rig.cbke.ke_cluster import CLUSTER_ID, SE_PROFILE_ID, KeInitiator, KeResponder
+from rig.cbke.ke_cluster import CLUSTER_ID, KeInitiator, KeResponder
 from rig.clock import RealClock
 from rig.transport import open_ezsp, zigpy_config
-from rig.zigbee.frames import MacFrame, interpan
+from rig.zigbee.eui64 import eui_int
+from rig.zigbee.frames import PROFILE_SE, MacFrame, interpan
 from rig.zigbee.zcl import ZclHeader
 
 INTERPAN_FILTERS = bytes.fromhex("050015002500090019002900060016002600" "0a001a002a00")
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
-
-
-def eui_int(eui) -> int:
-    return int.from_bytes(bytes(eui), "little")
 
 
 async def make_lab(tmp_path, names):
@@ -70,7 +67,7 @@ class InterPanLink:
                         command_id=command_id, payload=payload).encode()
         dst, dst_pan = self.peer
         frame = interpan(self.seq, dst_pan=dst_pan, dst=dst, src_pan=self.own_pan, src_ieee=eui_int(self.own_eui),
-                         cluster=CLUSTER_ID, profile=SE_PROFILE_ID, payload=zcl)
+                         cluster=CLUSTER_ID, profile=PROFILE_SE, payload=zcl)
         (status,) = await self.ezsp.sendRawMessageExtended(message=frame.encode_mpdu(), priority=0, useCca=True)
         return status == t.sl_Status.OK
 
@@ -122,7 +119,7 @@ async def test_cbke_on_the_han_then_aps_encrypted_data_decrypts_at_the_other_end
         await esme.setInitialSecurityState(t.EmberInitialSecurityState(
             bitmask=t.EmberInitialSecurityBitmask(0x0900), preconfiguredKey=key, networkKey=t.KeyData(bytes(16)),
             networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
-        await esme.addEndpoint(endpoint=1, profileId=SE_PROFILE_ID, deviceId=0x0501, deviceVersion=1,
+        await esme.addEndpoint(endpoint=1, profileId=PROFILE_SE, deviceId=0x0501, deviceVersion=1,
                                inputClusterCount=1, outputClusterCount=1, inputClusterList=[CLUSTER_ID],
                                outputClusterList=[CLUSTER_ID])
         await esme.joinNetwork(nodeType=t.EmberNodeType.ROUTER, parameters=t.EmberNetworkParameters(
@@ -138,7 +135,7 @@ async def test_cbke_on_the_han_then_aps_encrypted_data_decrypts_at_the_other_end
         async def aps_send(ezsp, nwk, command_id, payload, direction):
             zcl = ZclHeader(frame_type=1, direction=direction, disable_default_response=1, seq=next(seqs),
                             command_id=command_id, payload=payload).encode()
-            aps = t.EmberApsFrame(profileId=SE_PROFILE_ID, clusterId=CLUSTER_ID, sourceEndpoint=1,
+            aps = t.EmberApsFrame(profileId=PROFILE_SE, clusterId=CLUSTER_ID, sourceEndpoint=1,
                                   destinationEndpoint=1, options=t.EmberApsOption(0x0040), groupId=0, sequence=0)
             status, _ = await ezsp.sendUnicast(message_type=0, nwk=nwk, aps_frame=aps, message_tag=1, message=zcl)
             return status == t.sl_Status.OK
@@ -164,7 +161,7 @@ async def test_cbke_on_the_han_then_aps_encrypted_data_decrypts_at_the_other_end
         assert ch_key == d["esme"].node.link_key_for(d["ch"].nv.state.effective_eui64()) != bytes(key)
 
         # the next APS-secured frame (option 0x0020: APS encryption with the CBKE link key)
-        aps = t.EmberApsFrame(profileId=SE_PROFILE_ID, clusterId=0x0704, sourceEndpoint=1, destinationEndpoint=1,
+        aps = t.EmberApsFrame(profileId=PROFILE_SE, clusterId=0x0704, sourceEndpoint=1, destinationEndpoint=1,
                               options=t.EmberApsOption(0x0060), groupId=0, sequence=0)
         status, _ = await esme.sendUnicast(message_type=0, nwk=0x0000, aps_frame=aps, message_tag=2,
                                            message=b"\x01\x10\x00GB-HRGP")

@@ -177,7 +177,7 @@ async def test_unknown_issuer(pki):
     assert server.reason is KeReason.BAD_CERTIFICATE_ISSUER
     assert server.sent_terminate is TerminateStatus.UNKNOWN_ISSUER
     assert client.reason is KeReason.PARTNER_SENT_TERMINATE
-    assert client.received_terminate == TerminateKeyEstablishment(1, 30, SUITE_2)
+    assert client.received_terminate == TerminateKeyEstablishment(status=1, wait_time=30, suite=SUITE_2)
     assert pair.wire.commands() == [0, 3]
     pair.assert_no_key()
 
@@ -280,7 +280,8 @@ async def test_bad_mac_in_confirm_response(pki):
     assert client.link_key is None
     pair.assert_no_key(pair.client_engine)
     # as on hardware the responder stored its key when it sent MACV; the late Terminate finds it idle
-    assert server.success and pair.wire.terminates(C2S) == [TerminateKeyEstablishment(2, 30, SUITE_2)]
+    assert server.success
+    assert pair.wire.terminates(C2S) == [TerminateKeyEstablishment(status=2, wait_time=30, suite=SUITE_2)]
 
 
 async def test_unsupported_suite_requested(pki, cbke_json):
@@ -293,7 +294,8 @@ async def test_unsupported_suite_requested(pki, cbke_json):
     client, server = await pair.run()
     assert server.reason is KeReason.BAD_KEY_ESTABLISHMENT_SUITE
     assert server.sent_terminate is TerminateStatus.UNSUPPORTED_SUITE
-    assert client.received_terminate == TerminateKeyEstablishment(5, 30, SUITE_2)  # our suites in the field
+    # our suites in the field
+    assert client.received_terminate == TerminateKeyEstablishment(status=5, wait_time=30, suite=SUITE_2)
     pair.assert_no_key()
 
 
@@ -384,7 +386,7 @@ async def test_idle_responder(pki):
     assert pair.wire.log == [] and pair.server.results == []
     await pair.server.handle(KeCommand.EPHEMERAL_DATA, bytes(37))
     assert pair.server.results[-1].reason is KeReason.INVALID_PARTNER_MESSAGE
-    assert pair.wire.terminates(S2C) == [TerminateKeyEstablishment(3, 30, SUITE_2)]
+    assert pair.wire.terminates(S2C) == [TerminateKeyEstablishment(status=3, wait_time=30, suite=SUITE_2)]
     await pair.server.handle(KeCommand.INITIATE_KEY_ESTABLISHMENT, b"\x02\x00")
     assert pair.server.results[-1].sent_terminate is TerminateStatus.BAD_MESSAGE
 

@@ -82,24 +82,27 @@ def test_fixed_size_decoders(payload, suite):
 )
 def test_round_trips(suite, eph, conf, status, data):
     identity = data.draw(st.binary(min_size=CERT_SIZE.get(suite, 0), max_size=CERT_SIZE.get(suite, 90)))
-    msg = InitiateKeyEstablishment(suite, eph, conf, identity)
+    msg = InitiateKeyEstablishment(suite=suite, ephemeral_data_generate_time=eph, confirm_key_generate_time=conf,
+                                   identity=identity)
     assert InitiateKeyEstablishment.decode(msg.encode()) == msg
-    term = TerminateKeyEstablishment(status, eph, suite)
+    term = TerminateKeyEstablishment(status=status, wait_time=eph, suite=suite)
     assert TerminateKeyEstablishment.decode(term.encode()) == term
     assert term.status_name
 
 
 def test_encoders_validate():
     with pytest.raises(ValueError):
-        InitiateKeyEstablishment(2, 11, 16, bytes(73))
+        InitiateKeyEstablishment(suite=2, ephemeral_data_generate_time=11, confirm_key_generate_time=16,
+                                 identity=bytes(73))
     with pytest.raises(ValueError):
-        InitiateKeyEstablishment(0x10000, 11, 16, b"")
+        InitiateKeyEstablishment(suite=0x10000, ephemeral_data_generate_time=11, confirm_key_generate_time=16,
+                                 identity=b"")
     with pytest.raises(ValueError):
-        TerminateKeyEstablishment(256, 0, 2)
+        TerminateKeyEstablishment(status=256, wait_time=0, suite=2)
     with pytest.raises(ValueError):
-        EphemeralData(bytes(36))
+        EphemeralData(public_key=bytes(36))
     with pytest.raises(ValueError):
-        ConfirmKeyData(bytes(15))
+        ConfirmKeyData(mac=bytes(15))
     with pytest.raises(ValueError):
         EphemeralData.decode(bytes(37), suite=3)
 

@@ -279,6 +279,27 @@ def test_interpan_broadcast_and_group_headers_match_note():
         roundtrip(f)
 
 
+def test_one_table_says_which_layer_follows():
+    beacon = F.beacon(3, PAN, 0x0000, EPID, permit_joining=True)
+    sf = MacBeacon.decode(beacon.payload)
+    assert (F.follows(beacon), F.follows(sf)) == (MacBeacon, ZigbeeBeacon)
+    assert F.follows(MacBeacon(payload=b"\x01rest")) is None and F.follows(ZigbeeBeacon.decode(sf.payload)) is None
+    assert F.follows(F.beacon_request(1)) is MacCommand and F.follows(F.mac_ack(1)) is None
+    assert F.follows(F.mac_data(1, PAN, 0, 1, b"")) is NwkFrame
+    ip = F.interpan(1, dst_pan=PAN, dst=CH_EUI, src_pan=0xFFFF, src_ieee=HHT_EUI, cluster=0x0800)
+    stub = NwkFrame.decode(ip.payload)
+    assert stub.frame_type == F.NWK_INTERPAN and F.follows(stub) is ApsFrame
+    assert F.follows(NwkFrame(frame_type=F.NWK_DATA)) is ApsFrame
+    assert F.follows(NwkFrame(frame_type=F.NWK_COMMAND)) is NwkCommand
+    assert F.follows(ApsFrame(frame_type=F.APS_COMMAND, counter=1)) is ApsCommand
+    assert F.follows(ApsFrame(frame_type=F.APS_ACK, ack_format=1, counter=1)) is None
+    # dissect walks the same table
+    d = F.dissect(beacon.encode())
+    assert d.error is None and d.mac_beacon == sf and d.zigbee_beacon == ZigbeeBeacon.decode(sf.payload)
+    d = F.dissect(F.mac_data(1, PAN, 0, 1, b"").encode())
+    assert d.error is None and d.nwk is None
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 
@@ -350,10 +371,3 @@ def test_records_are_immutable_values():
     assert f.to_dict()["seq"] == 1 and "dst_addr" not in f.to_dict()
     assert "MacFrame(" in repr(f)
     assert MacCommand(command_id=7) != (7, None)
-
-
-def test_eui64_helpers():
-    assert F.eui64_str(CH_EUI) == "00:db:12:34:56:78:90:a3"
-    assert F.parse_eui64("00:DB:12:34:56:78:90:A3") == CH_EUI
-    with pytest.raises(ValueError):
-        F.parse_eui64("00:11")

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import zigpy.types as zt
 
+from rig.zigbee.eui64 import eui_hex, eui_obj
+
 if TYPE_CHECKING:
     from rig.clock import Clock
 
@@ -17,11 +19,11 @@ if TYPE_CHECKING:
 
 def eui_from_hex(value: str) -> zt.EUI64:
     """Big-endian hex (as written on labels) → zigpy EUI64."""
-    return zt.EUI64(bytes.fromhex(value)[::-1])
+    return eui_obj(value)
 
 
 def eui_to_hex(eui: zt.EUI64) -> str:
-    return bytes(eui)[::-1].hex().upper()
+    return eui_hex(eui)
 
 
 class Area:

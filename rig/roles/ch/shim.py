@@ -24,20 +24,20 @@ import os
 import struct
 
 import bellows.types as t
+from zigpy.zdo.types import ZDOCmd
 
 from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
-from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassembler, eui_hex, segments
+from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassembler, segments
 from rig.roles.ezsp_role import describe_gbcs as _describe
 from rig.roles.meters import MeterCore
+from rig.zigbee.eui64 import eui_bytes, eui_hex
 from rig.zigbee.zcl import ZclHeader
 
 from .core import ChCore, Refusal
 from .devicelog import DeviceLog, DeviceLogEntry
-
-ZDO_MGMT_LEAVE_REQ = 0x0034
 
 
 class ChShim:
@@ -166,8 +166,8 @@ class ChShim:
     async def _make_leave(self, entry: DeviceLogEntry) -> None:
         if entry.nwk is None or self.role is None:
             return
-        payload = bytes([self.role.next_seq()]) + bytes.fromhex(entry.eui64)[::-1] + b"\x00"
-        sent = await self.role.send_zdo(entry.nwk, ZDO_MGMT_LEAVE_REQ, payload)
+        payload = bytes([self.role.next_seq()]) + eui_bytes(entry.eui64, "little") + b"\x00"
+        sent = await self.role.send_zdo(entry.nwk, ZDOCmd.Mgmt_Leave_req, payload)
         self.role.emit("ch.leave_requested", "ok" if sent else "send_failed",
                        peer=entry.eui64, nwk=f"{entry.nwk:04X}")
 
@@ -204,7 +204,7 @@ class ChShim:
                 async def send(c, p, src=src, pan=frame.src_pan):
                     return await role.send_interpan(src, pan, pairing.KE_CLUSTER, role.zcl(c, p, direction=1))
                 ke = self._interpan_ke[src] = role.ke_responder(send)
-                ke.expected_partner_eui64 = bytes.fromhex(src)
+                ke.expected_partner_eui64 = eui_bytes(src, "big")
                 self._spawn(self._await_interpan_ke(src, ke))
             await ke.handle(frame.zcl.command_id, frame.zcl.payload)
             return
@@ -282,7 +282,7 @@ class ChShim:
             async def send(c, p, nwk=nwk):
                 return await role.send_zcl(nwk, pairing.KE_CLUSTER, role.zcl(c, p, direction=1))
             ke = self._han_ke[nwk] = role.ke_responder(send)
-            ke.expected_partner_eui64 = bytes.fromhex(eui)
+            ke.expected_partner_eui64 = eui_bytes(eui, "big")
 
             async def finished():
                 result = await ke.next_result()
