@@ -53,14 +53,6 @@ class Identities:
         return link_key_from_code(self.install_codes[entity])
 
 
-def install_code_from_token(data: bytes) -> bytes | None:
-    """The install code (without CRC) in an MFG_INSTALLATION_CODE token: flags u16 | value[16] | CRC u16."""
-    if len(data) < 20 or data[:2] == b"\xff\xff":
-        return None
-    size = {0: 6, 2: 8, 4: 12, 6: 16}.get(int.from_bytes(data[:2], "little") & 0x06)
-    return bytes(data[2:2 + size]) if size else None
-
-
 class Premises:
     """One premises on one backend: dongles by role, identities, keys, and the roles on them."""
 
@@ -104,20 +96,18 @@ class Premises:
 
     # --- set-up -----------------------------------------------------------------------------------
     async def setup(self) -> Premises:
-        import bellows.types as t
-
-        from rig.zigbee.eui64 import eui_hex
+        from rig.roles.ezsp_role import EzspRole
 
         await self.backend.manufacture(PREMISES_ROLES)
         euis, codes = {}, {}
         for role in PREMISES_ROLES:
             ezsp = await self.open(role)
+            reader = EzspRole(f"premises/{role}", ezsp, self.clock, self.events)
             try:
-                (eui,) = await ezsp.getEui64()
-                euis[role] = eui_hex(eui)
-                (token,) = await ezsp.getMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE)
-                codes[role] = install_code_from_token(bytes(token))
+                euis[role] = await reader.read_eui64()
+                codes[role] = await reader.read_install_code()
             finally:
+                reader.detach()
                 await self.disconnect(ezsp)
         for role in ("esme", "ppmid"):
             if codes[role] is None:

@@ -33,6 +33,7 @@ from rig.events import EventLog
 from rig.gbcs import DecodeError, Message
 from rig.zigbee.eui64 import eui_bytes, eui_hex, eui_int, eui_obj
 from rig.zigbee.frames import APS_INTERPAN, ApsFrame, FrameError, MacFrame, interpan
+from rig.zigbee.install_code import install_code_from_token
 from rig.zigbee.security import SecurityError, secure_interpan, unsecure_interpan
 from rig.zigbee.zcl import ZclHeader
 
@@ -153,6 +154,11 @@ class EzspRole:
         (eui,) = await self.ezsp.getEui64()
         self.eui64 = eui_hex(eui)
         return self.eui64
+
+    async def read_install_code(self) -> bytes | None:
+        """The install code (without CRC) in the MFG_INSTALLATION_CODE token; None when none is set."""
+        (token,) = await self.ezsp.getMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE)
+        return install_code_from_token(bytes(token))
 
     async def link_key_for(self, partner: str) -> bytes | None:
         (index,) = await self.ezsp.findKeyTableEntry(address=eui_obj(partner), linkKey=True)

@@ -67,3 +67,11 @@ def link_key(code_with_crc: bytes) -> bytes:
 def link_key_from_code(code: bytes) -> bytes:
     """Link key from the random part alone (as CCS01 carries it): CRC appended, then hashed."""
     return link_key(with_crc(code))
+
+
+def install_code_from_token(data: bytes) -> bytes | None:
+    """The install code (without CRC) in an MFG_INSTALLATION_CODE token: flags u16 | value[16] | CRC u16."""
+    if len(data) < 20 or data[:2] == b"\xff\xff":
+        return None
+    size = {0: 6, 2: 8, 4: 12, 6: 16}.get(int.from_bytes(data[:2], "little") & 0x06)
+    return bytes(data[2:2 + size]) if size else None

@@ -4,9 +4,9 @@ read from the dongles over EZSP, as they are from real dongles named by an inven
 from __future__ import annotations
 
 from rig.backend import SimBackend
-from rig.premises import Premises, install_code_from_token
+from rig.premises import Premises
 from rig.scenarios.secmp0037 import run
-from rig.zigbee.install_code import with_crc
+from rig.zigbee.install_code import install_code_from_token, with_crc
 
 EUIS = {"ch": "00DB5A5A5A5A0C01", "esme": "00DB5A5A5A5A0E02", "ppmid": "00DB5A5A5A5A0A03"}
 
