@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rig.atomic import write_atomic
+from rig.atomic import read_atomic, write_atomic
 
 from . import crypto
 from .fields import DecodeError
@@ -110,7 +110,8 @@ class CounterStore:
     def load(cls, path: str | os.PathLike) -> CounterStore:
         """Counters from ``path`` (empty if the file does not exist yet); ``accept`` saves back there."""
         path = Path(path)
-        raw = json.loads(path.read_text()) if path.exists() else {}
+        text = read_atomic(path)
+        raw = json.loads(text) if text is not None else {}
         return cls(raw.get("counters", {}), path)
 
     def save(self, path: str | os.PathLike | None = None) -> None:

@@ -1,6 +1,7 @@
 """The CHF device log: the allow-list of devices that may join the SM HAN, kept across power cycles.
 
-One JSON file written atomically (temp file + fsync + rename, ``rig.atomic.write_atomic``).
+One JSON file written atomically (temp file + fsync + rename, ``rig.atomic.write_atomic``); loading it
+removes the temp files a killed writer left (``rig.atomic.read_atomic``).
 An entry holds the device's EUI-64 (big-endian hex, as Entity IDs are written), its GBCS device type,
 the install-code link key, the join state (``registered`` -> ``joined``), the NWK address it joined with,
 how it was added (``interpan`` = an HHT's own CCS01 over inter-PAN, ``tunnel`` = a CCS01 relayed on the
@@ -13,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from rig.atomic import write_atomic
+from rig.atomic import read_atomic, write_atomic
 
 
 @dataclass
@@ -40,12 +41,15 @@ class DeviceLog:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self.entries: dict[str, DeviceLogEntry] = {}
-        if self.path is not None and self.path.exists():
+        if self.path is not None:
             self._load()
 
     def _load(self) -> None:
         try:
-            raw = json.loads(self.path.read_text())
+            text = read_atomic(self.path)
+            if text is None:
+                return
+            raw = json.loads(text)
             names = {f.name for f in fields(DeviceLogEntry)}
             for item in raw["entries"]:
                 unknown = set(item) - names
