@@ -16,13 +16,17 @@
   use case: CCS01 adds the device to the log (over inter-PAN only for the sender itself, which becomes
   an HHT entry expiring after ``HHT_RESIDENCY_S``), CCS02 removes it.  The answer is ``Handled`` with
   the GBCS response bytes or a ``Refusal`` whose ``reason`` names the cause; a refusal never changes
-  the log.
+  the log and never moves the originator's counter.
+* Acceptance is one step at the end: the originator counter moves (disk, then memory), then the log
+  changes (disk, then memory); if the log cannot be written the counter is put back, and the command is
+  refused ``state_not_saved`` (memory and disk agree whatever failed).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rig import pairing
 from rig.clock import Clock, Timer
@@ -99,6 +103,9 @@ class ChCore:
 
     def _remove(self, entry: DeviceLogEntry, why: str) -> None:
         self.log.remove(entry.eui64)
+        self._removed(entry, why)
+
+    def _removed(self, entry: DeviceLogEntry, why: str) -> None:
         self._emit("ch.device_log_removed", why, device=entry.eui64)
         if self.on_removed is not None:
             self.on_removed(entry)
@@ -138,7 +145,7 @@ class ChCore:
             closed = self.check_interpan(sender)
             if closed is not None:
                 return closed
-        result = validate(data, self.chf, self.counters)
+        result = validate(data, self.chf, self.counters, commit=False)
         if not result.ok:
             return Refusal(f"gbcs_rejected:{result.reason.value}", result.detail)
         name = result.use_case.name
@@ -154,7 +161,10 @@ class ChCore:
                                    link_key=link_key_from_code(bytes(p["install_code"])).hex().upper(),
                                    added_via=via, added_at=now,
                                    hht_expiry=now + pairing.HHT_RESIDENCY_S if hht else None)
-            self.log.put(entry)
+            refusal = self._accept(result, lambda: self.log.put(entry))
+            if refusal is not None:
+                return refusal
+            entry = self.log.get(eui)
             if hht:
                 self._timers.append(self.clock.call_later(pairing.HHT_RESIDENCY_S, self._expire, eui, entry.hht_expiry))
             self._emit("ch.device_log_added", device=eui, device_type=entry.device_type, via=via, hht=hht)
@@ -163,18 +173,39 @@ class ChCore:
             eui = result.payload["device_id"].upper()
             entry = self.log.get(eui)
             if entry is None:
+                refusal = self._accept(result, lambda: None)
+                if refusal is not None:
+                    return refusal
                 return Handled(name, self.builder.response(result.message, unregister_result=1).to_bytes())
-            self._remove(entry, "ccs02")
+            refusal = self._accept(result, lambda: self.log.remove(eui))
+            if refusal is not None:
+                return refusal
+            self._removed(entry, "ccs02")
             return Handled(name, self.builder.response(result.message).to_bytes(), entry)
         return Refusal("gbcs_rejected:unsupported_message_code", f"the CHF does not execute {name}")
+
+    def _accept(self, result, change: Callable[[], object]) -> Refusal | None:
+        """Accept a validated command: its counter moves, then ``change`` writes the log; either write
+        failing leaves the counter and the log as they were (``state_not_saved``)."""
+        m = result.message
+        previous = self.counters.last(m.originator)
+        try:
+            self.counters.accept(m.originator, m.counter)
+        except OSError as exc:
+            return Refusal("state_not_saved", f"GBCS counters not written: {exc}")
+        try:
+            change()
+        except OSError as exc:
+            with contextlib.suppress(OSError):     # if this fails too the counter stays moved: fail-safe
+                self.counters.restore(m.originator, previous)
+            return Refusal("state_not_saved", f"device log not written: {exc}")
+        return None
 
     def mark_joined(self, eui64: str, nwk: int) -> DeviceLogEntry | None:
         entry = self.log.get(eui64)
         if entry is None:
             return None
-        entry.join_state, entry.nwk = "joined", nwk
-        self.log.save()
-        return entry
+        return self.log.put(replace(entry, join_state="joined", nwk=nwk))
 
     def may_tunnel(self, eui64: str) -> Refusal | None:
         entry = self.log.get(eui64)

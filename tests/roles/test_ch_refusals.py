@@ -1,0 +1,82 @@
+"""The CHF refuses what a channel may not carry, with the exact reason, and a refusal changes nothing:
+not the device log, not the originator counters (in memory and on disk alike)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
+
+from rig.clock import VirtualClock
+from rig.events import EventLog
+from rig.gbcs import Builder, CounterStore, Device, Role
+from rig.roles.ch import ChCore, DeviceLog
+
+COUNTERS_MODULE = importlib.import_module("rig.gbcs.validate")      # (rig.gbcs.validate is also a function)
+DEVICE_LOG_MODULE = importlib.import_module("rig.roles.ch.devicelog")
+
+
+@pytest.fixture
+def core(keys, tmp_path):
+    clock = VirtualClock()
+    core = ChCore(clock, "secmp0037", DeviceLog(tmp_path / "log.json"), Device.from_store(keys, keys.one(Role.CHF)),
+                  CounterStore.load(tmp_path / "counters.json"), Builder(keys), EventLog(clock))
+    core.power_on()
+    return core
+
+
+@pytest.fixture
+def dcc(keys):
+    return Builder(keys, counter_start=100)
+
+
+def ccs01(keys, builder, device, device_type=Role.HHT):
+    return builder.ccs01(keys.one(Role.CHF), device, device_type, INSTALL_CODE).to_bytes()
+
+
+def state(core):
+    """Device log and counters as the CH holds them in memory and as its next power-on would load them."""
+    return {"log": core.log.snapshot(), "counters": dict(core.counters.counters),
+            "log_on_disk": DeviceLog(core.log.path).snapshot(),
+            "counters_on_disk": CounterStore.load(core.counters.path).counters}
+
+
+def assert_refused(core, data: bytes, *, via: str, sender: str | None, reason: str) -> None:
+    before = state(core)
+    out = core.handle_command(data, via=via, sender=sender)
+    assert not out.ok and out.reason == reason, out
+    assert state(core) == before
+
+
+async def test_refused_command_does_not_consume_the_originator_counter(keys, core, dcc):
+    hht_own = ccs01(keys, dcc, HHT_ID)                    # counter 100: what the HHT will send
+    foreign = ccs01(keys, dcc, PPMID_ID)                  # counter 101: refused over inter-PAN
+    assert_refused(core, foreign, via="interpan", sender=HHT_ID, reason="ccs01_not_for_sender")
+    assert core.handle_command(hht_own, via="interpan", sender=HHT_ID).ok
+
+
+async def test_failed_counter_write_changes_neither_counters_nor_log(keys, core, dcc, monkeypatch):
+    command = ccs01(keys, dcc, HHT_ID)
+
+    def disk_full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(COUNTERS_MODULE, "write_atomic", disk_full)
+    assert_refused(core, command, via="interpan", sender=HHT_ID, reason="state_not_saved")
+    monkeypatch.undo()
+    assert core.handle_command(command, via="interpan", sender=HHT_ID).ok   # its counter was not used up
+
+
+async def test_failed_device_log_write_puts_the_counter_back(keys, core, dcc, monkeypatch):
+    assert core.handle_command(ccs01(keys, dcc, PPMID_ID, Role.PPMID), via="wan").ok
+    command = ccs01(keys, dcc, HHT_ID)
+
+    def disk_full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DEVICE_LOG_MODULE, "write_atomic", disk_full)
+    assert_refused(core, command, via="interpan", sender=HHT_ID, reason="state_not_saved")
+    monkeypatch.undo()
+    assert core.handle_command(command, via="interpan", sender=HHT_ID).ok
+    assert HHT_ID in DeviceLog(core.log.path)
