@@ -22,6 +22,11 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
   decrypts it, inter-pan.md §5) because the EZSP inter-PAN path has no APS security.
   The CH answers with the CCS01 response the same way.
 * The CH's device-log device type for an HHT [U]: ``DeviceType.TYPE2`` (rig.gbcs decision 1).
+* What inter-PAN may carry to the CHF [I]: only ``INTERPAN_CHF_COMMANDS`` (CCS01; anything else
+  ``interpan_command_not_allowed``), naming the sender itself (``ccs01_not_for_sender``) with device type
+  ``HHT_DEVICE_TYPE`` (``interpan_device_type_not_hht``): over inter-PAN a device can only register
+  itself, and only as an HHT.  It never replaces an entry that is not an HHT entry
+  (``interpan_entry_not_hht``); renewing an HHT entry (the HHT pairs again) keeps its expiry.
 
 SM HAN
 * Joins: install-code link keys only (TC policy 0x10); the CH imports a transient key for a device
@@ -37,6 +42,10 @@ SM HAN
 * HHT residency [U, SECMP0037 seed]: an entry added by an HHT's own inter-PAN CCS01 is removed after
   ``HHT_RESIDENCY_S`` or at the next CH power-on, whichever comes first; the device is asked to leave
   (ZDO Mgmt_Leave_req).  Entries added through the tunnel (the PPMID's) stay.
+* An HHT entry is not re-added or extended by the HHT itself [I]: an HHT entry is made only by the HHT's
+  own inter-PAN CCS01 and renewing it there keeps its expiry; through the HAN tunnel a CCS01 naming its
+  sender (``ccs01_names_sender``: a device never registers itself on the HAN) or a device that has an
+  HHT entry (``hht_entry_not_extendable``) is refused, so an HHT cannot make itself a permanent entry.
 * PPMID <-> ESME data: ZCL Metering (0x0702) Read Attributes of CurrentSummationDelivered (0x0000)
   sent directly on the HAN; a meter answers only a partner joined by a CS03 command, others get a
   Default Response NOT_AUTHORIZED (0x7E) [I].
@@ -78,6 +87,8 @@ PLAINTEXT_INTERPAN = {KE_CLUSTER: frozenset({0x00, 0x01, 0x02, 0x03})}
 
 INTERPAN_TUNNEL_ID = 0x0000
 HHT_DEVICE_TYPE = DeviceType.TYPE2
+#: GBCS commands the CHF executes when they arrive over inter-PAN (only for the sender itself, as an HHT)
+INTERPAN_CHF_COMMANDS = frozenset({"CCS01"})
 SEGMENT_BYTES = 48
 
 # tunnelling cluster (gbcs.md §7)

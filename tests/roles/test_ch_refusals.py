@@ -80,3 +80,67 @@ async def test_failed_device_log_write_puts_the_counter_back(keys, core, dcc, mo
     monkeypatch.undo()
     assert core.handle_command(command, via="interpan", sender=HHT_ID).ok
     assert HHT_ID in DeviceLog(core.log.path)
+
+
+# --- inter-PAN carries only the sender's own CCS01, as an HHT ---------------------------------------
+
+async def test_interpan_ccs01_claiming_device_type_other_than_hht_refused(keys, core, dcc):
+    assert_refused(core, ccs01(keys, dcc, HHT_ID, Role.ESME), via="interpan", sender=HHT_ID,
+                   reason="interpan_device_type_not_hht")
+    assert HHT_ID not in core.log
+
+
+async def test_ccs02_over_interpan_refused_and_the_esme_stays(keys, core, dcc):
+    esme = keys.one(Role.ESME)
+    assert core.handle_command(ccs01(keys, dcc, esme, Role.ESME), via="wan").ok
+    assert core.handle_command(ccs01(keys, dcc, HHT_ID), via="interpan", sender=HHT_ID).ok
+    for device in (esme, HHT_ID):                 # another device's entry, or the sender's own
+        ccs02 = dcc.ccs02(keys.one(Role.CHF), device).to_bytes()
+        assert_refused(core, ccs02, via="interpan", sender=HHT_ID, reason="interpan_command_not_allowed")
+    assert esme in core.log and HHT_ID in core.log
+
+
+async def test_interpan_ccs01_for_another_device_refused(keys, core, dcc):
+    assert_refused(core, ccs01(keys, dcc, PPMID_ID), via="interpan", sender=HHT_ID, reason="ccs01_not_for_sender")
+    assert_refused(core, ccs01(keys, dcc, PPMID_ID), via="interpan", sender=None, reason="ccs01_not_for_sender")
+    assert PPMID_ID not in core.log
+
+
+async def test_interpan_ccs01_does_not_replace_an_entry_that_is_not_an_hht_entry(keys, core, dcc):
+    esme = keys.one(Role.ESME)
+    assert core.handle_command(ccs01(keys, dcc, esme, Role.ESME), via="wan").ok
+    assert_refused(core, ccs01(keys, dcc, esme), via="interpan", sender=esme, reason="interpan_entry_not_hht")
+    assert not core.log.get(esme).is_hht
+
+
+# --- an HHT entry is not re-added or extended by the HHT itself -------------------------------------
+
+async def test_hht_own_ccs01_through_its_tunnel_refused_and_the_hht_still_expires(keys, core, dcc):
+    assert core.handle_command(ccs01(keys, dcc, HHT_ID), via="interpan", sender=HHT_ID).ok
+    core.mark_joined(HHT_ID, 0x4A1F)
+    expiry = core.log.get(HHT_ID).hht_expiry
+    for device_type in (Role.HHT, Role.PPMID):
+        assert_refused(core, ccs01(keys, dcc, HHT_ID, device_type), via="tunnel", sender=HHT_ID,
+                       reason="ccs01_names_sender")
+    assert core.log.get(HHT_ID).hht_expiry == expiry
+    await core.clock.advance(expiry - core.clock.now() + 1)
+    assert HHT_ID not in core.log
+
+
+async def test_tunnel_ccs01_for_a_device_with_an_hht_entry_refused(keys, core, dcc):
+    assert core.handle_command(ccs01(keys, dcc, HHT_ID), via="interpan", sender=HHT_ID).ok
+    assert core.handle_command(ccs01(keys, dcc, PPMID_ID), via="interpan", sender=PPMID_ID).ok   # a second HHT
+    core.mark_joined(HHT_ID, 0x4A1F)
+    assert_refused(core, ccs01(keys, dcc, PPMID_ID, Role.PPMID), via="tunnel", sender=HHT_ID,
+                   reason="hht_entry_not_extendable")
+    assert core.log.get(PPMID_ID).is_hht
+
+
+async def test_hht_pairing_again_over_interpan_keeps_its_expiry(keys, core, dcc):
+    assert core.handle_command(ccs01(keys, dcc, HHT_ID), via="interpan", sender=HHT_ID).ok
+    expiry = core.log.get(HHT_ID).hht_expiry
+    await core.clock.advance(10 * 3600)
+    assert core.handle_command(ccs01(keys, dcc, HHT_ID), via="interpan", sender=HHT_ID).ok
+    assert core.log.get(HHT_ID).hht_expiry == expiry
+    await core.clock.advance(expiry - core.clock.now() + 1)
+    assert HHT_ID not in core.log

@@ -36,7 +36,7 @@ async def refused_with(bench, events, ch, ezsp, ccs01: bytes) -> str:
     ids = bench.ids
     refused = asyncio.get_running_loop().create_future()
     events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
-    before = ch.core.log.snapshot()
+    before = ch.core.log.snapshot(), dict(ch.core.counters.counters)
     hht = Hht(ezsp, bench.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
     task = asyncio.ensure_future(hht.power_on(ids.gpf))
     try:
@@ -45,7 +45,7 @@ async def refused_with(bench, events, ch, ezsp, ccs01: bytes) -> str:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         hht.role.detach()
-    assert ch.core.log.snapshot() == before
+    assert (ch.core.log.snapshot(), dict(ch.core.counters.counters)) == before
     return event.result
 
 
@@ -69,6 +69,23 @@ async def test_ccs01_for_another_device_refused(lab):
     ids = bench.ids
     ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.ppmid, Role.HHT, ids.install_codes[ids.ppmid]).to_bytes()
     assert await refused_with(bench, events, ch, ezsp, ccs01) == "ccs01_not_for_sender"
+
+
+async def test_hht_ccs01_claiming_to_be_an_esme_refused(lab):
+    bench, events, ch, ezsp = lab
+    ids = bench.ids
+    ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.ESME, ids.install_codes[ids.hht]).to_bytes()
+    assert await refused_with(bench, events, ch, ezsp, ccs01) == "interpan_device_type_not_hht"
+
+
+async def test_ccs02_over_interpan_refused_and_the_esme_stays(lab):
+    bench, events, ch, ezsp = lab
+    ids = bench.ids
+    dcc = Builder(ids.keys)
+    assert await ch.add_from_wan(dcc.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes()) is None
+    ccs02 = dcc.ccs02(ids.chf, ids.esme).to_bytes()
+    assert await refused_with(bench, events, ch, ezsp, ccs02) == "interpan_command_not_allowed"
+    assert ids.esme in ch.core.log
 
 
 async def test_replayed_ccs01_refused_counter_not_newer(lab):

@@ -12,9 +12,10 @@
   close the MAC filter list.
 * ``handle_command(data, via=..., sender=...)``: a GBCS command addressed to the CHF, arriving over
   inter-PAN (an HHT's own CCS01), the HAN tunnel or the WAN.  Checks in order: inter-PAN window (for
-  ``via="interpan"``), ``rig.gbcs.validate`` (structure, recipient, MAC, counter, authority), then the
-  use case: CCS01 adds the device to the log (over inter-PAN only for the sender itself, which becomes
-  an HHT entry expiring after ``HHT_RESIDENCY_S``), CCS02 removes it.  The answer is ``Handled`` with
+  ``via="interpan"``), ``rig.gbcs.validate`` (structure, recipient, MAC, counter, authority), what the
+  channel may carry (``rig.pairing``: over inter-PAN only a CCS01 registering the sender itself as an
+  HHT, which becomes an HHT entry expiring after ``HHT_RESIDENCY_S``; through the tunnel no CCS01 for
+  the sender or for an HHT entry), then the use case: CCS01 adds the device to the log, CCS02 removes it.  The answer is ``Handled`` with
   the GBCS response bytes or a ``Refusal`` whose ``reason`` names the cause; a refusal never changes
   the log and never moves the originator's counter.
 * Acceptance is one step at the end: the originator counter moves (disk, then memory), then the log
@@ -149,23 +150,27 @@ class ChCore:
         if not result.ok:
             return Refusal(f"gbcs_rejected:{result.reason.value}", result.detail)
         name = result.use_case.name
+        refusal = self._channel_refusal(name, result.payload, via, sender)
+        if refusal is not None:
+            return refusal
         if name == "CCS01":
             p = result.payload
             eui = p["device_id"].upper()
-            if via == "interpan" and (sender is None or eui != sender.upper()):
-                return Refusal("ccs01_not_for_sender",
-                               f"an inter-PAN CCS01 may only register its sender {sender}, not {eui}")
             now = self.clock.now()
             hht = via == "interpan"
+            expiry = None
+            if hht:     # a renewed HHT entry keeps its expiry: an HHT never extends its own residency
+                existing = self.log.get(eui)
+                expiry = existing.hht_expiry if existing is not None else now + pairing.HHT_RESIDENCY_S
             entry = DeviceLogEntry(eui64=eui, device_type=int(p["device_type"]),
                                    link_key=link_key_from_code(bytes(p["install_code"])).hex().upper(),
-                                   added_via=via, added_at=now,
-                                   hht_expiry=now + pairing.HHT_RESIDENCY_S if hht else None)
+                                   added_via=via, added_at=now, hht_expiry=expiry)
+            renewed = hht and self.log.get(eui) is not None
             refusal = self._accept(result, lambda: self.log.put(entry))
             if refusal is not None:
                 return refusal
             entry = self.log.get(eui)
-            if hht:
+            if hht and not renewed:
                 self._timers.append(self.clock.call_later(pairing.HHT_RESIDENCY_S, self._expire, eui, entry.hht_expiry))
             self._emit("ch.device_log_added", device=eui, device_type=entry.device_type, via=via, hht=hht)
             return Handled(name, self.builder.response(result.message).to_bytes(), entry)
@@ -183,6 +188,37 @@ class ChCore:
             self._removed(entry, "ccs02")
             return Handled(name, self.builder.response(result.message).to_bytes(), entry)
         return Refusal("gbcs_rejected:unsupported_message_code", f"the CHF does not execute {name}")
+
+    def _channel_refusal(self, name: str, payload: dict, via: str, sender: str | None) -> Refusal | None:
+        """What the channel a command came by may carry to the CHF (``rig.pairing``, [I])."""
+        sender = (sender or "").upper()
+        if via == "interpan":
+            if name not in pairing.INTERPAN_CHF_COMMANDS:
+                return Refusal("interpan_command_not_allowed",
+                               f"over inter-PAN the CHF executes only an HHT's own CCS01, not {name}")
+            eui = payload["device_id"].upper()
+            if eui != sender:
+                return Refusal("ccs01_not_for_sender",
+                               f"an inter-PAN CCS01 may only register its sender {sender or None}, not {eui}")
+            if int(payload["device_type"]) != pairing.HHT_DEVICE_TYPE:
+                return Refusal("interpan_device_type_not_hht",
+                               f"an inter-PAN CCS01 registers an HHT (device type {int(pairing.HHT_DEVICE_TYPE)}), "
+                               f"not device type {int(payload['device_type'])}")
+            existing = self.log.get(eui)
+            if existing is not None and not existing.is_hht:
+                return Refusal("interpan_entry_not_hht",
+                               f"{eui} has a device-log entry added via {existing.added_via}; an inter-PAN "
+                               "CCS01 does not replace it")
+        elif via == "tunnel" and name == "CCS01":
+            eui = payload["device_id"].upper()
+            if eui == sender:
+                return Refusal("ccs01_names_sender",
+                               f"a CCS01 through the HAN tunnel may not register its sender {eui}")
+            existing = self.log.get(eui)
+            if existing is not None and existing.is_hht:
+                return Refusal("hht_entry_not_extendable",
+                               f"{eui} is an HHT entry: only its own inter-PAN CCS01 makes it, and it expires")
+        return None
 
     def _accept(self, result, change: Callable[[], object]) -> Refusal | None:
         """Accept a validated command: its counter moves, then ``change`` writes the log; either write
