@@ -35,7 +35,13 @@ SM HAN
 * GBCS rides the tunnelling cluster, protocol 6 GB-HRGP, manufacturer 0xFFFF, no flow control, 1500-byte
   maximum (gbcs.md §7 [C]); APS-encrypted with the CBKE link key.  The emulated NCP has no APS
   fragmentation, so a GBCS message is sent as consecutive TransferData frames of ``SEGMENT_BYTES``
-  [I]; the receiver reassembles until the bytes form one whole GBCS message.
+  [I]; the receiver reassembles until the bytes form one whole GBCS message.  Every segment but the
+  last is exactly ``SEGMENT_BYTES`` and the first begins with the GBCS envelope header, so a receiver
+  can tell where a message starts and ends [I]: a segment that does not fit (too long, not a start with
+  nothing buffered, beyond the message's length field or ``TUNNEL_MAX_TRANSFER``) drops that sender's
+  buffer, a new start replaces an unfinished message, and a message whose last segment leaves it
+  undecodable is dropped; the CH reports each as an event (``ch.dropped``, ``rig.roles.ezsp_role.Reassembler``)
+  and keeps buffers for at most ``REASSEMBLY_MAX_SENDERS`` senders per path (the oldest is dropped).
 * Relay [C: SL comms-hub-function]: the CH accepts a tunnel only from a joined device in its log; a GBCS
   command for another device goes down the CH's tunnel to that device, the response comes back to the
   tunnel the command came from.  The CH opens its tunnel to a device on first use [I].
@@ -90,6 +96,7 @@ HHT_DEVICE_TYPE = DeviceType.TYPE2
 #: GBCS commands the CHF executes when they arrive over inter-PAN (only for the sender itself, as an HHT)
 INTERPAN_CHF_COMMANDS = frozenset({"CCS01"})
 SEGMENT_BYTES = 48
+REASSEMBLY_MAX_SENDERS = 16        # senders with a GBCS message in progress, per path (inter-PAN, HAN) [I]
 
 # tunnelling cluster (gbcs.md §7)
 GB_HRGP = 6

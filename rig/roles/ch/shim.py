@@ -29,7 +29,7 @@ from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
-from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassembler, eui_hex, segments
+from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassemblers, eui_hex, segments
 from rig.roles.ezsp_role import describe_gbcs as _describe
 from rig.roles.meters import MeterCore
 from rig.transport import open_ezsp
@@ -67,16 +67,25 @@ class ChShim:
 
     def _reset_ram(self) -> None:
         self._interpan_keys: dict[str, bytes] = {}
-        self._interpan_rx: dict[str, Reassembler] = {}
+        self._interpan_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("interpan"))
         self._interpan_ke: dict[str, object] = {}
         self._han_ke: dict[int, object] = {}
-        self._han_rx: dict[int, Reassembler] = {}
+        self._han_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("tunnel"))
         self._secure: set[str] = set()
         self._tunnels_out: dict[int, asyncio.Future] = {}
         self._pending: dict[tuple[str, int], tuple[int, str, int]] = {}
         self._out_tunnel_ids: dict[str, int] = {}
         self._next_tunnel = 1
         self._tasks: set[asyncio.Task] = set()
+
+    def _reassembly_drop(self, via: str):
+        def dropped(sender, reason: str, n: int, detail: str) -> None:
+            self._drop(reason, sender, via=via, bytes=n, detail=detail)
+        return dropped
+
+    def _drop(self, reason: str, peer: str | None, **detail) -> None:
+        """A frame (or the bytes of a message in progress) the CH discards without executing anything."""
+        self.events.emit("CH", "ch.dropped", reason, peer=peer, **detail)
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -199,6 +208,7 @@ class ChShim:
                 async def send(c, p, src=src, pan=frame.src_pan):
                     return await role.send_interpan(src, pan, pairing.KE_CLUSTER, role.zcl(c, p, direction=1))
                 ke = self._interpan_ke[src] = role.ke_responder(send)
+                self._interpan_rx.discard(src)          # a new pairing: nothing of an old message counts
                 ke.expected_partner_eui64 = bytes.fromhex(src)
                 self._spawn(self._await_interpan_ke(src, ke))
             await ke.handle(frame.zcl.command_id, frame.zcl.payload)
@@ -208,7 +218,7 @@ class ChShim:
             return
         if frame.cluster != pairing.TUNNEL_CLUSTER or frame.zcl.command_id != pairing.CMD_TRANSFER_DATA_C2S:
             return
-        whole = self._interpan_rx.setdefault(src, Reassembler()).feed(frame.zcl.payload[2:])
+        whole = self._interpan_rx.feed(src, frame.zcl.payload[2:])
         if whole is None:
             return
         self.events.emit("CH", "ch.gbcs_received", peer=src, via="interpan", **_describe(whole))
@@ -229,7 +239,7 @@ class ChShim:
 
     def _end_session(self, src: str) -> None:
         self.core.end_session(src)
-        self._interpan_rx.pop(src, None)
+        self._interpan_rx.discard(src)
         if not self.core.interpan_open and self.core.reception_needed() <= 0:
             self._window_closed()
 
@@ -325,7 +335,7 @@ class ChShim:
                 self._refuse(self.core.may_tunnel(eui), eui)
                 return
             (tunnel_id,) = struct.unpack_from("<H", zcl.payload)
-            whole = self._han_rx.setdefault(nwk, Reassembler()).feed(zcl.payload[2:])
+            whole = self._han_rx.feed(eui, zcl.payload[2:])
             if whole is None:
                 return
             if zcl.direction == 0:
