@@ -14,6 +14,16 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
   (``interpan_window_closed``) and, once the list is closed, never reaches the host.
 * Plaintext allow-list: only Key Establishment (cluster 0x0800, commands 0-3, either direction) is
   accepted unsecured (SL's SE allow-list, inter-pan.md §1 [C]); everything else must be APS-secured.
+* The CH's inter-PAN allow-list [I] (``INTERPAN_ALLOW_LIST``, checked before a frame opens a session):
+  every frame the CH accepts is an APS unicast (``interpan_not_unicast``) on the SE profile
+  (``interpan_wrong_profile``) carrying a cluster-specific (``interpan_not_cluster_specific``) ZCL
+  request, client -> server (``interpan_wrong_direction``: the CH only answers over inter-PAN); per
+  cluster the commands allowed and whether the frame must be plaintext (Key Establishment 0-3) or
+  APS-secured with the CBKE link key (TransferData client->server); anything else ``not_allow_listed``,
+  a secured frame the CH cannot decrypt ``aps_security_failed``, a plaintext one whose ZCL header does
+  not decode ``interpan_malformed_zcl``.
+* Every inter-PAN or HAN frame the CH host refuses or drops is an event naming the reason
+  (``ch.refused`` / ``ch.dropped``), so a test sees a refusal instead of waiting out a timeout.
 * The HHT's Entity ID + install code travel as a DCC-built CCS01 that registers the HHT itself
   (device type ``HHT_DEVICE_TYPE``).  [U] in GBCS: the carrying command.  Rig choice [I]: the ZSE
   tunnelling cluster's TransferData (cluster 0x0704, profile 0x0109, client->server 0x02 / server->client
@@ -70,6 +80,8 @@ SM HAN
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rig.gbcs import DeviceType
 
 POLICIES = ("gbcs", "secmp0037")
@@ -88,9 +100,6 @@ TUNNEL_CLUSTER = 0x0704
 METERING_CLUSTER = 0x0702
 ENDPOINT = 1
 
-#: plaintext inter-PAN allow-list: (cluster, command ids) accepted without APS security
-PLAINTEXT_INTERPAN = {KE_CLUSTER: frozenset({0x00, 0x01, 0x02, 0x03})}
-
 INTERPAN_TUNNEL_ID = 0x0000
 HHT_DEVICE_TYPE = DeviceType.TYPE2
 #: GBCS commands the CHF executes when they arrive over inter-PAN (only for the sender itself, as an HHT)
@@ -106,6 +115,25 @@ CMD_REQUEST_TUNNEL = 0x00          # client -> server
 CMD_REQUEST_TUNNEL_RESPONSE = 0x00  # server -> client
 CMD_TRANSFER_DATA_C2S = 0x02
 CMD_TRANSFER_DATA_S2C = 0x01
+
+
+class InterPanAllowed(NamedTuple):
+    commands: frozenset[int]
+    secured: bool                  # True: APS-secured with the CBKE link key; False: plaintext
+
+
+#: what the CH accepts over inter-PAN (module docstring): every frame an APS unicast on the SE profile
+#: with a cluster-specific ZCL request, client -> server; per cluster the commands and their security
+INTERPAN_PROFILE = SE_PROFILE
+INTERPAN_DELIVERY_MODE = 0         # APS unicast (1 indirect, 2 broadcast, 3 group)
+INTERPAN_ZCL_FRAME_TYPE = 1        # cluster-specific (0 = profile-wide)
+INTERPAN_DIRECTION = 0             # client -> server
+INTERPAN_ALLOW_LIST = {
+    KE_CLUSTER: InterPanAllowed(frozenset({0x00, 0x01, 0x02, 0x03}), secured=False),
+    TUNNEL_CLUSTER: InterPanAllowed(frozenset({CMD_TRANSFER_DATA_C2S}), secured=True),
+}
+#: plaintext inter-PAN allow-list: (cluster, command ids) accepted without APS security
+PLAINTEXT_INTERPAN = {c: a.commands for c, a in INTERPAN_ALLOW_LIST.items() if not a.secured}
 
 # timeouts (clock seconds)
 SCAN_DURATION = 0                  # 802.15.4 exponent per channel (31 ms each, 16 channels)

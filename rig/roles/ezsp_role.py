@@ -69,8 +69,9 @@ class InterPanFrame:
     dst_pan: int
     cluster: int
     profile: int
+    delivery_mode: int          # APS delivery mode: 0 unicast, 2 broadcast, 3 group
     secured: bool
-    zcl: ZclHeader | None       # None when secured and not decryptable
+    zcl: ZclHeader | None       # None when secured and not decryptable, or not a ZCL frame
     raw_aps: bytes
 
 
@@ -323,8 +324,9 @@ class EzspRole:
             zcl = ZclHeader.decode(zcl_bytes) if zcl_bytes is not None else None
         except FrameError:
             zcl = None
-        return InterPanFrame(src, mac.src_pan if mac.src_pan is not None else BROADCAST_PAN,
-                             mac.dst_pan, aps.cluster, aps.profile, bool(aps.security), zcl, aps_bytes)
+        return InterPanFrame(src=src, src_pan=mac.src_pan if mac.src_pan is not None else BROADCAST_PAN,
+                             dst_pan=mac.dst_pan, cluster=aps.cluster, profile=aps.profile,
+                             delivery_mode=aps.delivery_mode, secured=bool(aps.security), zcl=zcl, raw_aps=aps_bytes)
 
     # --- ZCL ------------------------------------------------------------------------------------
     def zcl(self, command_id: int, payload: bytes, *, direction: int, cluster_specific: bool = True) -> bytes:

@@ -43,9 +43,12 @@ def state(core):
 
 
 def assert_refused(core, data: bytes, *, via: str, sender: str | None, reason: str) -> None:
+    """Refused with exactly ``reason``, reported as the event ch.refused, and nothing changed."""
     before = state(core)
+    seen = len(core.events.named("ch.refused"))
     out = core.handle_command(data, via=via, sender=sender)
     assert not out.ok and out.reason == reason, out
+    assert [(e.result, e.peer, e.detail["via"]) for e in core.events.named("ch.refused")[seen:]] == [(reason, sender, via)]
     assert state(core) == before
 
 

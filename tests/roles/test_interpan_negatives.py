@@ -106,14 +106,13 @@ async def test_plaintext_interpan_outside_allow_list_refused(lab):
     await hht.role.read_eui64()
     await hht.find_ch(ids.gpf)
     await ezsp.setRadioChannel(channel=int(hht.network.channel))
+    refused = asyncio.get_running_loop().create_future()
+    events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
     zcl = hht.role.zcl(pairing.CMD_TRANSFER_DATA_C2S, b"\x00\x00\xdd\x00", direction=0)
     assert await hht.role.send_interpan(ids.gpf, int(hht.network.panId), pairing.TUNNEL_CLUSTER, zcl)
-    await bench.clock.advance(0.2)
-    for _ in range(50):
-        if ch.refusals:
-            break
-        await asyncio.sleep(0.01)
-    assert [r.reason for r in ch.refusals] == ["not_allow_listed"]
+    event = await bench.clock.wait_for(refused, 5, "the CH's refusal")
+    assert (event.result, event.peer) == ("not_allow_listed", hht.role.eui64)
+    assert [r.reason for r in ch.refusals] == ["not_allow_listed"] and ch.core.sessions == {}
 
 
 async def test_gbcs_window_closed_frames_never_reach_the_ch_host(tmp_path):

@@ -10,6 +10,10 @@
   the window may finish, for at most ``INTERPAN_SESSION_MAX_S``; any other inter-PAN frame after the
   window is refused (``interpan_window_closed``).  ``reception_needed`` tells the shim when it may
   close the MAC filter list.
+* ``screen_interpan(frame)``: the inter-PAN allow-list (profile, APS unicast, cluster, security, ZCL
+  frame type, direction, command; ``rig.pairing.INTERPAN_ALLOW_LIST``), before a frame opens a session.
+* Every refusal (``screen_interpan``, ``begin_session``, ``handle_command``, ``may_tunnel``) is an event
+  ``ch.refused`` whose result is the reason, and goes to ``on_refused``.
 * ``handle_command(data, via=..., sender=...)``: a GBCS command addressed to the CHF, arriving over
   inter-PAN (an HHT's own CCS01), the HAN tunnel or the WAN.  Checks in order: inter-PAN window (for
   ``via="interpan"``), ``rig.gbcs.validate`` (structure, recipient, MAC, counter, authority), what the
@@ -58,6 +62,7 @@ class ChCore:
     events: EventLog | None = None
     on_window_closed: Callable[[], None] | None = None
     on_removed: Callable[[DeviceLogEntry], None] | None = None
+    on_refused: Callable[[Refusal], None] | None = None
     interpan_open: bool = False
     powered_at: float | None = None
     closed_at: float | None = None
@@ -71,6 +76,13 @@ class ChCore:
     def _emit(self, name: str, result: str = "ok", **detail) -> None:
         if self.events is not None:
             self.events.emit("CH", name, result, **detail)
+
+    def _refuse(self, refusal: Refusal, peer: str | None, **detail) -> Refusal:
+        """Every refusal is an event (``ch.refused``, result = the reason) and goes to ``on_refused``."""
+        self._emit("ch.refused", refusal.reason, peer=peer, detail=refusal.detail, **detail)
+        if self.on_refused is not None:
+            self.on_refused(refusal)
+        return refusal
 
     # --- power -----------------------------------------------------------------------------------
     def power_on(self) -> list[DeviceLogEntry]:
@@ -123,12 +135,44 @@ class ChCore:
                            f"inter-PAN pairing closed {pairing.INTERPAN_WINDOW_S} s after CH power-on (policy gbcs)")
         return None
 
+    def screen_interpan(self, frame) -> Refusal | None:
+        """The inter-PAN allow-list (``rig.pairing.INTERPAN_ALLOW_LIST``) for one received frame
+        (``rig.roles.ezsp_role.InterPanFrame``: profile, delivery mode, cluster, security, ZCL header)."""
+        refusal = self._interpan_refusal(frame)
+        return None if refusal is None else self._refuse(refusal, frame.src, via="interpan")
+
+    @staticmethod
+    def _interpan_refusal(frame) -> Refusal | None:
+        if frame.profile != pairing.INTERPAN_PROFILE:
+            return Refusal("interpan_wrong_profile", f"profile 0x{frame.profile:04X}, not SE 0x{pairing.SE_PROFILE:04X}")
+        if frame.delivery_mode != pairing.INTERPAN_DELIVERY_MODE:
+            return Refusal("interpan_not_unicast", f"APS delivery mode {frame.delivery_mode}, not unicast")
+        allowed = pairing.INTERPAN_ALLOW_LIST.get(frame.cluster)
+        if allowed is None:
+            return Refusal("not_allow_listed", f"inter-PAN cluster 0x{frame.cluster:04X}")
+        if frame.zcl is None:
+            if frame.secured:
+                return Refusal("aps_security_failed", "no CBKE link key with the sender, or the MIC failed")
+            return Refusal("interpan_malformed_zcl", f"no ZCL header in a plaintext frame for 0x{frame.cluster:04X}")
+        if frame.secured != allowed.secured:
+            return Refusal("not_allow_listed", f"{'APS-secured' if frame.secured else 'plaintext'} inter-PAN "
+                           f"cluster 0x{frame.cluster:04X}")
+        if frame.zcl.frame_type != pairing.INTERPAN_ZCL_FRAME_TYPE:
+            return Refusal("interpan_not_cluster_specific", f"ZCL frame type {frame.zcl.frame_type} (profile-wide)")
+        if frame.zcl.direction != pairing.INTERPAN_DIRECTION:
+            return Refusal("interpan_wrong_direction", "server -> client: the CH takes only requests over inter-PAN")
+        if frame.zcl.command_id not in allowed.commands:
+            return Refusal("not_allow_listed", f"inter-PAN cluster 0x{frame.cluster:04X} command "
+                           f"0x{frame.zcl.command_id:02X}")
+        return None
+
     def begin_session(self, sender: str) -> Refusal | None:
         """An HHT's first inter-PAN frame: refused outside the window, else its session starts (once)."""
         refusal = self.check_interpan(sender)
-        if refusal is None:
-            self.sessions.setdefault(sender.upper(), self.clock.now())
-        return refusal
+        if refusal is not None:
+            return self._refuse(refusal, sender, via="interpan")
+        self.sessions.setdefault(sender.upper(), self.clock.now())
+        return None
 
     def end_session(self, sender: str) -> None:
         self.sessions.pop(sender.upper(), None)
@@ -142,6 +186,12 @@ class ChCore:
         return max([0.0, *left])
 
     def handle_command(self, data: bytes, *, via: str, sender: str | None = None) -> Handled | Refusal:
+        out = self._execute(data, via, sender)
+        if isinstance(out, Refusal):
+            return self._refuse(out, sender, via=via)
+        return out
+
+    def _execute(self, data: bytes, via: str, sender: str | None) -> Handled | Refusal:
         if via == "interpan":
             closed = self.check_interpan(sender)
             if closed is not None:
@@ -246,7 +296,8 @@ class ChCore:
     def may_tunnel(self, eui64: str) -> Refusal | None:
         entry = self.log.get(eui64)
         if entry is None:
-            return Refusal("not_in_device_log", f"{eui64} is not in the CHF device log")
+            return self._refuse(Refusal("not_in_device_log", f"{eui64} is not in the CHF device log"), eui64,
+                                via="tunnel")
         if entry.join_state != "joined":
-            return Refusal("not_joined", f"{eui64} has not joined the SM HAN")
+            return self._refuse(Refusal("not_joined", f"{eui64} has not joined the SM HAN"), eui64, via="tunnel")
         return None

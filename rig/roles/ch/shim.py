@@ -5,7 +5,9 @@ the GPF Entity ID), trust-centre policy "install-code keys only", open inter-PAN
 filter list; ``ChCore.power_on`` drops HHT entries and arms the 60-minute close (policy ``gbcs``), which
 writes the all-zero filter list so inter-PAN frames stop reaching this host.
 
-Inter-PAN (``_on_interpan``): plaintext only for Key Establishment (the allow-list); the HHT runs CBKE
+Inter-PAN (``_on_interpan``): ``ChCore.screen_interpan`` checks each frame against the allow-list
+(SE profile, APS unicast, cluster-specific client->server ZCL, per cluster its commands and security:
+plaintext only for Key Establishment) before it opens a session; the HHT runs CBKE
 (this side is the responder); the HHT's CCS01 arrives in APS-secured TransferData segments, decrypted
 with the CBKE link key exported from the NCP, checked by ``ChCore`` (window, GBCS validation, sender),
 and answered the same way.  The device's install-code key is then imported and joining permitted.
@@ -14,6 +16,11 @@ SM HAN (``_on_incoming``): devices join (``trustCenterJoinHandler`` marks them j
 CBKE with the CH, open a GB-HRGP tunnel (only devices in the log), and send GBCS: commands for the CHF
 are executed by ``ChCore``; for the GPF by the GPF's ``MeterCore`` in-process; for another device
 relayed down the CH's tunnel to it, whose response returns to the tunnel the command came from.
+
+Nothing is dropped silently: a refusal is the event ``ch.refused`` (ChCore's, or the relay's here), a
+frame or message the CH discards without deciding anything (not SE, malformed ZCL, a cluster it does not
+serve, a segment that does not fit, an unsolicited response) is ``ch.dropped``; the result names the
+reason either way.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from rig.zigbee.zcl import ZclHeader
 from .core import ChCore, Refusal
 from .devicelog import DeviceLog, DeviceLogEntry
 
+ZDO_PROFILE = 0x0000
 ZDO_MGMT_LEAVE_REQ = 0x0034
 
 
@@ -56,7 +64,8 @@ class ChShim:
         self.core = ChCore(clock, policy, DeviceLog(os.path.join(state_dir, "chf-device-log.json")),
                            Device.from_store(keys, self.chf_id),
                            CounterStore.load(os.path.join(state_dir, "chf-counters.json")), builder, events,
-                           on_window_closed=self._window_closed, on_removed=self._removed)
+                           on_window_closed=self._window_closed, on_removed=self._removed,
+                           on_refused=self._refused_by_core)
         self.gpf = MeterCore("GPF", Device.from_store(keys, self.gpf_id),
                              CounterStore.load(os.path.join(state_dir, "gpf-counters.json")), builder, events)
         self.role: EzspRole | None = None
@@ -77,6 +86,9 @@ class ChShim:
         self._out_tunnel_ids: dict[str, int] = {}
         self._next_tunnel = 1
         self._tasks: set[asyncio.Task] = set()
+
+    def _refused_by_core(self, refusal: Refusal) -> None:
+        self.refusals.append(refusal)               # ChCore has emitted ch.refused
 
     def _reassembly_drop(self, via: str):
         def dropped(sender, reason: str, n: int, detail: str) -> None:
@@ -137,8 +149,7 @@ class ChShim:
     async def add_from_wan(self, ccs01: bytes) -> Refusal | None:
         """A CCS01 the DCC sends over the SM WAN (commissioning the meters before the scenario)."""
         out = self.core.handle_command(ccs01, via="wan")
-        if isinstance(out, Refusal):
-            self._refuse(out, None)
+        if isinstance(out, Refusal):            # ChCore has reported it (ch.refused)
             return out
         await self._admit(out.entry)
         return None
@@ -182,27 +193,25 @@ class ChShim:
 
     # --- inter-PAN ----------------------------------------------------------------------------------
     def _on_interpan(self, *args) -> None:
+        """One inter-PAN frame the NCP passed up: the allow-list first, then it belongs to a session."""
         frame = EzspRole.parse_interpan(bytes(args[-1]), self._interpan_keys.get)
         if frame is None:
+            self._drop("interpan_unparseable", None, via="interpan", detail="not an inter-PAN frame with a long source")
             return
-        refusal = self.core.begin_session(frame.src)
-        if refusal is not None:
-            self._refuse(refusal, frame.src)
-            return
+        if self.core.screen_interpan(frame) is not None or self.core.begin_session(frame.src) is not None:
+            return                                  # ChCore has reported the refusal (ch.refused)
         self._spawn(self._interpan(frame))
 
     def _refuse(self, refusal: Refusal, peer: str | None) -> None:
+        """A refusal decided here rather than in ``ChCore`` (relay, GPF): reported the same way."""
         self.refusals.append(refusal)
         self.events.emit("CH", "ch.refused", refusal.reason, peer=peer, detail=refusal.detail)
 
     async def _interpan(self, frame: InterPanFrame) -> None:
+        """A frame ``ChCore.screen_interpan`` let through: KE (plaintext) or TransferData (APS-secured)."""
         role = self.role
         src = frame.src
-        if not frame.secured:
-            allowed = pairing.PLAINTEXT_INTERPAN.get(frame.cluster, frozenset())
-            if frame.zcl is None or frame.zcl.command_id not in allowed:
-                self._refuse(Refusal("not_allow_listed", f"plaintext inter-PAN cluster 0x{frame.cluster:04X}"), src)
-                return
+        if frame.cluster == pairing.KE_CLUSTER:
             ke = self._interpan_ke.get(src)
             if ke is None:
                 async def send(c, p, src=src, pan=frame.src_pan):
@@ -213,19 +222,16 @@ class ChShim:
                 self._spawn(self._await_interpan_ke(src, ke))
             await ke.handle(frame.zcl.command_id, frame.zcl.payload)
             return
-        if frame.zcl is None:
-            self._refuse(Refusal("aps_security_failed", "no CBKE link key with the sender, or the MIC failed"), src)
-            return
-        if frame.cluster != pairing.TUNNEL_CLUSTER or frame.zcl.command_id != pairing.CMD_TRANSFER_DATA_C2S:
+        if len(frame.zcl.payload) <= 2:
+            self._drop("empty_transfer", src, via="interpan", detail="TransferData without GBCS bytes")
             return
         whole = self._interpan_rx.feed(src, frame.zcl.payload[2:])
         if whole is None:
             return
         self.events.emit("CH", "ch.gbcs_received", peer=src, via="interpan", **_describe(whole))
         out = self.core.handle_command(whole, via="interpan", sender=src)
-        if isinstance(out, Refusal):              # a refusal never touches the device log (ChCore)
+        if isinstance(out, Refusal):              # reported by ChCore; it never touches the log or counters
             self._end_session(src)
-            self._refuse(out, src)
             return
         key = self._interpan_keys[src]
         for piece in segments(out.response):
@@ -268,17 +274,25 @@ class ChShim:
             self.events.emit("CH", "ch.device_joined", peer=eui, nwk=f"{int(nwk):04X}")
 
     def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
+        eui = eui_hex(eui64)
+        if aps.profileId == ZDO_PROFILE:
+            return          # ZDO is served by the NCP's stack; the host's copy is for information only
         if aps.profileId != pairing.SE_PROFILE:
+            self._drop("not_se_profile", eui, via="han", profile=f"{int(aps.profileId):04X}",
+                       cluster=f"{int(aps.clusterId):04X}")
             return
         try:
             zcl = ZclHeader.decode(bytes(rest[-1]))
-        except Exception:  # noqa: BLE001 - malformed ZCL is dropped
+        except Exception as exc:  # noqa: BLE001 - malformed ZCL is dropped
+            self._drop("malformed_zcl", eui, via="han", cluster=f"{int(aps.clusterId):04X}", detail=str(exc))
             return
-        nwk, eui = int(nwk), eui_hex(eui64)
+        nwk = int(nwk)
         if aps.clusterId == pairing.KE_CLUSTER:
             self._spawn(self._han_ke_message(nwk, eui, zcl))
         elif aps.clusterId == pairing.TUNNEL_CLUSTER:
             self._spawn(self._tunnel_message(nwk, eui, zcl))
+        else:
+            self._drop("cluster_not_served", eui, via="han", cluster=f"{int(aps.clusterId):04X}")
 
     async def _han_ke_message(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
         role = self.role
@@ -317,9 +331,7 @@ class ChShim:
     async def _tunnel_message(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
         role = self.role
         if zcl.direction == 0 and zcl.command_id == pairing.CMD_REQUEST_TUNNEL:
-            refusal = self.core.may_tunnel(eui)
-            if refusal is not None:
-                self._refuse(refusal, eui)
+            if self.core.may_tunnel(eui) is not None:       # reported by ChCore (ch.refused)
                 return
             tunnel_id, self._next_tunnel = self._next_tunnel, self._next_tunnel + 1
             payload = struct.pack("<HBH", tunnel_id, 0, pairing.TUNNEL_MAX_TRANSFER)
@@ -327,12 +339,13 @@ class ChShim:
             role.emit("ch.tunnel_opened", peer=eui, tunnel_id=tunnel_id)
         elif zcl.direction == 1 and zcl.command_id == pairing.CMD_REQUEST_TUNNEL_RESPONSE:
             fut = self._tunnels_out.get(nwk)
-            if fut is not None and not fut.done() and len(zcl.payload) >= 3:
-                tunnel_id, status = struct.unpack_from("<HB", zcl.payload)
-                fut.set_result(tunnel_id if status == 0 else None)
+            if fut is None or fut.done() or len(zcl.payload) < 3:
+                self._drop("unexpected_tunnel_response", eui, via="tunnel")
+                return
+            tunnel_id, status = struct.unpack_from("<HB", zcl.payload)
+            fut.set_result(tunnel_id if status == 0 else None)
         elif zcl.command_id in (pairing.CMD_TRANSFER_DATA_C2S, pairing.CMD_TRANSFER_DATA_S2C) and len(zcl.payload) > 2:
-            if self.core.may_tunnel(eui) is not None:
-                self._refuse(self.core.may_tunnel(eui), eui)
+            if self.core.may_tunnel(eui) is not None:       # reported by ChCore (ch.refused)
                 return
             (tunnel_id,) = struct.unpack_from("<H", zcl.payload)
             whole = self._han_rx.feed(eui, zcl.payload[2:])
@@ -342,6 +355,9 @@ class ChShim:
                 await self._gbcs_from_device(nwk, eui, tunnel_id, whole)
             else:
                 await self._gbcs_response_from_device(eui, whole)
+        else:
+            self._drop("tunnel_command_not_served", eui, via="tunnel", command=f"{zcl.command_id:02X}",
+                       direction=zcl.direction, bytes=len(zcl.payload))
 
     async def _gbcs_from_device(self, nwk: int, eui: str, tunnel_id: int, data: bytes) -> None:
         info = _describe(data)
@@ -349,8 +365,7 @@ class ChShim:
         recipient = info.get("recipient")
         if recipient == self.chf_id:
             out = self.core.handle_command(data, via="tunnel", sender=eui)
-            if isinstance(out, Refusal):
-                self._refuse(out, eui)
+            if isinstance(out, Refusal):                    # reported by ChCore (ch.refused)
                 return
             if out.entry is not None:
                 await self._admit(out.entry)
@@ -393,6 +408,7 @@ class ChShim:
         info = _describe(data)
         origin = self._pending.pop((info.get("originator"), info.get("counter")), None)
         if origin is None:
+            self._drop("unsolicited_response", eui, via="tunnel", use_case=info.get("use_case"))
             return
         nwk, origin_eui, tunnel_id = origin
         self.events.emit("CH", "ch.gbcs_relayed", peer=origin_eui, **info)
