@@ -12,6 +12,11 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
   Establishment frame inside the window and lasts at most ``INTERPAN_SESSION_MAX_S`` (CBKE + CCS01);
   the filter list closes when it ends.  Any frame of a session that begins after the deadline is refused
   (``interpan_window_closed``) and, once the list is closed, never reaches the host.
+* Per-sender state is bounded [I]: at most ``INTERPAN_MAX_SESSIONS`` inter-PAN sessions (each with its
+  KE responder, link key and reassembly buffer); a new sender beyond the cap evicts the oldest session
+  older than ``INTERPAN_SESSION_MAX_S``, else the oldest that has not finished CBKE, else the oldest
+  (``ch.session_evicted``), so spoofed Key Establishment requests can neither grow the CH's state nor
+  keep an HHT from starting, and cannot push out an HHT that is past CBKE.
 * Plaintext allow-list: only Key Establishment (cluster 0x0800, commands 0-3, either direction) is
   accepted unsecured (SL's SE allow-list, inter-pan.md §1 [C]); everything else must be APS-secured.
 * The CH's inter-PAN allow-list [I] (``INTERPAN_ALLOW_LIST``, checked before a frame opens a session):
@@ -88,6 +93,7 @@ POLICIES = ("gbcs", "secmp0037")
 
 INTERPAN_WINDOW_S = 60 * 60
 INTERPAN_SESSION_MAX_S = 30.0
+INTERPAN_MAX_SESSIONS = 8          # inter-PAN pairing sessions the CH holds at once [I]
 HHT_RESIDENCY_S = 18 * 60 * 60
 
 #: Silicon Labs' list: {dst PAN local, broadcast} x {src PAN non-local, local} x {dst bcast, ucast short, long}
@@ -106,6 +112,7 @@ HHT_DEVICE_TYPE = DeviceType.TYPE2
 INTERPAN_CHF_COMMANDS = frozenset({"CCS01"})
 SEGMENT_BYTES = 48
 REASSEMBLY_MAX_SENDERS = 16        # senders with a GBCS message in progress, per path (inter-PAN, HAN) [I]
+RELAY_MAX_PENDING = 16             # relayed commands awaiting their device's response (oldest dropped) [I]
 
 # tunnelling cluster (gbcs.md §7)
 GB_HRGP = 6

@@ -9,7 +9,9 @@
   frame (``begin_session``) and ends after its CCS01 (``end_session``).  A session that began inside
   the window may finish, for at most ``INTERPAN_SESSION_MAX_S``; any other inter-PAN frame after the
   window is refused (``interpan_window_closed``).  ``reception_needed`` tells the shim when it may
-  close the MAC filter list.
+  close the MAC filter list.  At most ``INTERPAN_MAX_SESSIONS`` sessions exist: a new sender beyond the
+  cap evicts the oldest expired session, else the oldest that has not finished CBKE, else the oldest
+  (``ch.session_evicted``; ``on_session_evicted`` tells the shim to drop that sender's state).
 * ``screen_interpan(frame)``: the inter-PAN allow-list (profile, APS unicast, cluster, security, ZCL
   frame type, direction, command; ``rig.pairing.INTERPAN_ALLOW_LIST``), before a frame opens a session.
 * Every refusal (``screen_interpan``, ``begin_session``, ``handle_command``, ``may_tunnel``) is an event
@@ -63,10 +65,12 @@ class ChCore:
     on_window_closed: Callable[[], None] | None = None
     on_removed: Callable[[DeviceLogEntry], None] | None = None
     on_refused: Callable[[Refusal], None] | None = None
+    on_session_evicted: Callable[[str], None] | None = None
     interpan_open: bool = False
     powered_at: float | None = None
     closed_at: float | None = None
-    sessions: dict[str, float] = field(default_factory=dict)
+    sessions: dict[str, float] = field(default_factory=dict)      # sender -> start, oldest first
+    established: set[str] = field(default_factory=set)              # sessions past CBKE
     _timers: list[Timer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -92,6 +96,7 @@ class ChCore:
         self.powered_at = self.clock.now()
         self.closed_at = None
         self.sessions.clear()
+        self.established.clear()
         removed = [e for e in list(self.log.entries.values()) if e.is_hht]
         for entry in removed:
             self._remove(entry, "ch_power_on")
@@ -171,11 +176,34 @@ class ChCore:
         refusal = self.check_interpan(sender)
         if refusal is not None:
             return self._refuse(refusal, sender, via="interpan")
-        self.sessions.setdefault(sender.upper(), self.clock.now())
+        sender = sender.upper()
+        if sender not in self.sessions:
+            while len(self.sessions) >= pairing.INTERPAN_MAX_SESSIONS:
+                self._evict_session()
+            self.sessions[sender] = self.clock.now()
         return None
+
+    def _evict_session(self) -> None:
+        """Make room (``INTERPAN_MAX_SESSIONS``): the oldest expired session, else the oldest that has not
+        finished CBKE, else the oldest; so unauthenticated senders cannot push out an HHT past CBKE."""
+        now = self.clock.now()
+        expired = [s for s, started in self.sessions.items() if now - started > pairing.INTERPAN_SESSION_MAX_S]
+        pending = [s for s in self.sessions if s not in self.established]
+        victim, why = ((expired[0], "session_expired") if expired else
+                       (pending[0], "session_not_established") if pending else (next(iter(self.sessions)), "oldest"))
+        self.end_session(victim)
+        self._emit("ch.session_evicted", why, peer=victim, cap=pairing.INTERPAN_MAX_SESSIONS)
+        if self.on_session_evicted is not None:
+            self.on_session_evicted(victim)
+
+    def session_established(self, sender: str) -> None:
+        """The sender's session finished CBKE (the shim holds a link key with it)."""
+        if sender.upper() in self.sessions:
+            self.established.add(sender.upper())
 
     def end_session(self, sender: str) -> None:
         self.sessions.pop(sender.upper(), None)
+        self.established.discard(sender.upper())
 
     def reception_needed(self) -> float:
         """Seconds the MAC filter list must stay open after the window closed (0: close it now)."""

@@ -65,7 +65,7 @@ class ChShim:
                            Device.from_store(keys, self.chf_id),
                            CounterStore.load(os.path.join(state_dir, "chf-counters.json")), builder, events,
                            on_window_closed=self._window_closed, on_removed=self._removed,
-                           on_refused=self._refused_by_core)
+                           on_refused=self._refused_by_core, on_session_evicted=self._forget_interpan_peer)
         self.gpf = MeterCore("GPF", Device.from_store(keys, self.gpf_id),
                              CounterStore.load(os.path.join(state_dir, "gpf-counters.json")), builder, events)
         self.role: EzspRole | None = None
@@ -77,7 +77,7 @@ class ChShim:
     def _reset_ram(self) -> None:
         self._interpan_keys: dict[str, bytes] = {}
         self._interpan_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("interpan"))
-        self._interpan_ke: dict[str, object] = {}
+        self._interpan_ke: dict[str, tuple[object, asyncio.Task]] = {}     # sender -> (KE responder, its waiter)
         self._han_ke: dict[int, object] = {}
         self._han_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("tunnel"))
         self._secure: set[str] = set()
@@ -99,10 +99,11 @@ class ChShim:
         """A frame (or the bytes of a message in progress) the CH discards without executing anything."""
         self.events.emit("CH", "ch.dropped", reason, peer=peer, **detail)
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # --- power --------------------------------------------------------------------------------------
     async def power_on(self) -> None:
@@ -211,15 +212,20 @@ class ChShim:
         """A frame ``ChCore.screen_interpan`` let through: KE (plaintext) or TransferData (APS-secured)."""
         role = self.role
         src = frame.src
+        if src not in self.core.sessions:           # evicted (ch.session_evicted) before this frame ran
+            self._drop("session_evicted", src, via="interpan", cluster=f"{frame.cluster:04X}")
+            return
         if frame.cluster == pairing.KE_CLUSTER:
-            ke = self._interpan_ke.get(src)
-            if ke is None:
+            current = self._interpan_ke.get(src)
+            if current is None:
                 async def send(c, p, src=src, pan=frame.src_pan):
                     return await role.send_interpan(src, pan, pairing.KE_CLUSTER, role.zcl(c, p, direction=1))
-                ke = self._interpan_ke[src] = role.ke_responder(send)
+                ke = role.ke_responder(send)
                 self._interpan_rx.discard(src)          # a new pairing: nothing of an old message counts
                 ke.expected_partner_eui64 = bytes.fromhex(src)
-                self._spawn(self._await_interpan_ke(src, ke))
+                self._interpan_ke[src] = (ke, self._spawn(self._await_interpan_ke(src, ke)))
+            else:
+                ke = current[0]
             await ke.handle(frame.zcl.command_id, frame.zcl.payload)
             return
         if len(frame.zcl.payload) <= 2:
@@ -233,7 +239,10 @@ class ChShim:
         if isinstance(out, Refusal):              # reported by ChCore; it never touches the log or counters
             self._end_session(src)
             return
-        key = self._interpan_keys[src]
+        key = self._interpan_keys.get(src)
+        if key is None:                          # its session was evicted meanwhile
+            self._drop("session_evicted", src, via="interpan", detail="no link key left to answer with")
+            return
         for piece in segments(out.response):
             zcl = role.zcl(pairing.CMD_TRANSFER_DATA_S2C, struct.pack("<H", pairing.INTERPAN_TUNNEL_ID) + piece,
                            direction=1)
@@ -245,17 +254,28 @@ class ChShim:
 
     def _end_session(self, src: str) -> None:
         self.core.end_session(src)
-        self._interpan_rx.discard(src)
+        self._forget_interpan_peer(src)
         if not self.core.interpan_open and self.core.reception_needed() <= 0:
             self._window_closed()
 
+    def _forget_interpan_peer(self, src: str) -> None:
+        """Drop what the CH holds for an inter-PAN sender whose session ended or was evicted."""
+        ke = self._interpan_ke.pop(src, None)
+        if ke is not None:
+            ke[1].cancel()
+        self._interpan_rx.discard(src)
+        self._interpan_keys.pop(src, None)
+
     async def _await_interpan_ke(self, src: str, ke) -> None:
         result = await ke.next_result()
-        self._interpan_ke.pop(src, None)
+        if self._interpan_ke.get(src, (None,))[0] is not ke:
+            return                                  # its session ended meanwhile
+        del self._interpan_ke[src]
         if result.success:
             key = await self.role.link_key_for(src)
-            if key is not None:
+            if key is not None and src in self.core.sessions:
                 self._interpan_keys[src] = key
+                self.core.session_established(src)
         self.role.emit("ch.cbke_interpan", "ok" if result.success else result.reason.name.lower(), peer=src)
         if not result.success:
             self._end_session(src)
@@ -380,6 +400,10 @@ class ChShim:
             if target is None or target.nwk is None or target.join_state != "joined":
                 self._refuse(Refusal("recipient_not_on_han", f"{recipient} is not a joined device in the log"), eui)
                 return
+            while len(self._pending) >= pairing.RELAY_MAX_PENDING:     # oldest first: dicts keep order
+                (device, counter), (_n, waiting, _t) = next(iter(self._pending.items()))
+                del self._pending[(device, counter)]
+                self._drop("relay_evicted", waiting, via="tunnel", recipient=device, counter=counter)
             self._pending[(recipient, info["counter"])] = (nwk, eui, tunnel_id)
             if not await self._relay(target, data):
                 self._refuse(Refusal("relay_failed", f"could not reach {recipient}"), eui)
