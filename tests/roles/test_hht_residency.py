@@ -75,6 +75,7 @@ async def test_hht_own_ccs01_through_its_tunnel_refused_so_it_still_leaves_after
     bench, events, ch, hht, down = paired
     ids = bench.ids
     expiry = ch.core.log.get(ids.hht).hht_expiry
+    before = ch.core.log.snapshot(), dict(ch.core.counters.counters)
     refused = asyncio.get_running_loop().create_future()
     events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
     own = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
@@ -83,6 +84,7 @@ async def test_hht_own_ccs01_through_its_tunnel_refused_so_it_still_leaves_after
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert event.result == "ccs01_names_sender" and event.peer == ids.hht
+    assert (ch.core.log.snapshot(), dict(ch.core.counters.counters)) == before
     assert ch.core.log.get(ids.hht).hht_expiry == expiry
     await bench.clock.advance(pairing.HHT_RESIDENCY_S)
     assert await bench.clock.wait_for(down, 5, "the HHT leaving the HAN")
