@@ -12,8 +12,23 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
   Establishment frame inside the window and lasts at most ``INTERPAN_SESSION_MAX_S`` (CBKE + CCS01);
   the filter list closes when it ends.  Any frame of a session that begins after the deadline is refused
   (``interpan_window_closed``) and, once the list is closed, never reaches the host.
+* Per-sender state is bounded [I]: at most ``INTERPAN_MAX_SESSIONS`` inter-PAN sessions (each with its
+  KE responder, link key and reassembly buffer); a new sender beyond the cap evicts the oldest session
+  older than ``INTERPAN_SESSION_MAX_S``, else the oldest that has not finished CBKE, else the oldest
+  (``ch.session_evicted``), so spoofed Key Establishment requests can neither grow the CH's state nor
+  keep an HHT from starting, and cannot push out an HHT that is past CBKE.
 * Plaintext allow-list: only Key Establishment (cluster 0x0800, commands 0-3, either direction) is
   accepted unsecured (SL's SE allow-list, inter-pan.md §1 [C]); everything else must be APS-secured.
+* The CH's inter-PAN allow-list [I] (``INTERPAN_ALLOW_LIST``, checked before a frame opens a session):
+  every frame the CH accepts is an APS unicast (``interpan_not_unicast``) on the SE profile
+  (``interpan_wrong_profile``) carrying a cluster-specific (``interpan_not_cluster_specific``) ZCL
+  request, client -> server (``interpan_wrong_direction``: the CH only answers over inter-PAN); per
+  cluster the commands allowed and whether the frame must be plaintext (Key Establishment 0-3) or
+  APS-secured with the CBKE link key (TransferData client->server); anything else ``not_allow_listed``,
+  a secured frame the CH cannot decrypt ``aps_security_failed``, a plaintext one whose ZCL header does
+  not decode ``interpan_malformed_zcl``.
+* Every inter-PAN or HAN frame the CH host refuses or drops is an event naming the reason
+  (``ch.refused`` / ``ch.dropped``), so a test sees a refusal instead of waiting out a timeout.
 * The HHT's Entity ID + install code travel as a DCC-built CCS01 that registers the HHT itself
   (device type ``HHT_DEVICE_TYPE``).  [U] in GBCS: the carrying command.  Rig choice [I]: the ZSE
   tunnelling cluster's TransferData (cluster 0x0704, profile 0x0109, client->server 0x02 / server->client
@@ -22,6 +37,11 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
   decrypts it, inter-pan.md §5) because the EZSP inter-PAN path has no APS security.
   The CH answers with the CCS01 response the same way.
 * The CH's device-log device type for an HHT [U]: ``DeviceType.TYPE2`` (rig.gbcs decision 1).
+* What inter-PAN may carry to the CHF [I]: only ``INTERPAN_CHF_COMMANDS`` (CCS01; anything else
+  ``interpan_command_not_allowed``), naming the sender itself (``ccs01_not_for_sender``) with device type
+  ``HHT_DEVICE_TYPE`` (``interpan_device_type_not_hht``): over inter-PAN a device can only register
+  itself, and only as an HHT.  It never replaces an entry that is not an HHT entry
+  (``interpan_entry_not_hht``); renewing an HHT entry (the HHT pairs again) keeps its expiry.
 
 SM HAN
 * Joins: install-code link keys only (TC policy 0x10); the CH imports a transient key for a device
@@ -30,13 +50,23 @@ SM HAN
 * GBCS rides the tunnelling cluster, protocol 6 GB-HRGP, manufacturer 0xFFFF, no flow control, 1500-byte
   maximum (gbcs.md §7 [C]); APS-encrypted with the CBKE link key.  The emulated NCP has no APS
   fragmentation, so a GBCS message is sent as consecutive TransferData frames of ``SEGMENT_BYTES``
-  [I]; the receiver reassembles until the bytes form one whole GBCS message.
+  [I]; the receiver reassembles until the bytes form one whole GBCS message.  Every segment but the
+  last is exactly ``SEGMENT_BYTES`` and the first begins with the GBCS envelope header, so a receiver
+  can tell where a message starts and ends [I]: a segment that does not fit (too long, not a start with
+  nothing buffered, beyond the message's length field or ``TUNNEL_MAX_TRANSFER``) drops that sender's
+  buffer, a new start replaces an unfinished message, and a message whose last segment leaves it
+  undecodable is dropped; the CH reports each as an event (``ch.dropped``, ``rig.roles.ezsp_role.Reassembler``)
+  and keeps buffers for at most ``REASSEMBLY_MAX_SENDERS`` senders per path (the oldest is dropped).
 * Relay [C: SL comms-hub-function]: the CH accepts a tunnel only from a joined device in its log; a GBCS
   command for another device goes down the CH's tunnel to that device, the response comes back to the
   tunnel the command came from.  The CH opens its tunnel to a device on first use [I].
 * HHT residency [U, SECMP0037 seed]: an entry added by an HHT's own inter-PAN CCS01 is removed after
   ``HHT_RESIDENCY_S`` or at the next CH power-on, whichever comes first; the device is asked to leave
   (ZDO Mgmt_Leave_req).  Entries added through the tunnel (the PPMID's) stay.
+* An HHT entry is not re-added or extended by the HHT itself [I]: an HHT entry is made only by the HHT's
+  own inter-PAN CCS01 and renewing it there keeps its expiry; through the HAN tunnel a CCS01 naming its
+  sender (``ccs01_names_sender``: a device never registers itself on the HAN) or a device that has an
+  HHT entry (``hht_entry_not_extendable``) is refused, so an HHT cannot make itself a permanent entry.
 * PPMID <-> ESME data: ZCL Metering (0x0702) Read Attributes of CurrentSummationDelivered (0x0000)
   sent directly on the HAN; a meter answers only a partner joined by a CS03 command, others get a
   Default Response NOT_AUTHORIZED (0x7E) [I].
@@ -55,6 +85,8 @@ SM HAN
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from zigpy.zcl.clusters.smartenergy import KeyEstablishment, Metering, Tunneling
 
 from rig.gbcs import DeviceType
@@ -64,6 +96,7 @@ POLICIES = ("gbcs", "secmp0037")
 
 INTERPAN_WINDOW_S = 60 * 60
 INTERPAN_SESSION_MAX_S = 30.0
+INTERPAN_MAX_SESSIONS = 8          # inter-PAN pairing sessions the CH holds at once [I]
 HHT_RESIDENCY_S = 18 * 60 * 60
 
 #: Silicon Labs' list: {dst PAN local, broadcast} x {src PAN non-local, local} x {dst bcast, ucast short, long}
@@ -76,12 +109,13 @@ TUNNEL_CLUSTER = Tunneling.cluster_id
 METERING_CLUSTER = Metering.cluster_id
 ENDPOINT = 1
 
-#: plaintext inter-PAN allow-list: (cluster, command ids) accepted without APS security
-PLAINTEXT_INTERPAN = {KE_CLUSTER: frozenset({0x00, 0x01, 0x02, 0x03})}
-
 INTERPAN_TUNNEL_ID = 0x0000
 HHT_DEVICE_TYPE = DeviceType.TYPE2
+#: GBCS commands the CHF executes when they arrive over inter-PAN (only for the sender itself, as an HHT)
+INTERPAN_CHF_COMMANDS = frozenset({"CCS01"})
 SEGMENT_BYTES = 48
+REASSEMBLY_MAX_SENDERS = 16        # senders with a GBCS message in progress, per path (inter-PAN, HAN) [I]
+RELAY_MAX_PENDING = 16             # relayed commands awaiting their device's response (oldest dropped) [I]
 
 # tunnelling cluster (gbcs.md §7)
 GB_HRGP = 6
@@ -91,6 +125,25 @@ CMD_REQUEST_TUNNEL = 0x00          # client -> server
 CMD_REQUEST_TUNNEL_RESPONSE = 0x00  # server -> client
 CMD_TRANSFER_DATA_C2S = 0x02
 CMD_TRANSFER_DATA_S2C = 0x01
+
+
+class InterPanAllowed(NamedTuple):
+    commands: frozenset[int]
+    secured: bool                  # True: APS-secured with the CBKE link key; False: plaintext
+
+
+#: what the CH accepts over inter-PAN (module docstring): every frame an APS unicast on the SE profile
+#: with a cluster-specific ZCL request, client -> server; per cluster the commands and their security
+INTERPAN_PROFILE = SE_PROFILE
+INTERPAN_DELIVERY_MODE = 0         # APS unicast (1 indirect, 2 broadcast, 3 group)
+INTERPAN_ZCL_FRAME_TYPE = 1        # cluster-specific (0 = profile-wide)
+INTERPAN_DIRECTION = 0             # client -> server
+INTERPAN_ALLOW_LIST = {
+    KE_CLUSTER: InterPanAllowed(frozenset({0x00, 0x01, 0x02, 0x03}), secured=False),
+    TUNNEL_CLUSTER: InterPanAllowed(frozenset({CMD_TRANSFER_DATA_C2S}), secured=True),
+}
+#: plaintext inter-PAN allow-list: (cluster, command ids) accepted without APS security
+PLAINTEXT_INTERPAN = {c: a.commands for c, a in INTERPAN_ALLOW_LIST.items() if not a.secured}
 
 # timeouts (clock seconds)
 SCAN_DURATION = 0                  # 802.15.4 exponent per channel (31 ms each, 16 channels)

@@ -165,6 +165,54 @@ class Message:
         return cls(**values)
 
 
+# --- where a message starts and ends in a byte stream (segment reassembly) -------------------------
+
+_CIPHERING_TAG = bytes.fromhex("DD000000000000")
+_SECURITY_HEADER = bytes.fromhex("1100000000")
+
+
+def _ber_length(data: bytes, at: int) -> tuple[int, int] | None:
+    """(length, bytes the length field takes) of the BER length at ``at``; None if not there (yet)."""
+    if len(data) <= at:
+        return None
+    first = data[at]
+    if first < 0x80:
+        return first, 1
+    size = first & 0x7F
+    if size not in (1, 2) or len(data) < at + 1 + size:
+        return None
+    return int.from_bytes(data[at + 1:at + 1 + size], "big"), 1 + size
+
+
+def starts_message(data: bytes) -> bool:
+    """Whether ``data`` begins as a GBCS message does: the General-Ciphering header (DD, six empty
+    elements, length, security header) followed by a General-Signing one, or a General-Signing header
+    alone (DF 09, CRA, counter, originator and recipient lengths)."""
+    data = bytes(data)
+    if data[:7] == _CIPHERING_TAG:
+        length = _ber_length(data, 7)
+        if length is None:
+            return False
+        at = 7 + length[1]
+        return data[at:at + 5] == _SECURITY_HEADER and _starts_signing(data[at + 5:])
+    return _starts_signing(data)
+
+
+def _starts_signing(data: bytes) -> bool:
+    return len(data) >= 21 and data[0] == 0xDF and data[1] == 0x09 and data[2] in (1, 2, 3) \
+        and data[11] == 0x08 and data[20] == 0x08
+
+
+def declared_length(data: bytes) -> int | None:
+    """The whole length a MAC'd (General-Ciphering) message that begins with ``data`` says it has; None
+    for another form or when ``data`` is too short to tell."""
+    data = bytes(data)
+    if data[:7] != _CIPHERING_TAG:
+        return None
+    length = _ber_length(data, 7)
+    return None if length is None else 7 + length[1] + length[0]
+
+
 # --- identifiers and input formats -----------------------------------------------------------------
 
 

@@ -14,7 +14,9 @@ closed.  Checks run in this order and stop at the first failure:
 7. authority: the originator's role may send this message code (``unauthorised``).
 
 Only an accepted command moves the counter (``CounterStore``: one highest counter per originator,
-written atomically to JSON).  Rejections carry the GBZ alert code the device raises [I]
+written atomically to JSON, disk first and then memory, so a failed write changes neither).  A device
+that checks more after ``validate`` (the CHF: which channel may carry which command) calls it with
+``commit=False`` and moves the counter itself (``CounterStore.accept``) once it has accepted the command.  Rejections carry the GBZ alert code the device raises [I]
 (``ALERT_FOR_REASON``; ``Builder.alert`` makes the alert).
 """
 
@@ -28,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rig.atomic import write_atomic
+from rig.atomic import read_atomic, write_atomic
 
 from . import crypto
 from .fields import DecodeError
@@ -110,14 +112,19 @@ class CounterStore:
     def load(cls, path: str | os.PathLike) -> CounterStore:
         """Counters from ``path`` (empty if the file does not exist yet); ``accept`` saves back there."""
         path = Path(path)
-        raw = json.loads(path.read_text()) if path.exists() else {}
+        text = read_atomic(path)
+        raw = json.loads(text) if text is not None else {}
         return cls(raw.get("counters", {}), path)
 
     def save(self, path: str | os.PathLike | None = None) -> None:
+        self._write(self.counters, path)
+
+    def _write(self, counters: dict[str, int], path: str | os.PathLike | None = None) -> None:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("CounterStore has no path to save to")
-        write_atomic(target, (json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n").encode())
+        body = {"counters": dict(sorted(counters.items()))}
+        write_atomic(target, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
 
     def to_json(self) -> dict[str, Any]:
         return {"counters": dict(sorted(self.counters.items()))}
@@ -130,26 +137,31 @@ class CounterStore:
         return last is None or counter > last
 
     def accept(self, originator: str, counter: int) -> None:
-        """Record ``counter``; if saving fails the counter is not accepted (memory keeps what is on disk)."""
+        """Record ``counter`` as the highest from ``originator``: on disk first, then in memory (an
+        ``OSError`` from the write leaves both unchanged)."""
         if not self.is_newer(originator, counter):
             raise ValueError(f"counter {counter} from {originator} is not newer than {self.last(originator)}")
+        self._set(originator, counter)
+
+    def restore(self, originator: str, counter: int | None) -> None:
+        """Put back the counter ``last(originator)`` returned before an ``accept`` whose command was then
+        not executed (``None``: no counter); disk first, then memory, as ``accept``."""
+        self._set(originator, counter)
+
+    def _set(self, originator: str, counter: int | None) -> None:
         key = entity_id(originator)
-        previous = self.counters.get(key)
-        self.counters[key] = counter
+        updated = {k: v for k, v in self.counters.items() if k != key}
+        if counter is not None:
+            updated[key] = counter
         if self.path is not None:
-            try:
-                self.save()
-            except BaseException:
-                if previous is None:
-                    del self.counters[key]
-                else:
-                    self.counters[key] = previous
-                raise
+            self._write(updated)
+        self.counters = updated
 
 
 def validate(data: bytes, device: Device, counters: CounterStore, now: datetime | None = None, *,
-             max_length: int = MAX_MESSAGE_LENGTH) -> Accepted | Rejected:
-    """Check a command as ``device`` would; on acceptance record its counter in ``counters``.
+             max_length: int = MAX_MESSAGE_LENGTH, commit: bool = True) -> Accepted | Rejected:
+    """Check a command as ``device`` would; on acceptance record its counter in ``counters`` (only with
+    ``commit``; otherwise the caller does, once it has checked the rest).
 
     ``now`` is accepted for symmetry with the device shims (future-dated commands are not in the
     pairing use cases, so the date-time field is decoded but not acted on).
@@ -200,7 +212,8 @@ def validate(data: bytes, device: Device, counters: CounterStore, now: datetime 
         return reject(Reason.UNAUTHORISED, f"unknown originator {message.originator}")
     if role not in uc.originators:
         return reject(Reason.UNAUTHORISED, f"a {role.value} may not send {uc.label}")
-    counters.accept(message.originator, message.counter)
+    if commit:
+        counters.accept(message.originator, message.counter)
     return Accepted(message, uc, payload)
 
 

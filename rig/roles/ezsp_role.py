@@ -9,7 +9,7 @@ CH shim, the meters, the HHT and the PPMID share:
   given), frames in as ``InterPanFrame`` (decrypted when the sender's link key is known);
 * the HAN: ``form``/``resume``/``join``/``leave``, ZCL unicasts that wait for ``messageSentHandler``;
 * keys: the CBKE link key the NCP stored for a partner (``link_key_for``);
-* GBCS segmentation (``segments`` / ``Reassembler``, see ``rig.pairing``);
+* GBCS segmentation (``segments`` / ``Reassembler``, ``Reassemblers`` per sender, see ``rig.pairing``);
 * Key Establishment sessions bound to a transport (``ke_initiator`` / ``KeRouter``).
 
 Nothing here knows whether the dongle is emulated.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from rig.cbke.ke_cluster import KeInitiator, KeResponder
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import DecodeError, Message
+from rig.gbcs.message import declared_length, starts_message
 from rig.zigbee.eui64 import eui_bytes, eui_hex, eui_int, eui_obj
 from rig.zigbee.frames import APS_INTERPAN, ApsFrame, FrameError, MacFrame, interpan
 from rig.zigbee.install_code import install_code_from_token
@@ -56,8 +58,9 @@ class InterPanFrame:
     dst_pan: int
     cluster: int
     profile: int
+    delivery_mode: int          # APS delivery mode: 0 unicast, 2 broadcast, 3 group
     secured: bool
-    zcl: ZclHeader | None       # None when secured and not decryptable
+    zcl: ZclHeader | None       # None when secured and not decryptable, or not a ZCL frame
     raw_aps: bytes
 
 
@@ -81,22 +84,104 @@ def describe_gbcs(data: bytes) -> dict:
             "hex": data.hex()}
 
 
-class Reassembler:
-    """Collects segments until they form one whole GBCS message (see ``rig.pairing``)."""
+Drop = Callable[[str, int, str], None]
+"""``on_drop(reason, dropped_bytes, detail)``: what a ``Reassembler`` discarded and why."""
 
-    def __init__(self) -> None:
+
+class Reassembler:
+    """Collects one sender's segments until they form one whole GBCS message (see ``rig.pairing``).
+
+    Every segment but a message's last is ``SEGMENT_BYTES`` long and the first starts as a GBCS message
+    does (``rig.gbcs.message.starts_message``).  A segment that does not fit is dropped with what was
+    buffered, and reported to ``on_drop`` with its reason, so one forged or replayed segment costs at
+    most the message in progress and the sender's next message goes through:
+
+    * ``segment_size``: an empty segment, or one longer than ``SEGMENT_BYTES``;
+    * ``not_a_message_start``: nothing is buffered and the segment does not start a message;
+    * ``message_incomplete``: a new message starts before the buffered one is whole (the new one is kept);
+    * ``message_too_long``: more bytes than the message's length field says, or than
+      ``TUNNEL_MAX_TRANSFER`` (the buffer's bound);
+    * ``undecodable``: the message's last segment (shorter than ``SEGMENT_BYTES``, or the length field
+      reached) arrived and the bytes are no GBCS message.
+    """
+
+    def __init__(self, on_drop: Drop | None = None, *, segment_bytes: int = pairing.SEGMENT_BYTES,
+                 max_bytes: int = pairing.TUNNEL_MAX_TRANSFER) -> None:
         self.buffer = b""
+        self.on_drop = on_drop
+        self.segment_bytes = segment_bytes
+        self.max_bytes = max_bytes
+
+    def _drop(self, reason: str, data: bytes, detail: str) -> None:
+        self.buffer = b""
+        if self.on_drop is not None:
+            self.on_drop(reason, len(data), detail)
 
     def feed(self, chunk: bytes) -> bytes | None:
-        self.buffer += chunk
+        chunk = bytes(chunk)
+        if not chunk or len(chunk) > self.segment_bytes:
+            self._drop("segment_size", self.buffer + chunk,
+                       f"a {len(chunk)}-byte segment (segments are 1..{self.segment_bytes} bytes)")
+            return None
+        if starts_message(chunk):
+            if self.buffer:
+                self._drop("message_incomplete", self.buffer, f"{len(self.buffer)} bytes, then a new message began")
+            self.buffer = chunk
+        elif not self.buffer:
+            self._drop("not_a_message_start", chunk, "a segment that does not begin a GBCS message, none in progress")
+            return None
+        else:
+            self.buffer += chunk
+        declared = declared_length(self.buffer)
+        limit = min(self.max_bytes, declared) if declared is not None else self.max_bytes
+        if len(self.buffer) > limit:
+            self._drop("message_too_long", self.buffer, f"{len(self.buffer)} bytes > {limit}")
+            return None
         try:
             Message.from_bytes(self.buffer)
-        except (DecodeError, ValueError):
-            if len(self.buffer) > pairing.TUNNEL_MAX_TRANSFER:
-                self.buffer = b""
+        except (DecodeError, ValueError) as exc:
+            if len(chunk) < self.segment_bytes or len(self.buffer) == declared:
+                self._drop("undecodable", self.buffer, str(exc))
             return None
         whole, self.buffer = self.buffer, b""
         return whole
+
+
+class Reassemblers:
+    """One ``Reassembler`` per sender, for at most ``cap`` senders with a message in progress: feeding a
+    new sender beyond the cap drops the buffer of the sender fed longest ago (``reassembly_evicted``).
+    ``on_drop(sender, reason, dropped_bytes, detail)`` hears every drop."""
+
+    def __init__(self, cap: int, on_drop: Callable[[object, str, int, str], None] | None = None) -> None:
+        self.cap = cap
+        self.on_drop = on_drop
+        self._by_sender: OrderedDict[object, Reassembler] = OrderedDict()
+
+    def _dropped(self, sender, reason: str, n: int, detail: str) -> None:
+        if self.on_drop is not None:
+            self.on_drop(sender, reason, n, detail)
+
+    def feed(self, sender, chunk: bytes) -> bytes | None:
+        rx = self._by_sender.pop(sender, None)
+        if rx is None:
+            while len(self._by_sender) >= self.cap:
+                old, evicted = self._by_sender.popitem(last=False)
+                self._dropped(old, "reassembly_evicted", len(evicted.buffer),
+                              f"more than {self.cap} senders with a message in progress")
+            rx = Reassembler(lambda reason, n, detail, sender=sender: self._dropped(sender, reason, n, detail))
+        whole = rx.feed(chunk)
+        if rx.buffer:
+            self._by_sender[sender] = rx            # newest last; idle senders hold no state
+        return whole
+
+    def discard(self, sender) -> None:
+        self._by_sender.pop(sender, None)
+
+    def __len__(self) -> int:
+        return len(self._by_sender)
+
+    def __contains__(self, sender) -> bool:
+        return sender in self._by_sender
 
 
 class EzspRole:
@@ -233,8 +318,9 @@ class EzspRole:
             zcl = ZclHeader.decode(zcl_bytes) if zcl_bytes is not None else None
         except FrameError:
             zcl = None
-        return InterPanFrame(src, mac.src_pan if mac.src_pan is not None else BROADCAST_PAN,
-                             mac.dst_pan, aps.cluster, aps.profile, bool(aps.security), zcl, aps_bytes)
+        return InterPanFrame(src=src, src_pan=mac.src_pan if mac.src_pan is not None else BROADCAST_PAN,
+                             dst_pan=mac.dst_pan, cluster=aps.cluster, profile=aps.profile,
+                             delivery_mode=aps.delivery_mode, secured=bool(aps.security), zcl=zcl, raw_aps=aps_bytes)
 
     # --- ZCL ------------------------------------------------------------------------------------
     def zcl(self, command_id: int, payload: bytes, *, direction: int, cluster_specific: bool = True) -> bytes:

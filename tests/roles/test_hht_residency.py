@@ -68,3 +68,23 @@ async def test_tunnel_refused_once_the_device_is_out_of_the_log(paired):
     await asyncio.gather(task, return_exceptions=True)
     assert event.result == "not_in_device_log" and event.peer == premises.ids.hht
     assert ch_state(ch) == before                    # log and counter stores, memory and files
+
+
+async def test_hht_own_ccs01_through_its_tunnel_refused_so_it_still_leaves_after_18_hours(paired):
+    premises, events, ch, hht, down = paired
+    ids = premises.ids
+    expiry = ch.core.log.get(ids.hht).hht_expiry
+    before = ch_state(ch)
+    refused = asyncio.get_running_loop().create_future()
+    events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
+    own = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
+    task = asyncio.ensure_future(hht.send_gbcs(own))
+    event = await premises.clock.wait_for(refused, 5, "the CH refusing the HHT's own CCS01 in the tunnel")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert event.result == "ccs01_names_sender" and event.peer == ids.hht
+    assert ch_state(ch) == before                    # log and counter stores, memory and files
+    assert ch.core.log.get(ids.hht).hht_expiry == expiry
+    await premises.clock.advance(pairing.HHT_RESIDENCY_S)
+    assert await premises.clock.wait_for(down, 5, "the HHT leaving the HAN")
+    assert ids.hht not in ch.core.log

@@ -29,9 +29,9 @@ async def lab(tmp_path):
     await premises.close()
 
 
-async def refused_with(premises, events, ch, ezsp, ccs01: bytes, *, counters_move: bool = False) -> str:
-    """Run an HHT with ``ccs01`` until the CH refuses; return the CH's reason.  The device log never
-    changes; the GBCS counters neither, unless ``counters_move`` (a command that passed GBCS checks)."""
+async def refused_with(premises, events, ch, ezsp, ccs01: bytes) -> str:
+    """Run an HHT with ``ccs01`` until the CH refuses; return the CH's reason.  Neither the device log nor
+    the GBCS counters change (counters move only on acceptance), in memory or on disk."""
     ids = premises.ids
     refused = asyncio.get_running_loop().create_future()
     events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
@@ -44,10 +44,7 @@ async def refused_with(premises, events, ch, ezsp, ccs01: bytes, *, counters_mov
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         hht.role.detach()
-    after = ch_state(ch)
-    assert (after["log"], after["log file"]) == (before["log"], before["log file"])
-    if not counters_move:
-        assert after == before
+    assert ch_state(ch) == before                        # log and counter stores, memory and files
     return event.result
 
 
@@ -70,12 +67,25 @@ async def test_ccs01_for_another_device_refused(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids
     message = Builder(ids.keys).ccs01(ids.chf, ids.ppmid, Role.HHT, ids.install_codes[ids.ppmid])
-    before = ch_state(ch)
-    assert await refused_with(premises, events, ch, ezsp, message.to_bytes(), counters_move=True) == "ccs01_not_for_sender"
-    # authenticated, so its counter is used up at the CHF (nothing else moved)
-    after = ch_state(ch)
-    assert after["chf counters"]["memory"] == {**before["chf counters"]["memory"], message.originator: message.counter}
-    assert after["gpf counters"] == before["gpf counters"]
+    # authenticated, but refused: its counter is not used up, so the sender's next valid command still counts
+    assert await refused_with(premises, events, ch, ezsp, message.to_bytes()) == "ccs01_not_for_sender"
+
+
+async def test_hht_ccs01_claiming_to_be_an_esme_refused(lab):
+    premises, events, ch, ezsp = lab
+    ids = premises.ids
+    ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.ESME, ids.install_codes[ids.hht]).to_bytes()
+    assert await refused_with(premises, events, ch, ezsp, ccs01) == "interpan_device_type_not_hht"
+
+
+async def test_ccs02_over_interpan_refused_and_the_esme_stays(lab):
+    premises, events, ch, ezsp = lab
+    ids = premises.ids
+    dcc = Builder(ids.keys)
+    assert await ch.add_from_wan(dcc.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes()) is None
+    ccs02 = dcc.ccs02(ids.chf, ids.esme).to_bytes()
+    assert await refused_with(premises, events, ch, ezsp, ccs02) == "interpan_command_not_allowed"
+    assert ids.esme in ch.core.log
 
 
 async def test_replayed_ccs01_refused_counter_not_newer(lab):
@@ -96,13 +106,16 @@ async def test_plaintext_interpan_outside_allow_list_refused(lab):
     await hht.role.read_eui64()
     await hht.find_ch(ids.gpf)
     await ezsp.setRadioChannel(channel=int(hht.network.channel))
+    refused = asyncio.get_running_loop().create_future()
+    events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
     zcl = hht.role.zcl(pairing.CMD_TRANSFER_DATA_C2S, b"\x00\x00\xdd\x00", direction=0)
     before = ch_state(ch)
     refused = asyncio.get_running_loop().create_future()
     events.listeners.append(lambda e: e.name == "ch.refused" and not refused.done() and refused.set_result(e))
     assert await hht.role.send_interpan(ids.gpf, int(hht.network.panId), pairing.TUNNEL_CLUSTER, zcl)
-    await premises.clock.wait_for(refused, 5, "the CH's refusal")
-    assert [r.reason for r in ch.refusals] == ["not_allow_listed"]
+    event = await premises.clock.wait_for(refused, 5, "the CH's refusal")
+    assert (event.result, event.peer) == ("not_allow_listed", hht.role.eui64)
+    assert [r.reason for r in ch.refusals] == ["not_allow_listed"] and ch.core.sessions == {}
     assert ch_state(ch) == before
 
 

@@ -1,6 +1,8 @@
 """The CHF device log: the allow-list of devices that may join the SM HAN, kept across power cycles.
 
-One JSON file written atomically (temp file + fsync + rename, ``rig.atomic.write_atomic``).
+One JSON file written atomically (temp file + fsync + rename, ``rig.atomic.write_atomic``); loading it
+removes the temp files a killed writer left (``rig.atomic.read_atomic``).  Every change is written to
+disk first and only then made in memory, so a failed write (``OSError``) leaves both as they were.
 An entry holds the device's EUI-64 (big-endian hex, as Entity IDs are written), its GBCS device type,
 the install-code link key, the join state (``registered`` -> ``joined``), the NWK address it joined with,
 how it was added (``interpan`` = an HHT's own CCS01 over inter-PAN, ``tunnel`` = a CCS01 relayed on the
@@ -10,10 +12,10 @@ HAN, ``wan`` = from the DCC) and, for an HHT, the clock time at which it expires
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from rig.atomic import write_atomic
+from rig.atomic import read_atomic, write_atomic
 
 
 @dataclass
@@ -40,12 +42,15 @@ class DeviceLog:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self.entries: dict[str, DeviceLogEntry] = {}
-        if self.path is not None and self.path.exists():
+        if self.path is not None:
             self._load()
 
     def _load(self) -> None:
         try:
-            raw = json.loads(self.path.read_text())
+            text = read_atomic(self.path)
+            if text is None:
+                return
+            raw = json.loads(text)
             names = {f.name for f in fields(DeviceLogEntry)}
             for item in raw["entries"]:
                 unknown = set(item) - names
@@ -59,8 +64,11 @@ class DeviceLog:
             raise DeviceLogError(f"{self.path}: not a CHF device log ({exc})") from exc
 
     def save(self) -> None:
+        self._write(self.entries)
+
+    def _write(self, entries: dict[str, DeviceLogEntry]) -> None:
         if self.path is not None:
-            body = {"entries": [asdict(e) for e in sorted(self.entries.values(), key=lambda e: e.eui64)]}
+            body = {"entries": [asdict(e) for e in sorted(entries.values(), key=lambda e: e.eui64)]}
             write_atomic(self.path, json.dumps(body, indent=2) + "\n")
 
     def get(self, eui64: str) -> DeviceLogEntry | None:
@@ -69,15 +77,21 @@ class DeviceLog:
     def __contains__(self, eui64: str) -> bool:
         return eui64.upper() in self.entries
 
-    def put(self, entry: DeviceLogEntry) -> None:
-        entry.eui64 = entry.eui64.upper()
-        self.entries[entry.eui64] = entry
-        self.save()
+    def put(self, entry: DeviceLogEntry) -> DeviceLogEntry:
+        """Add or replace ``entry`` (disk first: an ``OSError`` leaves the log as it was)."""
+        entry = replace(entry, eui64=entry.eui64.upper())
+        updated = {**self.entries, entry.eui64: entry}
+        self._write(updated)
+        self.entries = updated
+        return entry
 
     def remove(self, eui64: str) -> DeviceLogEntry | None:
-        entry = self.entries.pop(eui64.upper(), None)
+        """Remove the entry (disk first: an ``OSError`` leaves the log as it was)."""
+        entry = self.entries.get(eui64.upper())
         if entry is not None:
-            self.save()
+            updated = {k: v for k, v in self.entries.items() if k != entry.eui64}
+            self._write(updated)
+            self.entries = updated
         return entry
 
     def snapshot(self) -> list[dict]:

@@ -5,7 +5,9 @@ the GPF Entity ID), trust-centre policy "install-code keys only", open inter-PAN
 filter list; ``ChCore.power_on`` drops HHT entries and arms the 60-minute close (policy ``gbcs``), which
 writes the all-zero filter list so inter-PAN frames stop reaching this host.
 
-Inter-PAN (``_on_interpan``): plaintext only for Key Establishment (the allow-list); the HHT runs CBKE
+Inter-PAN (``_on_interpan``): ``ChCore.screen_interpan`` checks each frame against the allow-list
+(SE profile, APS unicast, cluster-specific client->server ZCL, per cluster its commands and security:
+plaintext only for Key Establishment) before it opens a session; the HHT runs CBKE
 (this side is the responder); the HHT's CCS01 arrives in APS-secured TransferData segments, decrypted
 with the CBKE link key exported from the NCP, checked by ``ChCore`` (window, GBCS validation, sender),
 and answered the same way.  The device's install-code key is then imported and joining permitted.
@@ -14,6 +16,11 @@ SM HAN (``_on_incoming``): devices join (``trustCenterJoinHandler`` marks them j
 CBKE with the CH, open a GB-HRGP tunnel (only devices in the log), and send GBCS: commands for the CHF
 are executed by ``ChCore``; for the GPF by the GPF's ``MeterCore`` in-process; for another device
 relayed down the CH's tunnel to it, whose response returns to the tunnel the command came from.
+
+Nothing is dropped silently: a refusal is the event ``ch.refused`` (ChCore's, or the relay's here), a
+frame or message the CH discards without deciding anything (not SE, malformed ZCL, a cluster it does not
+serve, a segment that does not fit, an unsolicited response) is ``ch.dropped``; the result names the
+reason either way.
 """
 
 from __future__ import annotations
@@ -30,10 +37,11 @@ from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
-from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassembler, segments
+from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassemblers, segments
 from rig.roles.ezsp_role import describe_gbcs as _describe
 from rig.roles.meters import MeterCore
 from rig.zigbee.eui64 import eui_bytes, eui_hex
+from rig.zigbee.frames import PROFILE_ZDO
 from rig.zigbee.zcl import ZclHeader
 
 from .core import ChCore, Refusal
@@ -58,7 +66,8 @@ class ChShim:
         self.core = ChCore(clock, policy, DeviceLog(os.path.join(state_dir, "chf-device-log.json")),
                            Device.from_store(keys, self.chf_id),
                            CounterStore.load(os.path.join(state_dir, "chf-counters.json")), builder, events,
-                           on_window_closed=self._window_closed, on_removed=self._removed)
+                           on_window_closed=self._window_closed, on_removed=self._removed,
+                           on_refused=self._refused_by_core, on_session_evicted=self._forget_interpan_peer)
         self.gpf = MeterCore("GPF", Device.from_store(keys, self.gpf_id),
                              CounterStore.load(os.path.join(state_dir, "gpf-counters.json")), builder, events)
         self.role: EzspRole | None = None
@@ -69,10 +78,10 @@ class ChShim:
 
     def _reset_ram(self) -> None:
         self._interpan_keys: dict[str, bytes] = {}
-        self._interpan_rx: dict[str, Reassembler] = {}
-        self._interpan_ke: dict[str, object] = {}
+        self._interpan_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("interpan"))
+        self._interpan_ke: dict[str, tuple[object, asyncio.Task]] = {}     # sender -> (KE responder, its waiter)
         self._han_ke: dict[int, object] = {}
-        self._han_rx: dict[int, Reassembler] = {}
+        self._han_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("tunnel"))
         self._secure: set[str] = set()
         self._tunnels_out: dict[int, asyncio.Future] = {}
         self._pending: dict[tuple[str, int], tuple[int, str, int]] = {}
@@ -80,10 +89,23 @@ class ChShim:
         self._next_tunnel = 1
         self._tasks: set[asyncio.Task] = set()
 
-    def _spawn(self, coro) -> None:
+    def _refused_by_core(self, refusal: Refusal) -> None:
+        self.refusals.append(refusal)               # ChCore has emitted ch.refused
+
+    def _reassembly_drop(self, via: str):
+        def dropped(sender, reason: str, n: int, detail: str) -> None:
+            self._drop(reason, sender, via=via, bytes=n, detail=detail)
+        return dropped
+
+    def _drop(self, reason: str, peer: str | None, **detail) -> None:
+        """A frame (or the bytes of a message in progress) the CH discards without executing anything."""
+        self.events.emit("CH", "ch.dropped", reason, peer=peer, **detail)
+
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # --- power --------------------------------------------------------------------------------------
     async def power_on(self) -> None:
@@ -130,8 +152,7 @@ class ChShim:
     async def add_from_wan(self, ccs01: bytes) -> Refusal | None:
         """A CCS01 the DCC sends over the SM WAN (commissioning the meters before the scenario)."""
         out = self.core.handle_command(ccs01, via="wan")
-        if isinstance(out, Refusal):
-            self._refuse(out, None)
+        if isinstance(out, Refusal):            # ChCore has reported it (ch.refused)
             return out
         await self._admit(out.entry)
         return None
@@ -178,51 +199,55 @@ class ChShim:
 
     # --- inter-PAN ----------------------------------------------------------------------------------
     def _on_interpan(self, *args) -> None:
+        """One inter-PAN frame the NCP passed up: the allow-list first, then it belongs to a session."""
         frame = EzspRole.parse_interpan(bytes(args[-1]), self._interpan_keys.get)
         if frame is None:
+            self._drop("interpan_unparseable", None, via="interpan", detail="not an inter-PAN frame with a long source")
             return
-        refusal = self.core.begin_session(frame.src)
-        if refusal is not None:
-            self._refuse(refusal, frame.src)
-            return
+        if self.core.screen_interpan(frame) is not None or self.core.begin_session(frame.src) is not None:
+            return                                  # ChCore has reported the refusal (ch.refused)
         self._spawn(self._interpan(frame))
 
     def _refuse(self, refusal: Refusal, peer: str | None) -> None:
+        """A refusal decided here rather than in ``ChCore`` (relay, GPF): reported the same way."""
         self.refusals.append(refusal)
         self.events.emit("CH", "ch.refused", refusal.reason, peer=peer, detail=refusal.detail)
 
     async def _interpan(self, frame: InterPanFrame) -> None:
+        """A frame ``ChCore.screen_interpan`` let through: KE (plaintext) or TransferData (APS-secured)."""
         role = self.role
         src = frame.src
-        if not frame.secured:
-            allowed = pairing.PLAINTEXT_INTERPAN.get(frame.cluster, frozenset())
-            if frame.zcl is None or frame.zcl.command_id not in allowed:
-                self._refuse(Refusal("not_allow_listed", f"plaintext inter-PAN cluster 0x{frame.cluster:04X}"), src)
-                return
-            ke = self._interpan_ke.get(src)
-            if ke is None:
+        if src not in self.core.sessions:           # evicted (ch.session_evicted) before this frame ran
+            self._drop("session_evicted", src, via="interpan", cluster=f"{frame.cluster:04X}")
+            return
+        if frame.cluster == pairing.KE_CLUSTER:
+            current = self._interpan_ke.get(src)
+            if current is None:
                 async def send(c, p, src=src, pan=frame.src_pan):
                     return await role.send_interpan(src, pan, pairing.KE_CLUSTER, role.zcl(c, p, direction=1))
-                ke = self._interpan_ke[src] = role.ke_responder(send)
+                ke = role.ke_responder(send)
+                self._interpan_rx.discard(src)          # a new pairing: nothing of an old message counts
                 ke.expected_partner_eui64 = eui_bytes(src, "big")
-                self._spawn(self._await_interpan_ke(src, ke))
+                self._interpan_ke[src] = (ke, self._spawn(self._await_interpan_ke(src, ke)))
+            else:
+                ke = current[0]
             await ke.handle(frame.zcl.command_id, frame.zcl.payload)
             return
-        if frame.zcl is None:
-            self._refuse(Refusal("aps_security_failed", "no CBKE link key with the sender, or the MIC failed"), src)
+        if len(frame.zcl.payload) <= 2:
+            self._drop("empty_transfer", src, via="interpan", detail="TransferData without GBCS bytes")
             return
-        if frame.cluster != pairing.TUNNEL_CLUSTER or frame.zcl.command_id != pairing.CMD_TRANSFER_DATA_C2S:
-            return
-        whole = self._interpan_rx.setdefault(src, Reassembler()).feed(frame.zcl.payload[2:])
+        whole = self._interpan_rx.feed(src, frame.zcl.payload[2:])
         if whole is None:
             return
         self.events.emit("CH", "ch.gbcs_received", peer=src, via="interpan", **_describe(whole))
         out = self.core.handle_command(whole, via="interpan", sender=src)
-        if isinstance(out, Refusal):              # a refusal never touches the device log (ChCore)
+        if isinstance(out, Refusal):              # reported by ChCore; it never touches the log or counters
             self._end_session(src)
-            self._refuse(out, src)
             return
-        key = self._interpan_keys[src]
+        key = self._interpan_keys.get(src)
+        if key is None:                          # its session was evicted meanwhile
+            self._drop("session_evicted", src, via="interpan", detail="no link key left to answer with")
+            return
         for piece in segments(out.response):
             zcl = role.zcl(pairing.CMD_TRANSFER_DATA_S2C, struct.pack("<H", pairing.INTERPAN_TUNNEL_ID) + piece,
                            direction=1)
@@ -234,17 +259,28 @@ class ChShim:
 
     def _end_session(self, src: str) -> None:
         self.core.end_session(src)
-        self._interpan_rx.pop(src, None)
+        self._forget_interpan_peer(src)
         if not self.core.interpan_open and self.core.reception_needed() <= 0:
             self._window_closed()
 
+    def _forget_interpan_peer(self, src: str) -> None:
+        """Drop what the CH holds for an inter-PAN sender whose session ended or was evicted."""
+        ke = self._interpan_ke.pop(src, None)
+        if ke is not None:
+            ke[1].cancel()
+        self._interpan_rx.discard(src)
+        self._interpan_keys.pop(src, None)
+
     async def _await_interpan_ke(self, src: str, ke) -> None:
         result = await ke.next_result()
-        self._interpan_ke.pop(src, None)
+        if self._interpan_ke.get(src, (None,))[0] is not ke:
+            return                                  # its session ended meanwhile
+        del self._interpan_ke[src]
         if result.success:
             key = await self.role.link_key_for(src)
-            if key is not None:
+            if key is not None and src in self.core.sessions:
                 self._interpan_keys[src] = key
+                self.core.session_established(src)
         self.role.emit("ch.cbke_interpan", "ok" if result.success else result.reason.name.lower(), peer=src)
         if not result.success:
             self._end_session(src)
@@ -263,17 +299,25 @@ class ChShim:
             self.events.emit("CH", "ch.device_joined", peer=eui, nwk=f"{int(nwk):04X}")
 
     def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
+        eui = eui_hex(eui64)
+        if aps.profileId == PROFILE_ZDO:
+            return          # ZDO is served by the NCP's stack; the host's copy is for information only
         if aps.profileId != pairing.SE_PROFILE:
+            self._drop("not_se_profile", eui, via="han", profile=f"{int(aps.profileId):04X}",
+                       cluster=f"{int(aps.clusterId):04X}")
             return
         try:
             zcl = ZclHeader.decode(bytes(rest[-1]))
-        except Exception:  # noqa: BLE001 - malformed ZCL is dropped
+        except Exception as exc:  # noqa: BLE001 - malformed ZCL is dropped
+            self._drop("malformed_zcl", eui, via="han", cluster=f"{int(aps.clusterId):04X}", detail=str(exc))
             return
-        nwk, eui = int(nwk), eui_hex(eui64)
+        nwk = int(nwk)
         if aps.clusterId == pairing.KE_CLUSTER:
             self._spawn(self._han_ke_message(nwk, eui, zcl))
         elif aps.clusterId == pairing.TUNNEL_CLUSTER:
             self._spawn(self._tunnel_message(nwk, eui, zcl))
+        else:
+            self._drop("cluster_not_served", eui, via="han", cluster=f"{int(aps.clusterId):04X}")
 
     async def _han_ke_message(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
         role = self.role
@@ -312,9 +356,7 @@ class ChShim:
     async def _tunnel_message(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
         role = self.role
         if zcl.direction == 0 and zcl.command_id == pairing.CMD_REQUEST_TUNNEL:
-            refusal = self.core.may_tunnel(eui)
-            if refusal is not None:
-                self._refuse(refusal, eui)
+            if self.core.may_tunnel(eui) is not None:       # reported by ChCore (ch.refused)
                 return
             tunnel_id, self._next_tunnel = self._next_tunnel, self._next_tunnel + 1
             payload = struct.pack("<HBH", tunnel_id, 0, pairing.TUNNEL_MAX_TRANSFER)
@@ -322,21 +364,25 @@ class ChShim:
             role.emit("ch.tunnel_opened", peer=eui, tunnel_id=tunnel_id)
         elif zcl.direction == 1 and zcl.command_id == pairing.CMD_REQUEST_TUNNEL_RESPONSE:
             fut = self._tunnels_out.get(nwk)
-            if fut is not None and not fut.done() and len(zcl.payload) >= 3:
-                tunnel_id, status = struct.unpack_from("<HB", zcl.payload)
-                fut.set_result(tunnel_id if status == 0 else None)
+            if fut is None or fut.done() or len(zcl.payload) < 3:
+                self._drop("unexpected_tunnel_response", eui, via="tunnel")
+                return
+            tunnel_id, status = struct.unpack_from("<HB", zcl.payload)
+            fut.set_result(tunnel_id if status == 0 else None)
         elif zcl.command_id in (pairing.CMD_TRANSFER_DATA_C2S, pairing.CMD_TRANSFER_DATA_S2C) and len(zcl.payload) > 2:
-            if self.core.may_tunnel(eui) is not None:
-                self._refuse(self.core.may_tunnel(eui), eui)
+            if self.core.may_tunnel(eui) is not None:       # reported by ChCore (ch.refused)
                 return
             (tunnel_id,) = struct.unpack_from("<H", zcl.payload)
-            whole = self._han_rx.setdefault(nwk, Reassembler()).feed(zcl.payload[2:])
+            whole = self._han_rx.feed(eui, zcl.payload[2:])
             if whole is None:
                 return
             if zcl.direction == 0:
                 await self._gbcs_from_device(nwk, eui, tunnel_id, whole)
             else:
                 await self._gbcs_response_from_device(eui, whole)
+        else:
+            self._drop("tunnel_command_not_served", eui, via="tunnel", command=f"{zcl.command_id:02X}",
+                       direction=zcl.direction, bytes=len(zcl.payload))
 
     async def _gbcs_from_device(self, nwk: int, eui: str, tunnel_id: int, data: bytes) -> None:
         info = _describe(data)
@@ -344,8 +390,7 @@ class ChShim:
         recipient = info.get("recipient")
         if recipient == self.chf_id:
             out = self.core.handle_command(data, via="tunnel", sender=eui)
-            if isinstance(out, Refusal):
-                self._refuse(out, eui)
+            if isinstance(out, Refusal):                    # reported by ChCore (ch.refused)
                 return
             if out.entry is not None:
                 await self._admit(out.entry)
@@ -360,6 +405,10 @@ class ChShim:
             if target is None or target.nwk is None or target.join_state != "joined":
                 self._refuse(Refusal("recipient_not_on_han", f"{recipient} is not a joined device in the log"), eui)
                 return
+            while len(self._pending) >= pairing.RELAY_MAX_PENDING:     # oldest first: dicts keep order
+                (device, counter), (_n, waiting, _t) = next(iter(self._pending.items()))
+                del self._pending[(device, counter)]
+                self._drop("relay_evicted", waiting, via="tunnel", recipient=device, counter=counter)
             self._pending[(recipient, info["counter"])] = (nwk, eui, tunnel_id)
             if not await self._relay(target, data):
                 self._refuse(Refusal("relay_failed", f"could not reach {recipient}"), eui)
@@ -388,6 +437,7 @@ class ChShim:
         info = _describe(data)
         origin = self._pending.pop((info.get("originator"), info.get("counter")), None)
         if origin is None:
+            self._drop("unsolicited_response", eui, via="tunnel", use_case=info.get("use_case"))
             return
         nwk, origin_eui, tunnel_id = origin
         self.events.emit("CH", "ch.gbcs_relayed", peer=origin_eui, **info)
