@@ -195,7 +195,9 @@ class NetworkArea(Area):
         if index >= self.state.config[t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE]:
             return {"status": "INVALID_PARAMETER"}
         v = p["value"]
-        self.state.multicast[index] = (int(v.multicastId), int(v.endpoint), int(v.networkIndex))
+        # networkIndex is optional in bellows' struct (absent from older frames): network 0 then
+        network = 0 if v.networkIndex is None else int(v.networkIndex)
+        self.state.multicast[index] = (int(v.multicastId), int(v.endpoint), network)
         return {"status": "OK"}
 
     def cmd_getExtendedTimeout(self, p):
