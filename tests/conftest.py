@@ -8,11 +8,17 @@ path from their own location (``Path(__file__).resolve().parents[1] / "vectors"`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
+
+# Property tests run on fixed seeds: the same cases every run, so a CI failure repeats on a laptop.
+settings.register_profile("fixed", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 
 def pytest_configure(config):
