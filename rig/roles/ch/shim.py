@@ -248,14 +248,16 @@ class ChShim:
         if key is None:                          # its session was evicted meanwhile
             self._drop("session_evicted", src, via="interpan", detail="no link key left to answer with")
             return
+        if out.entry is not None:
+            # the trust centre holds the device's key and joining is open before the answer goes out:
+            # an HHT joins as soon as it has its response, and must not race the CH's own EZSP calls
+            await self._admit(out.entry)
         for piece in segments(out.response):
             zcl = role.zcl(pairing.CMD_TRANSFER_DATA_S2C, struct.pack("<H", pairing.INTERPAN_TUNNEL_ID) + piece,
                            direction=1)
             await role.send_interpan(src, frame.src_pan, pairing.TUNNEL_CLUSTER, zcl, link_key=key)
         self.events.emit("CH", "ch.gbcs_answered", peer=src, via="interpan", **_describe(out.response))
         self._end_session(src)
-        if out.entry is not None:
-            await self._admit(out.entry)
 
     def _end_session(self, src: str) -> None:
         self.core.end_session(src)
