@@ -36,12 +36,15 @@ def vectors_dir() -> Path:
 def tshark_path() -> str:
     """Path of tshark, the independent dissector the capture tests check against.
 
-    ``.ci/run`` installs Debian's package; on a machine without it the test is skipped with this
-    message (never passed silently), as the capture issue asks.
+    ``.ci/run`` installs Debian's package, so under CI (``CI=true``) a missing tshark fails the test: a
+    green CI run always dissected its captures.  On a developer's machine without it the test is skipped
+    with this message (never passed silently), as the capture issue asks.
     """
     import shutil
 
     path = shutil.which("tshark")
+    if path is None and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail("tshark is not on PATH under CI: .ci/run should have installed Debian's 'tshark'")
     if path is None:
         pytest.skip("tshark is not on PATH (Debian package 'tshark'; .ci/run installs it): "
                     "capture dissection not checked on this machine")
