@@ -16,19 +16,6 @@ from rig.roles.ezsp_role import RoleError
 from rig.roles.hht import Hht
 
 
-@pytest.fixture
-async def lab(tmp_path):
-    premises = await sim_premises(tmp_path)
-    events = premises.events
-    ch = premises.ch("secmp0037", state_dir=tmp_path / "ch")
-    await ch.power_on()
-    ezsp = await premises.open("ppmid")
-    yield premises, events, ch, ezsp
-    await ezsp.disconnect()
-    await ch.power_off()
-    await premises.close()
-
-
 async def refused_with(premises, events, ch, ezsp, ccs01: bytes) -> str:
     """Run an HHT with ``ccs01`` until the CH refuses; return the CH's reason.  Neither the device log nor
     the GBCS counters change (counters move only on acceptance), in memory or on disk."""

@@ -8,7 +8,6 @@ import pytest
 import rig.roles.hht
 from rig import pairing
 from rig.gbcs import Builder, Role, create_test_store
-from rig.premises import sim_premises
 from rig.roles.ezsp_role import Reassembler, Reassemblers, segments
 from rig.roles.hht import Hht
 
@@ -85,19 +84,6 @@ def collect_from(rx: Reassemblers, sender, pieces) -> list[bytes]:
 
 
 # --- on the CH, over the air -----------------------------------------------------------------------
-
-@pytest.fixture
-async def lab(tmp_path):
-    premises = await sim_premises(tmp_path)
-    events = premises.events
-    ch = premises.ch("secmp0037", state_dir=tmp_path / "ch")
-    await ch.power_on()
-    ezsp = await premises.open("ppmid")
-    yield premises, events, ch, ezsp
-    await ezsp.disconnect()
-    await ch.power_off()
-    await premises.close()
-
 
 async def test_junk_segment_before_each_message_is_dropped_and_pairing_and_tunnel_still_work(lab, monkeypatch):
     premises, events, ch, ezsp = lab
