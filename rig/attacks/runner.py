@@ -1,0 +1,123 @@
+"""Run attacks and say, for each, whether the CH held.
+
+The verdict (``AttackResult.outcome``):
+
+* ``breached`` when the attack saw over the air what it must not get (an answer, the HAN, a legitimate
+  HHT kept from pairing — ``ctx.breach``), or, where the CH is ours, when the CH's state (device log,
+  GBCS counters, key table, transient keys, joined devices) differs from before the attack in anything
+  the attack's legitimate steps did not change;
+* ``held`` otherwise; ``reason`` is then the CH's first refusal/drop reason that the attack expects
+  (``reason_expected`` True), or the first one it gave (False), or — where the CH gave none or is not
+  ours — what the air showed;
+* ``error`` when the attack could not be carried out (the premises failed, not the CH).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rig.attacks.catalogue import Attack
+from rig.attacks.context import AttackContext, describe_mpdu
+
+
+@dataclass
+class AttackResult:
+    name: str
+    family: str
+    rule: str
+    source: str
+    policy: str
+    outcome: str                       # held | breached | error
+    reason: str | None
+    expected: list[str]
+    reason_expected: bool | None       # None: the CH is not ours (reasons are not reported)
+    state_unchanged: bool | None       # None: the CH is not ours
+    observed: list[str] = field(default_factory=list)
+    state_changes: list[str] = field(default_factory=list)
+    frames: list[dict] = field(default_factory=list)       # for a breach: the attacker's frames (hex)
+    real_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "held" and self.reason_expected is not False
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["real_seconds"] = round(self.real_seconds, 2)
+        return d
+
+
+def matches(reason: str, patterns: list[str] | tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(reason, p) for p in patterns)
+
+
+async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
+    """Run ``attack`` on a set-up premises (its CH program is started here with ``policy``)."""
+    started = time.monotonic()
+    result = AttackResult(attack.name, attack.family, attack.rule, attack.source_label, policy, "error", None,
+                          list(attack.expect), None, None)
+    if policy not in attack.policies:
+        raise ValueError(f"{attack.name} does not apply to policy {policy} (only {', '.join(attack.policies)})")
+    ctx = await AttackContext.build(premises, policy)
+    try:
+        await ctx.take_baseline()
+        ctx.mark()
+        try:
+            await attack.steps(ctx)
+        except Exception as exc:  # noqa: BLE001 - an attack that cannot be carried out is an error, reported
+            result.observed = [*ctx.observed, f"error: {type(exc).__name__}: {exc}"]
+            result.reason = f"attack_error:{type(exc).__name__}"
+            result.frames = [{"hex": m.hex(), "what": describe_mpdu(m)} for m in ctx.frames[-20:]]
+            result.state_changes = traceback.format_exc().splitlines()[-6:]
+            return result
+        await ctx.settle(None, 1.0)
+        after = await ctx.snapshot()
+        if ctx.baseline is not None and after is not None:
+            result.state_changes = ctx.state_diff(ctx.baseline, after)
+            result.state_unchanged = not result.state_changes
+        reasons = ctx.reasons()
+        result.observed = list(ctx.observed)
+        breached = bool(ctx.breaches) or result.state_unchanged is False
+        result.outcome = "breached" if breached else "held"
+        if ctx.ch is not None:
+            fitting = [r for r in reasons if matches(r, attack.expect)]
+            result.reason = (fitting or reasons or [None])[0]
+            result.reason_expected = bool(fitting)
+            if result.reason is None:
+                result.reason = "silent: no refusal or drop event from the CH"
+        else:
+            result.reason = "; ".join(ctx.observed[-1:]) or "no answer over the air"
+        if breached:
+            if ctx.breaches:
+                result.reason = f"{result.reason} | breach: {ctx.breaches[0]}"
+            result.frames = [{"hex": m.hex(), "what": describe_mpdu(m)} for m in ctx.frames[:64]]
+        return result
+    finally:
+        await ctx.close()
+        result.real_seconds = time.monotonic() - started
+
+
+async def run_on_backend(attack: Attack, policy: str, *, rig: str = "sim", work_dir: Path | None = None,
+                         label: dict | None = None) -> AttackResult:
+    """One attack on a premises of its own (``rig`` as for ``--rig``)."""
+    from rig.backend import backend_for
+    from rig.premises import Premises
+
+    with tempfile.TemporaryDirectory(prefix="rig-attack-", dir=work_dir) as tmp:
+        backend = backend_for(rig, state_dir=Path(tmp) / "nv", **(label or {}))
+        premises = Premises(backend, Path(tmp))
+        try:
+            await premises.setup()
+            return await run_attack(attack, premises, policy)
+        finally:
+            await premises.close()
+
+
+def plan(attacks: list[Attack], policies: list[str]) -> list[tuple[Attack, str]]:
+    """(attack, policy) for every chosen policy the attack applies to."""
+    return [(a, p) for a in attacks for p in policies if p in a.policies]
