@@ -75,7 +75,7 @@ async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
             result.frames = [{"hex": m.hex(), "what": describe_mpdu(m)} for m in ctx.frames[-20:]]
             result.state_changes = traceback.format_exc().splitlines()[-6:]
             return result
-        await ctx.settle(None, 1.0)
+        await ctx.settle(None, 1.0, max_real=3.0)
         after = await ctx.snapshot()
         if ctx.baseline is not None and after is not None:
             result.state_changes = ctx.state_diff(ctx.baseline, after)
