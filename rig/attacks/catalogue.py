@@ -93,3 +93,13 @@ def select(names: list[str] | None = None, *, everything: bool = False) -> list[
             raise KeyError(name)
         out += [a for a in chosen if a not in out]
     return out
+
+
+def markdown_table() -> str:
+    """The README's attack table, generated from the catalogue (a test keeps the README in step)."""
+    rows = ["| attack | rule it probes | source | policies | held with |", "|---|---|---|---|---|"]
+    for a in load().values():
+        rule = a.rule.replace("|", "\\|")
+        expect = ", ".join(f"`{e}`" for e in a.expect)
+        rows.append(f"| `{a.name}` | {rule} | {a.source_label} | {', '.join(a.policies)} | {expect} |")
+    return "\n".join(rows) + "\n"

@@ -41,10 +41,12 @@ from rig.roles.ezsp_role import EzspRole, eui_hex, eui_int
 from rig.zigbee import frames as f
 from rig.zigbee.security import secure_interpan
 
-CH_REASON_EVENTS = ("ch.refused", "ch.dropped", "ch.join_denied", "ch.device_log_removed")
+CH_REASON_EVENTS = ("ch.refused", "ch.dropped", "ch.join_denied")
+#: device-log removals that end a residency (a CCS02's removal is not a refusal)
+RESIDENCY_ENDS = ("hht_residency_over", "ch_power_on")
 #: events that are a reason by their name (their result is "ok")
 CH_STATE_EVENTS = {"ch.interpan_reception_off": "interpan_reception_off"}
-QUIET_S = 0.4            # real seconds of silence on the air before the clock is jumped
+QUIET_S = 0.25           # real seconds of silence on the air before the clock is jumped
 
 
 @dataclass
@@ -167,7 +169,8 @@ class AttackContext:
         """The CH's refusal/drop reasons since ``since`` (default: the mark); [] when the CH is not ours."""
         since = self.mark_time if since is None else since
         return [CH_STATE_EVENTS.get(e.name, e.result) for e in self.events.events
-                if e.time >= since and (e.name in CH_REASON_EVENTS or e.name in CH_STATE_EVENTS)]
+                if e.time >= since and (e.name in CH_REASON_EVENTS or e.name in CH_STATE_EVENTS
+                                        or (e.name == "ch.device_log_removed" and e.result in RESIDENCY_ENDS))]
 
     def refusal_events(self, since: float | None = None) -> list:
         since = self.mark_time if since is None else since

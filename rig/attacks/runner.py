@@ -37,6 +37,7 @@ class AttackResult:
     expected: list[str]
     reason_expected: bool | None       # None: the CH is not ours (reasons are not reported)
     state_unchanged: bool | None       # None: the CH is not ours
+    ch_reason: str | None = None       # the CH's refusal/drop reason (ours only), even for a breach
     observed: list[str] = field(default_factory=list)
     state_changes: list[str] = field(default_factory=list)
     frames: list[dict] = field(default_factory=list)       # for a breach: the attacker's frames (hex)
@@ -50,6 +51,9 @@ class AttackResult:
         d = asdict(self)
         d["real_seconds"] = round(self.real_seconds, 2)
         return d
+
+
+SILENT = "silent (no ch.refused/ch.dropped event)"
 
 
 def matches(reason: str, patterns: list[str] | tuple[str, ...]) -> bool:
@@ -86,15 +90,14 @@ async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
         result.outcome = "breached" if breached else "held"
         if ctx.ch is not None:
             fitting = [r for r in reasons if matches(r, attack.expect)]
-            result.reason = (fitting or reasons or [None])[0]
+            result.ch_reason = (fitting or reasons or [SILENT])[0]
             result.reason_expected = bool(fitting)
-            if result.reason is None:
-                result.reason = "silent: no refusal or drop event from the CH"
+            result.reason = result.ch_reason
         else:
             result.reason = "; ".join(ctx.observed[-1:]) or "no answer over the air"
         if breached:
-            if ctx.breaches:
-                result.reason = f"{result.reason} | breach: {ctx.breaches[0]}"
+            result.reason = (f"breach: {ctx.breaches[0]}" if ctx.breaches
+                             else f"breach: CH state changed ({'; '.join(result.state_changes[:3])})")
             result.frames = [{"hex": m.hex(), "what": describe_mpdu(m)} for m in ctx.frames[:64]]
         return result
     finally:
