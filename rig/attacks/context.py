@@ -42,6 +42,8 @@ from rig.zigbee import frames as f
 from rig.zigbee.security import secure_interpan
 
 CH_REASON_EVENTS = ("ch.refused", "ch.dropped", "ch.join_denied")
+#: key establishment the CH ended (its result names why)
+KE_EVENTS = ("ch.cbke_interpan", "ch.cbke_han")
 #: device-log removals that end a residency (a CCS02's removal is not a refusal)
 RESIDENCY_ENDS = ("hht_residency_over", "ch_power_on")
 #: events that are a reason by their name (their result is "ok")
@@ -170,7 +172,8 @@ class AttackContext:
         since = self.mark_time if since is None else since
         return [CH_STATE_EVENTS.get(e.name, e.result) for e in self.events.events
                 if e.time >= since and (e.name in CH_REASON_EVENTS or e.name in CH_STATE_EVENTS
-                                        or (e.name == "ch.device_log_removed" and e.result in RESIDENCY_ENDS))]
+                                        or (e.name == "ch.device_log_removed" and e.result in RESIDENCY_ENDS)
+                                        or (e.name in KE_EVENTS and e.result != "ok"))]
 
     def refusal_events(self, since: float | None = None) -> list:
         since = self.mark_time if since is None else since

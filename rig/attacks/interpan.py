@@ -154,3 +154,16 @@ async def aps_frame_counter_replay(ctx: AttackContext) -> None:
     await ctx.inject(last)
     await ctx.inject(last)
     await expect_no_answer(ctx, ctx.ids.hht, since, "replayed APS frame", wait=pairing.INTERPAN_SESSION_MAX_S)
+
+
+@attack("ke_claiming_the_hht", family="interpan", source="ZigBee/SE", expect=("invalid_partner_message", "*partner*"),
+        rule="CBKE binds the link key to the certificate's subject: an attacker claiming the HHT's address with its "
+             "own (genuine) certificate gets no key")
+async def ke_claiming_the_hht(ctx: AttackContext) -> None:
+    """The attacker runs key establishment from the HHT's EUI-64 with its own CA-issued certificate, then
+    sends the HHT's genuine CCS01 as if it had a key."""
+    key = await ctx.cbke(src=ctx.ids.hht, timeout=pairing.KE_TIMEOUT_S)
+    if key is not None:
+        ctx.breach("the CH agreed a link key with an attacker claiming the HHT's address")
+    answers = ctx.answers_to(ctx.ids.hht, cluster=pairing.KE_CLUSTER)
+    ctx.saw(f"{len(answers)} KE frame(s) from the CH to the claimed address")

@@ -147,7 +147,9 @@ async def removed_hht_ignores_leave(ctx: AttackContext) -> None:
 
 
 @attack("removed_hht_interpan_again", family="residency", source="GBCS", expect="gbcs_rejected:counter_not_newer",
-        rule="after its 18 h an HHT cannot come back over inter-PAN with the CCS01 it already used (a replay)")
+        policies=("secmp0037",),
+        rule="after its 18 h an HHT cannot come back over inter-PAN with the CCS01 it already used (a replay); "
+             "under gbcs the closed window already keeps it out, so the attack is for the always-open door")
 async def removed_hht_interpan_again(ctx: AttackContext) -> None:
     """The HHT pairs; 18 h later it is removed; it runs inter-PAN pairing again with its old CCS01."""
     hht = await legit_pairing(ctx)
@@ -187,12 +189,13 @@ async def hht_extends_itself_via_tunnel(ctx: AttackContext) -> None:
         rule="a second HHT may pair while one is on the HAN (rig choice); each keeps its own HHT_RESIDENCY_S: "
              "the second's pairing neither extends nor ends the first's")
 async def second_hht_keeps_first_residency(ctx: AttackContext) -> None:
-    """HHT A pairs; 10 h later HHT B (another dongle) pairs; at A's 18 h A is sent off and B stays."""
+    """HHT A pairs; 30 min later (inside the gbcs window too) HHT B, on another dongle, pairs; at A's 18 h
+    A is sent off and B stays."""
     from .gbcs import pair_or_breach
 
     first = await legit_pairing(ctx)
     first_entry = ctx.ch.core.log.get(ctx.ids.hht) if ctx.ch else None
-    await ctx.clock.advance(10 * 3600)
+    await ctx.clock.advance(30 * 60)
     second = await ctx.legit_hht(dongle="hht2", name="HHT2")
     ctx.allowed.devices.update({ctx.ids.hht})
     ctx.allowed.counters[ctx.ids.keys.one(Role.ACB)] = Message.from_bytes(second.ccs01).counter

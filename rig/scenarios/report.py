@@ -144,6 +144,7 @@ def attack_section(results) -> str:
     if not results:
         return "<h2>Attacks</h2><p><em>none run</em></p>"
     held = sum(r.outcome == "held" for r in results)
+    unexpected = sum(r.outcome == "held" and r.reason_expected is False for r in results)
     rows = []
     for r in results:
         cls = "ok" if r.outcome == "held" and r.reason_expected is not False else "warn" if r.outcome == "held" else "bad"
@@ -153,7 +154,8 @@ def attack_section(results) -> str:
                     f"<td>{html.escape(r.source)}</td><td class='{cls}'>{html.escape(r.outcome)}{anchor}</td>"
                     f"<td>{html.escape(r.reason or '-')}</td><td>{html.escape(' | '.join(r.expected))}</td>"
                     f"<td>{unchanged}</td><td>{r.real_seconds:.1f} s</td></tr>")
-    out = [f"<h2>Attacks: {held} of {len(results)} held</h2>",
+    note = f" ({unexpected} with a reason the attack does not expect)" if unexpected else ""
+    out = [f"<h2>Attacks: {held} of {len(results)} held{note}</h2>",
            "<table><tr><th>attack</th><th>policy</th><th>rule</th><th>source</th><th>outcome</th><th>reason</th>"
            "<th>expected</th><th>state unchanged</th><th>real time</th></tr>" + "".join(rows) + "</table>"]
     for r in results:
