@@ -167,3 +167,39 @@ async def ke_claiming_the_hht(ctx: AttackContext) -> None:
         ctx.breach("the CH agreed a link key with an attacker claiming the HHT's address")
     answers = ctx.answers_to(ctx.ids.hht, cluster=pairing.KE_CLUSTER)
     ctx.saw(f"{len(answers)} KE frame(s) from the CH to the claimed address")
+
+
+@attack("ke_spoofed_interleave", family="interpan", source="ZigBee/SE", expect=("*",),
+        rule="frames claiming a pairing HHT's address must not break its key establishment: an attacker "
+             "interleaving spoofed KE Initiates (its own certificate) while the HHT pairs does not stop it")
+async def ke_spoofed_interleave(ctx: AttackContext) -> None:
+    """While the genuine HHT pairs, the attacker sends, every 20 ms of real time and claiming the HHT's
+    EUI-64, an Initiate Key Establishment Request with its own certificate."""
+    import asyncio
+
+    from rig.gbcs import Message, Role
+
+    from .gbcs import pair_or_breach
+
+    payload = await ke_initiate(ctx)
+    hht = await ctx.legit_hht()
+    ctx.allowed.devices.add(ctx.ids.hht)
+    ctx.allowed.link_keys.add(ctx.ids.hht)
+    ctx.allowed.counters[ctx.ids.keys.one(Role.ACB)] = Message.from_bytes(hht.ccs01).counter
+    stop = asyncio.Event()
+    sent = 0
+
+    async def interleave():
+        nonlocal sent
+        while not stop.is_set() and sent < 200:
+            await ctx.inject(ctx.interpan_mpdu(pairing.KE_CLUSTER, ctx.zcl(0x00, payload), src=ctx.ids.hht))
+            sent += 1
+            await asyncio.sleep(0.02)
+
+    task = asyncio.ensure_future(interleave())
+    try:
+        await pair_or_breach(ctx, hht, "with spoofed KE Initiates interleaved")
+    finally:
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+    ctx.saw(f"{sent} spoofed KE Initiates claiming the HHT")

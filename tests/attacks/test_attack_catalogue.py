@@ -40,6 +40,9 @@ KNOWN_BREACHES = {
     "interpan.ke_broadcast": "breach: the allow-list ignores the delivery mode (broadcast KE answered); fixed by "
                              "item 4 (CH)",
     "interpan.aps_data_frame_in_stub": SILENT,
+    "interpan.ke_spoofed_interleave": "breach: plaintext KE Initiates claiming a pairing HHT's address terminate its "
+                                      "key establishment (one responder per claimed address); a new finding, not "
+                                      "in item 4's list",
     "interpan.aps_frame_counter_replay": SILENT + " (and no APS frame-counter check over inter-PAN)",
     "residency.removed_hht_rejoins_after_18h": "breach: a removed HHT rejoins with its CBKE link key, which stays in "
                                                "the trust centre; fixed by item 4 (NCP + CH)",
