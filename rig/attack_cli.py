@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
                     _fail(f"the premises could not be built: {exc}")
                 results.append(result)
                 if not json_out:
-                    style = "red" if result.outcome != "held" else ("yellow" if result.reason_expected is False else None)
+                    style = "red" if result.outcome in ("breached", "error") else ("yellow" if result.reason_expected is False else None)
                     console.print(f"  {result.outcome:8} {pol:9} {attack_.name}: {result.reason}"
                                   + (f" [CH: {result.ch_reason}]" if result.outcome != "held" and result.ch_reason else "")
                                   + "  "
@@ -127,9 +127,11 @@ def register(app: typer.Typer) -> None:
                               style="red" if r.outcome != "held" else None)
             console.print(table)
             held = sum(r.outcome == "held" for r in results)
-            console.print(f"{held} of {len(results)} held; {len(results) - held} breached or in error")
+            skipped = sum(r.outcome == "skipped" for r in results)
+            console.print(f"{held} of {len(results)} held; {len(results) - held - skipped} breached or in error"
+                          + (f"; {skipped} skipped" if skipped else ""))
             if report is not None:
                 typer.echo(f"report: {report}")
         sys.stdout.flush()
-        if any(r.outcome != "held" for r in results):
+        if any(r.outcome in ("breached", "error") for r in results):
             raise typer.Exit(1)

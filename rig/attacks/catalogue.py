@@ -34,6 +34,7 @@ class Attack:
     policies: tuple[str, ...] = pairing.POLICIES
     constant: str | None = None        # for source "rig": the rig.pairing constant that records the choice
     summary: str = ""
+    needs_air: bool = False            # played with the emulated air's faults (skipped on real radios)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -51,14 +52,15 @@ class Attack:
 
     def to_json(self) -> dict:
         return {"name": self.name, "family": self.family, "rule": self.rule, "source": self.source_label,
-                "policies": list(self.policies), "expect": list(self.expect), "summary": self.summary}
+                "policies": list(self.policies), "expect": list(self.expect), "summary": self.summary,
+                "needs_air": self.needs_air}
 
 
 CATALOGUE: dict[str, Attack] = {}
 
 
 def attack(name: str, *, family: str, rule: str, source: str, expect: tuple[str, ...] | str,
-           policies: tuple[str, ...] = pairing.POLICIES, constant: str | None = None):
+           policies: tuple[str, ...] = pairing.POLICIES, constant: str | None = None, needs_air: bool = False):
     """Register the decorated ``async def steps(ctx)`` as attack ``family.name``."""
     def register(steps):
         full = f"{family}.{name}"
@@ -66,7 +68,8 @@ def attack(name: str, *, family: str, rule: str, source: str, expect: tuple[str,
             raise ValueError(f"attack {full} registered twice")
         CATALOGUE[full] = Attack(full, family, rule, source, steps,
                                  (expect,) if isinstance(expect, str) else tuple(expect), tuple(policies),
-                                 constant, (steps.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "))
+                                 constant, (steps.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
+                                 needs_air)
         return steps
     return register
 

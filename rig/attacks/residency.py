@@ -114,7 +114,7 @@ async def removed_hht_rejoins_after_power_on(ctx: AttackContext) -> None:
 
 
 @attack("removed_hht_ignores_leave", family="residency", source="rig", constant="HHT_RESIDENCY_S",
-        expect=("not_in_device_log", "*not_in*log*"),
+        expect=("not_in_device_log", "*not_in*log*"), needs_air=True,
         rule="an HHT that ignores Mgmt_Leave after its 18 h gets nothing more: no tunnel, no GBCS through its "
              "old tunnel")
 async def removed_hht_ignores_leave(ctx: AttackContext) -> None:

@@ -9,7 +9,8 @@ The verdict (``AttackResult.outcome``):
 * ``held`` otherwise; ``reason`` is then the CH's first refusal/drop reason that the attack expects
   (``reason_expected`` True), or the first one it gave (False), or — where the CH gave none or is not
   ours — what the air showed;
-* ``error`` when the attack could not be carried out (the premises failed, not the CH).
+* ``error`` when the attack could not be carried out (the premises failed, not the CH);
+* ``skipped`` for an attack played by the emulated air's faults on real radios.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class AttackResult:
     rule: str
     source: str
     policy: str
-    outcome: str                       # held | breached | error
+    outcome: str                       # held | breached | error | skipped
     reason: str | None
     expected: list[str]
     reason_expected: bool | None       # None: the CH is not ours (reasons are not reported)
@@ -67,6 +68,9 @@ async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
                           list(attack.expect), None, None)
     if policy not in attack.policies:
         raise ValueError(f"{attack.name} does not apply to policy {policy} (only {', '.join(attack.policies)})")
+    if attack.needs_air and premises.air is None:
+        result.outcome, result.reason = "skipped", "needs the emulated air (its faults play the attack)"
+        return result
     ctx = await AttackContext.build(premises, policy)
     try:
         await ctx.take_baseline()

@@ -77,6 +77,8 @@ def test_known_breaches_name_real_attacks():
 async def test_attack_is_held(name, policy, premises):
     attack = CATALOGUE[name]
     result = await run_attack(attack, premises, policy)
+    if result.outcome == "skipped":
+        pytest.skip(f"{name}: {result.reason}")
     detail = f"{result.reason}; observed: {result.observed}; state changes: {result.state_changes}"
     assert result.outcome == "held", detail
     if result.reason_expected is not None:          # the CH is ours: its reason must be one the attack expects

@@ -137,3 +137,17 @@ def test_rig_choices_name_their_pairing_constant():
 def test_readme_lists_every_attack_and_its_rule():
     assert markdown_table() in (ROOT / "README.md").read_text(), \
         "README's attack table is out of date: paste rig.attacks.catalogue.markdown_table()"
+
+
+def test_scenario_report_carries_the_attack_section():
+    from rig.attacks.runner import AttackResult
+    from rig.scenarios.report import attack_section
+
+    breached = AttackResult("gbcs.x", "gbcs", "rule <x>", "GBCS", "gbcs", "breached", "breach: answered", ["*"], True,
+                            False, observed=["BREACH: answered"], state_changes=["device log: A removed"],
+                            frames=[{"hex": "0102", "what": "inter-PAN A -> B"}])
+    held = AttackResult("gbcs.y", "gbcs", "rule y", "GBCS", "secmp0037", "held", "gbcs_rejected:bad_mac",
+                        ["gbcs_rejected:bad_mac"], True, True)
+    page = attack_section([breached, held])
+    assert "1 of 2 held" in page and "rule &lt;x&gt;" in page and "<pre>0102</pre>" in page
+    assert "device log: A removed" in page and 'href="#breach-gbcs.x-gbcs"' in page
