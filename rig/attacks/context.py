@@ -20,7 +20,8 @@ means to watch the air and (where the CH is ours) the CH's state.
 Negative outcomes are observed as CH events (``ch.refused``/``ch.dropped``, see
 :meth:`reasons`) and, everywhere, by the absence of an answer on the air.  Waiting for something that
 does not come never costs real time: :meth:`settle` lets the air go quiet for a moment, then jumps the
-premises' clock over the rest of the timeout (``RealClock.advance``).
+premises' clock over the rest of the timeout (``RealClock.advance``), in doubling steps while a task is
+awaited.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ RESIDENCY_ENDS = ("hht_residency_over", "ch_power_on")
 #: events that are a reason by their name (their result is "ok")
 CH_STATE_EVENTS = {"ch.interpan_reception_off": "interpan_reception_off"}
 QUIET_S = 0.25           # real seconds of silence on the air before the clock is jumped
+FIRST_JUMP_S = 0.5       # the first jump while a task is awaited (then 0.5, 1, 2, 4 ... s)
 
 
 @dataclass
@@ -197,7 +199,9 @@ class AttackContext:
                 return task.result()
             quiet = time.monotonic() - self._last_air >= QUIET_S
             if quiet and jumped < timeout:
-                step = timeout - jumped
+                # awaiting a task, jump in doubling steps from FIRST_JUMP_S: a pause in legitimate work (a
+                # CBKE computation on a loaded machine) then costs at most a short jump, never a timeout
+                step = timeout - jumped if task is None else min(timeout - jumped, max(FIRST_JUMP_S, jumped))
                 jumped += step
                 await self.clock.advance(step)
                 self._last_air = time.monotonic()
