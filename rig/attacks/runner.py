@@ -10,7 +10,8 @@ The verdict (``AttackResult.outcome``):
   (``reason_expected`` True), or the first one it gave (False), or — where the CH gave none or is not
   ours — what the air showed;
 * ``error`` when the attack could not be carried out (the premises failed, not the CH);
-* ``skipped`` for an attack played by the emulated air's faults on real radios.
+* ``skipped`` for an attack played by the emulated air's faults on real radios, or needing a dongle
+  (``attacker``, ``hht2``) the inventory does not have.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from rig.attacks.catalogue import Attack
 from rig.attacks.context import AttackContext, describe_mpdu
+from rig.inventory import InventoryError
 
 
 @dataclass
@@ -77,6 +79,9 @@ async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
         ctx.mark()
         try:
             await attack.steps(ctx)
+        except InventoryError as exc:       # real radios without the dongle the attack needs (attacker, hht2)
+            result.outcome, result.reason = "skipped", f"the rig has no dongle for it: {exc}"
+            return result
         except Exception as exc:  # noqa: BLE001 - an attack that cannot be carried out is an error, reported
             result.observed = [*ctx.observed, f"error: {type(exc).__name__}: {exc}"]
             result.reason = f"attack_error:{type(exc).__name__}"
