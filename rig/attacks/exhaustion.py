@@ -27,11 +27,15 @@ STATE_BOUND = 64
 
 
 def per_sender_state(ctx: AttackContext) -> int:
+    """The largest per-sender table of our CH program: every dict/set attribute of the shim whose name
+    says inter-PAN (responders, reassembly buffers, link keys, whatever the CH keeps), and the core's
+    inter-PAN sessions."""
     ch = ctx.ch
     if ch is None:
         return 0
-    return max(len(getattr(ch, name, {}) or {}) for name in ("_interpan_ke", "_interpan_rx", "_interpan_keys")) \
-        + len(ch.core.sessions)
+    tables = [v for k, v in vars(ch).items() if "interpan" in k and isinstance(v, dict | set)]
+    tables += [v for k, v in vars(ch.core).items() if k == "sessions" or ("interpan" in k and isinstance(v, dict | set))]
+    return max((len(v) for v in tables), default=0)
 
 
 async def flood_while_pairing(ctx: AttackContext, frames: list[bytes], what: str) -> None:
