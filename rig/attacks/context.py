@@ -80,7 +80,17 @@ def describe_mpdu(mpdu: bytes) -> str:
     """One line for an attack frame: inter-PAN src -> dst, cluster, profile, secured."""
     parsed = _decode_interpan(mpdu, fcs=False)
     if parsed is None:
-        return f"{len(mpdu)}-byte MPDU"
+        try:
+            mac = f.MacFrame.decode_mpdu(mpdu)
+        except (f.FrameError, ValueError):
+            return f"{len(mpdu)}-byte MPDU"
+        kind = {f.FT_BEACON: "beacon", f.FT_DATA: "data", f.FT_ACK: "ack", f.FT_COMMAND: "MAC command"}.get(
+            mac.frame_type, "frame")
+
+        def addr(mode, value):
+            return "-" if not mode else f"{value:016X}" if mode == f.ADDR_LONG else f"0x{value:04X}"
+        return (f"802.15.4 {kind} {addr(mac.src_mode, mac.src_addr)} -> {addr(mac.dst_mode, mac.dst_addr)}, "
+                f"{len(mpdu)} bytes")
     mac, aps = parsed
     return (f"inter-PAN {mac.src_addr:016X} -> {mac.dst_addr:016X} cluster 0x{aps.cluster:04X} "
             f"profile 0x{aps.profile:04X} delivery {aps.delivery_mode}{' secured' if aps.security else ''}")

@@ -59,6 +59,15 @@ class AttackResult:
 SILENT = "silent (no ch.refused/ch.dropped event)"
 
 
+def breach_frames(ctx: AttackContext, limit: int = 64) -> list[dict]:
+    """The attacker's MPDUs; when the breach came from a device's own steps (a removed HHT rejoining, an
+    HHT through its tunnel) and no raw frame was injected, what the sniffer heard after the mark."""
+    if ctx.frames:
+        return [{"hex": m.hex(), "what": describe_mpdu(m)} for m in ctx.frames[:limit]]
+    heard = [(when, psdu[:-2]) for when, psdu in ctx.air_log if when >= ctx.mark_time and psdu[0] & 0x07 != 0x02]
+    return [{"hex": m.hex(), "what": f"heard at {when:.3f} s: {describe_mpdu(m)}"} for when, m in heard[:limit]]
+
+
 def matches(reason: str, patterns: list[str] | tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(reason, p) for p in patterns)
 
@@ -107,7 +116,7 @@ async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
         if breached:
             result.reason = (f"breach: {ctx.breaches[0]}" if ctx.breaches
                              else f"breach: CH state changed ({'; '.join(result.state_changes[:3])})")
-            result.frames = [{"hex": m.hex(), "what": describe_mpdu(m)} for m in ctx.frames[:64]]
+            result.frames = breach_frames(ctx)
         return result
     finally:
         await ctx.close()

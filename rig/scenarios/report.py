@@ -168,7 +168,8 @@ def attack_section(results) -> str:
         out.append(f"<h3 id='breach-{html.escape(r.name)}-{r.policy}' class='bad'>{html.escape(r.name)} ({r.policy}): "
                    f"{html.escape(r.outcome)}</h3><p>{html.escape(r.rule)}</p><h4>observed</h4><ul>{observed}</ul>"
                    + (f"<h4>CH state changes</h4><ul>{changes}</ul>" if changes else "")
-                   + "<h4>the frames that did it (MPDUs the attacker put on the air, without FCS)</h4>"
+                   + "<h4>the frames that did it (MPDUs without FCS: the attacker's, else what the sniffer heard "
+                     "after the attack began)</h4>"
                    + (f"<table><tr><th>#</th><th>frame</th><th>hex</th></tr>{frames}</table>" if frames
                       else "<p><em>none: the breach came from legitimate steps after the attack</em></p>"))
     return "\n".join(out)
