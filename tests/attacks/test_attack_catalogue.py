@@ -29,7 +29,8 @@ KNOWN_BREACHES = {
     "gbcs.injected_segment_wedges_sender": "breach: one replayed segment wedges the HHT's reassembly, its next "
                                            "CCS01 is never answered; fixed by item 4 (CH)",
     "gbcs.tunnel_garbage": SILENT,
-    "gbcs.tunnel_truncated": SILENT,
+    "gbcs.tunnel_truncated": "silent drop: a message cut short is never dropped with an event once its session's "
+                             "bound passes (no reassembly timeout); item 5",
     "gbcs.tunnel_oversized": SILENT,
     "gbcs.tunnel_reordered_segments": SILENT,
     "gbcs.tunnel_duplicated_segment": SILENT,
@@ -45,13 +46,15 @@ KNOWN_BREACHES = {
                                       "in item 4's list",
     "interpan.aps_frame_counter_replay": SILENT + " (and no APS frame-counter check over inter-PAN)",
     "residency.removed_hht_rejoins_after_18h": "breach: a removed HHT rejoins with its CBKE link key, which stays in "
-                                               "the trust centre; fixed by item 4 (NCP + CH)",
+                                               "the trust centre's key table; item 4 (emulated NCP + CH)",
     "residency.removed_hht_rejoins_after_power_on": "breach: after a CH power-on the removed HHT rejoins with its "
-                                                    "CBKE link key; fixed by item 4 (NCP + CH)",
+                                                    "CBKE link key; item 4 (emulated NCP + CH)",
     "residency.hht_extends_itself_via_tunnel": "breach: a CCS01 naming the HHT through its tunnel makes it "
                                                "permanent; fixed by item 4 (CH)",
-    "exhaustion.ke_flood_spoofed_sources": "breach: 1000 spoofed KE requests stop the legitimate pairing and CH "
-                                           "per-sender state grows with them; fixed by item 4 (CH)",
+    "exhaustion.ke_flood_spoofed_sources": "breach: 1000 spoofed KE requests stop the legitimate pairing (its first "
+                                           "answer comes after INTERPAN_ANSWER_TIMEOUT_S, behind the flood's) and CH "
+                                           "per-sender state grows with them; item 4 (CH): bounding the state alone "
+                                           "does not let the HHT pair",
     "exhaustion.secured_junk_flood": "breach: every spoofed sender of secured junk leaves an inter-PAN session "
                                      "behind (state grows without bound); fixed by item 4 (CH)",
 }
