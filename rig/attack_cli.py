@@ -73,21 +73,21 @@ def register(app: typer.Typer) -> None:
             _fail(f"none of these attacks applies to policy {policy}")
         label = {}
         if rig_spec != "sim":
+            from rig.backend import backend_for
+            from rig.inventory import InventoryError
+
             if not rig_spec.endswith((".yaml", ".yml")):
                 _fail(f"--rig {rig_spec!r}: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml")
+            try:
+                backend_for(rig_spec)
+            except (ValueError, OSError, InventoryError) as exc:
+                _fail(f"--rig {rig_spec}: {exc}")
             if not ppmid_b_install_code:
                 _fail("--rig with real dongles needs --ppmid-b-install-code (identity B's install code)")
             try:
                 label = {"ppmid_b": ppmid_b, "ppmid_b_install_code": bytes.fromhex(ppmid_b_install_code)}
             except ValueError:
                 _fail(f"--ppmid-b-install-code {ppmid_b_install_code!r} is not hex")
-            from rig.backend import backend_for
-            from rig.inventory import InventoryError
-
-            try:
-                backend_for(rig_spec, **label)
-            except (ValueError, OSError, InventoryError) as exc:
-                _fail(f"--rig {rig_spec}: {exc}")
         console = Console(stderr=json_out, width=None if sys.stdout.isatty() else 200)
 
         async def go():

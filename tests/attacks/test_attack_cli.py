@@ -38,6 +38,7 @@ def test_list_table():
     (["attack", "run", "gbcs.ccs01_bad_mac", "--policy", "open"], "--policy 'open' is not one of gbcs, secmp0037"),
     (["attack", "run", "gbcs.ccs01_bad_mac", "--rig", "bench"], "--rig 'bench': expected 'sim'"),
     (["attack", "run"], "name at least one attack"),
+    (["attack", "run", "--all", "--rig", "no/such/lab.yaml"], "--rig no/such/lab.yaml:"),
     (["attack", "run", "window.new_hht_during_grace", "--policy", "secmp0037"], "applies to policy secmp0037"),
 ])
 def test_bad_input_is_one_clear_line(args, says):
