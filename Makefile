@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test run bench lint clean
+.PHONY: setup test run attacks bench lint clean
 
 setup: $(BIN)/rig
 
@@ -17,6 +17,10 @@ test:
 
 run:
 	$(BIN)/rig scenario matrix
+
+attacks:
+	@mkdir -p artifacts
+	$(BIN)/rig attack run --all --report artifacts/attacks.html
 
 bench:
 	$(BIN)/python -m bench

@@ -11,6 +11,7 @@ import importlib
 import typer
 
 REGISTRARS: list[str] = [
+    "rig.attack_cli",
     "rig.cbke.cli",
     "rig.gbcs.cli",
     "rig.lab_cli",

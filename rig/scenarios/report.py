@@ -99,7 +99,8 @@ def _log_table(entries: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def render(result: ScenarioResult) -> str:
+def render(result: ScenarioResult, attacks=None) -> str:
+    """The scenario page; with ``attacks`` (AttackResults) it carries the attack section too."""
     verdict = "PAIRED" if result.outcome == "paired" else f"REFUSED — {result.reason}"
     checks = "".join(f"<li class='{'ok' if v else 'bad'}'>{html.escape(k)}: {'yes' if v else 'NO'}</li>"
                      for k, v in result.checks.items())
@@ -125,5 +126,62 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top;font-size:12px}}
 <h3>before the PPMID powered on</h3>{_log_table(result.device_log_before)}
 <h3>after the pairing attempt</h3>{_log_table(result.device_log_after_pairing)}
 <h3>at the end</h3>{_log_table(result.device_log_after)}
+{attack_section(attacks) if attacks is not None else ""}
+</body></html>
+"""
+
+
+# --- the attack section --------------------------------------------------------------------------------
+
+STYLE = ("body{font-family:sans-serif;margin:2em;color:#222} table{border-collapse:collapse;margin:1em 0}"
+         "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;font-size:12px} pre{margin:0;font-size:11px;"
+         "white-space:pre-wrap;word-break:break-all} .ok{color:#1e8449} .bad{color:#c0392b;font-weight:bold}"
+         " .warn{color:#b9770e}")
+
+
+def attack_section(results) -> str:
+    """The attack table (``rig.attacks.runner.AttackResult`` list) and, for each breach, the frames that did it."""
+    if not results:
+        return "<h2>Attacks</h2><p><em>none run</em></p>"
+    held = sum(r.outcome == "held" for r in results)
+    unexpected = sum(r.outcome == "held" and r.reason_expected is False for r in results)
+    rows = []
+    for r in results:
+        cls = "ok" if r.outcome == "held" and r.reason_expected is not False else "warn" if r.outcome == "held" else "bad"
+        unchanged = "-" if r.state_unchanged is None else ("yes" if r.state_unchanged else "NO")
+        anchor = f' <a href="#breach-{html.escape(r.name)}-{r.policy}">frames</a>' if r.outcome != "held" else ""
+        rows.append(f"<tr><td>{html.escape(r.name)}</td><td>{html.escape(r.policy)}</td><td>{html.escape(r.rule)}</td>"
+                    f"<td>{html.escape(r.source)}</td><td class='{cls}'>{html.escape(r.outcome)}{anchor}</td>"
+                    f"<td>{html.escape(r.reason or '-')}</td><td>{html.escape(' | '.join(r.expected))}</td>"
+                    f"<td>{unchanged}</td><td>{r.real_seconds:.1f} s</td></tr>")
+    note = f" ({unexpected} with a reason the attack does not expect)" if unexpected else ""
+    out = [f"<h2>Attacks: {held} of {len(results)} held{note}</h2>",
+           "<table><tr><th>attack</th><th>policy</th><th>rule</th><th>source</th><th>outcome</th><th>reason</th>"
+           "<th>expected</th><th>state unchanged</th><th>real time</th></tr>" + "".join(rows) + "</table>"]
+    for r in results:
+        if r.outcome == "held":
+            continue
+        observed = "".join(f"<li>{html.escape(o)}</li>" for o in r.observed)
+        changes = "".join(f"<li>{html.escape(c)}</li>" for c in r.state_changes)
+        frames = "".join(f"<tr><td>{i}</td><td>{html.escape(fr['what'])}</td><td><pre>{html.escape(fr['hex'])}</pre></td></tr>"
+                         for i, fr in enumerate(r.frames, 1))
+        out.append(f"<h3 id='breach-{html.escape(r.name)}-{r.policy}' class='bad'>{html.escape(r.name)} ({r.policy}): "
+                   f"{html.escape(r.outcome)}</h3><p>{html.escape(r.rule)}</p><h4>observed</h4><ul>{observed}</ul>"
+                   + (f"<h4>CH state changes</h4><ul>{changes}</ul>" if changes else "")
+                   + "<h4>the frames that did it (MPDUs without FCS: the attacker's, else what the sniffer heard "
+                     "after the attack began)</h4>"
+                   + (f"<table><tr><th>#</th><th>frame</th><th>hex</th></tr>{frames}</table>" if frames
+                      else "<p><em>none: the breach came from legitimate steps after the attack</em></p>"))
+    return "\n".join(out)
+
+
+def render_attacks(results) -> str:
+    """A self-contained page with the attack section alone (``rig attack run --report``)."""
+    held = sum(r.outcome == "held" for r in results)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>SECMP0037 attack catalogue — {held}/{len(results)} held</title>
+<style>{STYLE}</style></head><body>
+<h1>SECMP0037 attack catalogue</h1>
+{attack_section(results)}
 </body></html>
 """

@@ -1,0 +1,137 @@
+"""``rig attack list`` and ``rig attack run`` (= ``make attacks``): the attack catalogue (``rig.attacks``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rig import pairing
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="The attack catalogue: attacks over the air on a CH whose inter-PAN door is open.",
+                        no_args_is_help=True)
+    app.add_typer(group, name="attack")
+
+    @group.command("list")
+    def list_(json_out: Annotated[bool, typer.Option("--json", help="print one JSON list")] = False) -> None:
+        """Every attack: name, family, the rule it probes, its source, policies and expected reasons."""
+        from rig.attacks import load
+
+        attacks = list(load().values())
+        if json_out:
+            typer.echo(json.dumps([a.to_json() for a in attacks], indent=2))
+            return
+        table = Table(title=f"attack catalogue ({len(attacks)} attacks)")
+        table.add_column("attack", no_wrap=True)
+        for col in ("rule", "source", "policies", "expected (held)"):
+            table.add_column(col)
+        for a in attacks:
+            table.add_row(a.name, a.rule, a.source_label, ", ".join(a.policies), " | ".join(a.expect))
+        Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+    @group.command("run")
+    def run(
+        names: Annotated[list[str] | None, typer.Argument(help="attack names or family names (see rig attack list)")] = None,
+        run_all: Annotated[bool, typer.Option("--all", help="every attack in the catalogue")] = False,
+        policy: Annotated[str | None, typer.Option(help="gbcs or secmp0037 (default: both)")] = None,
+        rig_spec: Annotated[str, typer.Option("--rig", help="sim (default), an inventory PATH.yaml or labgrid:ENV.yaml")] = "sim",
+        json_out: Annotated[bool, typer.Option("--json", help="print one JSON list of results")] = False,
+        report: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
+        ppmid_b: Annotated[str, typer.Option(help="with --rig PATH: the PPMID's second EUI-64 (identity B)")] = "00DB5A5A5A5A0B02",
+        ppmid_b_install_code: Annotated[str | None, typer.Option(help="with --rig PATH: identity B's install code (hex)")] = None,
+    ) -> None:
+        """Run attacks; print attack / rule / outcome / reason / state unchanged; exit 1 if any is breached."""
+        from rig.attacks import select
+        from rig.attacks.runner import plan, run_on_backend
+
+        if not names and not run_all:
+            _fail("name at least one attack (or family), or --all; see rig attack list")
+        if names and run_all:
+            _fail("give attack names or --all, not both")
+        try:
+            attacks = select(names, everything=run_all)
+        except KeyError as exc:
+            _fail(f"unknown attack {exc.args[0]!r} (rig attack list names them)")
+        if policy is not None and policy not in pairing.POLICIES:
+            _fail(f"--policy {policy!r} is not one of {', '.join(pairing.POLICIES)}")
+        policies = [policy] if policy else list(pairing.POLICIES)
+        runs = plan(attacks, policies)
+        if not runs:
+            _fail(f"none of these attacks applies to policy {policy}")
+        label = {}
+        if rig_spec != "sim":
+            from rig.backend import backend_for
+            from rig.inventory import InventoryError
+
+            if not rig_spec.endswith((".yaml", ".yml")):
+                _fail(f"--rig {rig_spec!r}: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml")
+            try:
+                backend_for(rig_spec)
+            except (ValueError, OSError, InventoryError) as exc:
+                _fail(f"--rig {rig_spec}: {exc}")
+            if not ppmid_b_install_code:
+                _fail("--rig with real dongles needs --ppmid-b-install-code (identity B's install code)")
+            try:
+                label = {"ppmid_b": ppmid_b, "ppmid_b_install_code": bytes.fromhex(ppmid_b_install_code)}
+            except ValueError:
+                _fail(f"--ppmid-b-install-code {ppmid_b_install_code!r} is not hex")
+        console = Console(stderr=json_out, width=None if sys.stdout.isatty() else 200)
+
+        async def go():
+            from rig.premises import PremisesError
+
+            results = []
+            for attack_, pol in runs:
+                try:
+                    result = await run_on_backend(attack_, pol, rig=rig_spec, label=label)
+                except PremisesError as exc:
+                    _fail(f"the premises could not be built: {exc}")
+                results.append(result)
+                if not json_out:
+                    style = "red" if result.outcome in ("breached", "error") else ("yellow" if result.reason_expected is False else None)
+                    console.print(f"  {result.outcome:8} {pol:9} {attack_.name}: {result.reason}"
+                                  + (f" [CH: {result.ch_reason}]" if result.outcome != "held" and result.ch_reason else "")
+                                  + "  "
+                                  f"({result.real_seconds:.1f} s)", style=style, highlight=False)
+            return results
+
+        results = asyncio.run(go())
+        if report is not None:
+            from rig.scenarios.report import render_attacks
+
+            report.write_text(render_attacks(results))
+        if json_out:
+            typer.echo(json.dumps([r.to_json() for r in results], indent=2))
+        else:
+            table = Table(title="attacks")
+            table.add_column("attack", no_wrap=True)
+            for col in ("policy", "rule", "outcome", "reason", "state unchanged"):
+                table.add_column(col)
+            for r in results:
+                unchanged = "-" if r.state_unchanged is None else ("yes" if r.state_unchanged else "NO")
+                outcome = "held (unexpected reason)" if r.outcome == "held" and r.reason_expected is False else r.outcome
+                table.add_row(r.name, r.policy, r.rule, outcome, r.reason or "-", unchanged,
+                              style="red" if r.outcome != "held" else None)
+            console.print(table)
+            held = sum(r.outcome == "held" for r in results)
+            skipped = sum(r.outcome == "skipped" for r in results)
+            console.print(f"{held} of {len(results)} held; {len(results) - held - skipped} breached or in error"
+                          + (f"; {skipped} skipped" if skipped else ""))
+            if report is not None:
+                typer.echo(f"report: {report}")
+        sys.stdout.flush()
+        if any(r.outcome in ("breached", "error") for r in results):
+            raise typer.Exit(1)

@@ -1,0 +1,108 @@
+"""Exhaustion: floods from spoofed sources while a legitimate HHT pairs.  The legitimate pairing
+succeeds, and (where the CH is ours) its per-sender inter-PAN state stays bounded.
+
+``STATE_BOUND`` is the catalogue's bound on the CH's per-sender inter-PAN state (key-establishment
+responders, sessions, reassembly buffers, link keys) during a flood: far below the flood's size, so
+state that grows with the number of spoofed senders is caught.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import time
+
+from rig import pairing
+from rig.gbcs import Message, Role
+
+from .catalogue import attack
+from .context import AttackContext
+from .gbcs import pair_or_breach
+from .interpan import ke_initiate
+
+FLOOD_KE = 1000
+FLOOD_JUNK = 300
+STATE_BOUND = 64
+
+
+def per_sender_state(ctx: AttackContext) -> int:
+    """The largest per-sender table of our CH program: every dict/set attribute of the shim whose name
+    says inter-PAN (responders, reassembly buffers, link keys, whatever the CH keeps), and the core's
+    inter-PAN sessions."""
+    ch = ctx.ch
+    if ch is None:
+        return 0
+    tables = [v for k, v in vars(ch).items() if "interpan" in k and isinstance(v, dict | set)]
+    tables += [v for k, v in vars(ch.core).items() if k == "sessions" or ("interpan" in k and isinstance(v, dict | set))]
+    return max((len(v) for v in tables), default=0)
+
+
+async def flood_while_pairing(ctx: AttackContext, frames: list[bytes], what: str) -> None:
+    hht = await ctx.legit_hht()
+    ctx.allowed.devices.add(ctx.ids.hht)
+    ctx.allowed.link_keys.add(ctx.ids.hht)
+    ctx.allowed.counters[ctx.ids.keys.one(Role.ACB)] = Message.from_bytes(hht.ccs01).counter
+    await ctx.attacker()
+    peak = 0
+    stop = asyncio.Event()
+
+    async def sample():
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, per_sender_state(ctx))
+            await asyncio.sleep(0.02)
+
+    took = []
+
+    async def flood():
+        started = time.monotonic()
+        for mpdu in frames:
+            await ctx.inject(mpdu, wait=False)
+        took.append(time.monotonic() - started)
+
+    sampler = asyncio.ensure_future(sample())
+    flooding = asyncio.ensure_future(flood())
+    await asyncio.sleep(0.05)                      # the flood is under way when the HHT starts
+    try:
+        await pair_or_breach(ctx, hht, f"during {what}")
+        await flooding
+        await ctx.settle(None, 0, max_real=3.0)     # not the backlog a CH that keeps every request would drain
+    finally:
+        stop.set()
+        flooding.cancel()
+        await asyncio.gather(sampler, flooding, return_exceptions=True)
+    peak = max(peak, per_sender_state(ctx))
+    ctx.saw(f"sent {len(frames)} frames in {took[0] if took else float('nan'):.1f} s ({what}); "
+            f"CH per-sender state peaked at {peak}")
+    if ctx.ch is not None and peak > STATE_BOUND:
+        ctx.breach(f"the CH's per-sender inter-PAN state grew to {peak} entries (bound {STATE_BOUND})")
+    left = per_sender_state(ctx)
+    if ctx.ch is not None and left > STATE_BOUND:
+        ctx.breach(f"{left} per-sender entries remain after the flood")
+
+
+def spoofed() -> str:
+    return os.urandom(8).hex().upper()
+
+
+@attack("ke_flood_spoofed_sources", family="exhaustion", source="rig", constant="PLAINTEXT_INTERPAN",
+        expect=("*", ),
+        rule="1000 Key Establishment requests from spoofed sources within seconds neither stop a legitimate HHT "
+             "pairing nor grow the CH's per-sender state without bound")
+async def ke_flood_spoofed_sources(ctx: AttackContext) -> None:
+    """1000 genuine-looking Initiate Key Establishment Requests (the attacker's certificate) from 1000 random
+    EUI-64s, while the HHT pairs."""
+    payload = await ke_initiate(ctx)
+    frames = [ctx.interpan_mpdu(pairing.KE_CLUSTER, ctx.zcl(0x00, payload), src=spoofed()) for _ in range(FLOOD_KE)]
+    await flood_while_pairing(ctx, frames, f"a flood of {FLOOD_KE} KE requests")
+
+
+@attack("secured_junk_flood", family="exhaustion", source="ZigBee/SE", expect=("aps_security_failed", "*"),
+        rule="a flood of APS-secured junk (random ciphertext) from spoofed sources is refused frame by frame, "
+             "keeps no per-sender state and does not stop a legitimate HHT pairing")
+async def secured_junk_flood(ctx: AttackContext) -> None:
+    """300 secured-looking TransferData frames with random ciphertext from random EUI-64s, while the HHT pairs."""
+    frames = [ctx.interpan_mpdu(pairing.TUNNEL_CLUSTER, b"", src=spoofed(),
+                                junk_ciphertext=struct.pack("<H", 0) + os.urandom(40)) for _ in range(FLOOD_JUNK)]
+    await flood_while_pairing(ctx, frames, f"a flood of {FLOOD_JUNK} secured junk frames")
