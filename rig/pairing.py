@@ -46,6 +46,15 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
 SM HAN
 * Joins: install-code link keys only (TC policy 0x10); the CH imports a transient key for a device
   once it is in the CHF device log and permits joining for ``PERMIT_JOIN_S``.
+* A device gone from the CHF device log (an HHT after its residency or at CH power-on) loses its keys at
+  the trust centre [I]: the CH erases its key-table entry (the CBKE link key it could otherwise rejoin
+  with; ``ch.keys_erased``) and sends it a Mgmt_Leave.  A device the trust centre lets in that is not in
+  the log is refused (``not_in_device_log``), its keys erased and it is sent off, whatever key it held.
+  The link key agreed by CBKE over inter-PAN belongs to that pairing session alone [I]: the CH host keeps it
+  for the session's APS security and erases it from the NCP's key table at once, so a sender whose CCS01
+  was never accepted holds no key the trust centre would let it join with.  Secured frames that arrive
+  while the CH is still fetching a just-agreed key from its NCP are held (at most
+  ``INTERPAN_HELD_FRAMES``) and handled once the key is there.
 * After joining every device runs CBKE (suite 2) with the CH (trust centre), as SE devices do.
 * GBCS rides the tunnelling cluster, protocol 6 GB-HRGP, manufacturer 0xFFFF, no flow control, 1500-byte
   maximum (gbcs.md §7 [C]); APS-encrypted with the CBKE link key.  The emulated NCP has no APS
@@ -96,6 +105,7 @@ POLICIES = ("gbcs", "secmp0037")
 
 INTERPAN_WINDOW_S = 60 * 60
 INTERPAN_SESSION_MAX_S = 30.0
+INTERPAN_HELD_FRAMES = 8             # secured frames held per sender while its CBKE key is fetched [I]
 INTERPAN_MAX_SESSIONS = 8          # inter-PAN pairing sessions the CH holds at once [I]
 HHT_RESIDENCY_S = 18 * 60 * 60
 

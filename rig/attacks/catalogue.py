@@ -19,6 +19,10 @@ from dataclasses import dataclass
 
 from rig import pairing
 
+# The reason a verdict carries when the CH host saw nothing (no ch.refused / ch.dropped event); an
+# attack may expect it where the frame is rightly dropped below the host, by the CH's NCP.
+SILENT = "silent (no ch.refused/ch.dropped event)"
+
 FAMILIES = ("gbcs", "interpan", "residency", "exhaustion", "window")
 SOURCES = ("GBCS", "ZigBee/SE", "rig")
 

@@ -23,7 +23,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rig.attacks.catalogue import Attack
+from rig.attacks.catalogue import SILENT, Attack
 from rig.attacks.context import AttackContext, describe_mpdu
 from rig.inventory import InventoryError
 
@@ -54,9 +54,6 @@ class AttackResult:
         d = asdict(self)
         d["real_seconds"] = round(self.real_seconds, 2)
         return d
-
-
-SILENT = "silent (no ch.refused/ch.dropped event)"
 
 
 def breach_frames(ctx: AttackContext, limit: int = 64) -> list[dict]:
@@ -108,6 +105,8 @@ async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
         result.outcome = "breached" if breached else "held"
         if ctx.ch is not None:
             fitting = [r for r in reasons if matches(r, attack.expect)]
+            if not reasons and SILENT in attack.expect:     # dropped below the host (the NCP), as expected
+                fitting = [SILENT]
             result.ch_reason = (fitting or reasons or [SILENT])[0]
             result.reason_expected = bool(fitting)
             result.reason = result.ch_reason

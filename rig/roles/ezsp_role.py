@@ -252,6 +252,14 @@ class EzspRole:
         status, _context, key, _meta = await self.ezsp.exportLinkKeyByIndex(index=index)
         return bytes(key) if status == t.sl_Status.OK else None
 
+    async def forget_link_key(self, partner: str) -> bool:
+        """Erase ``partner``'s key-table entry (its CBKE link key); True when there was one."""
+        (index,) = await self.ezsp.findKeyTableEntry(address=eui_obj(partner), linkKey=True)
+        if index == 0xFF:
+            return False
+        (status,) = await self.ezsp.eraseKeyTableEntry(index=index)
+        return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+
     async def prepare(self, endpoint_clusters: tuple[list[int], list[int]], device_id: int) -> None:
         """RAM configuration an NCP loses at every reset: key table size, the SE endpoint."""
         await self.ezsp.setConfigurationValue(configId=t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, value=12)

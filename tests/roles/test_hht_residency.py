@@ -88,3 +88,15 @@ async def test_hht_own_ccs01_through_its_tunnel_refused_so_it_still_leaves_after
     await premises.clock.advance(pairing.HHT_RESIDENCY_S)
     assert await premises.clock.wait_for(down, 5, "the HHT leaving the HAN")
     assert ids.hht not in ch.core.log
+
+
+async def test_a_removed_hht_loses_its_keys_at_the_trust_centre_and_cannot_rejoin_with_them(paired):
+    premises, events, ch, _hht, down = paired
+    ids = premises.ids
+    assert await ch.role.link_key_for(ids.hht) is not None          # its CBKE link key, from pairing
+    erased = asyncio.get_running_loop().create_future()
+    events.listeners.append(lambda e: e.name == "ch.keys_erased" and not erased.done() and erased.set_result(e))
+    await premises.clock.advance(pairing.HHT_RESIDENCY_S + 1)
+    assert await premises.clock.wait_for(down, 5, "the HHT leaving the HAN")
+    assert (await premises.clock.wait_for(erased, 5, "the CH erasing the HHT's keys")).peer == ids.hht
+    assert await ch.role.link_key_for(ids.hht) is None

@@ -126,6 +126,16 @@ class KeysArea(Area):
                 return bytes.fromhex(entry["key"])
         return None
 
+    def cmd_eraseKeyTableEntry(self, p):
+        index = int(p["index"])
+        table = self.nv.state.key_table
+        if index >= self.state.config[t.EzspConfigId.CONFIG_KEY_TABLE_SIZE]:
+            return {"status": "INDEX_OUT_OF_RANGE"}
+        if index < len(table):
+            del table[index]            # the emulated table is kept dense: later entries move up one
+            self.nv.save()
+        return {"status": "OK"}
+
     def cmd_findKeyTableEntry(self, p):
         eui = eui_to_hex(p["address"])
         for i, entry in enumerate(self.nv.state.key_table):

@@ -78,6 +78,7 @@ class ChShim:
 
     def _reset_ram(self) -> None:
         self._interpan_keys: dict[str, bytes] = {}
+        self._key_pending: dict[str, list[bytes]] = {}    # sender -> secured frames that came before its key
         self._interpan_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("interpan"))
         self._interpan_ke: dict[str, tuple[object, asyncio.Task]] = {}     # sender -> (KE responder, its waiter)
         self._han_ke: dict[int, object] = {}
@@ -181,11 +182,18 @@ class ChShim:
             self.clock.call_later(min(wait, pairing.INTERPAN_SESSION_MAX_S) + 0.001, self._window_closed)
 
     def _removed(self, entry: DeviceLogEntry) -> None:
-        if self.role is not None and entry.nwk is not None:
+        if self.role is not None:
             self._spawn(self._make_leave(entry))
 
     async def _make_leave(self, entry: DeviceLogEntry) -> None:
-        if entry.nwk is None or self.role is None:
+        """A device gone from the log: its keys leave the trust centre (it must not rejoin with the CBKE
+        link key it holds; rig.pairing, SM HAN) and it is asked to leave the HAN."""
+        if self.role is None:
+            return
+        self._secure.discard(entry.eui64)
+        if await self.role.forget_link_key(entry.eui64):
+            self.role.emit("ch.keys_erased", peer=entry.eui64)
+        if entry.nwk is None:
             return
         payload = bytes([self.role.next_seq()]) + eui_bytes(entry.eui64, "little") + b"\x00"
         sent = await self.role.send_zdo(entry.nwk, ZDOCmd.Mgmt_Leave_req, payload)
@@ -200,7 +208,15 @@ class ChShim:
     # --- inter-PAN ----------------------------------------------------------------------------------
     def _on_interpan(self, *args) -> None:
         """One inter-PAN frame the NCP passed up: the allow-list first, then it belongs to a session."""
-        frame = EzspRole.parse_interpan(bytes(args[-1]), self._interpan_keys.get)
+        contents = bytes(args[-1])
+        frame = EzspRole.parse_interpan(contents, self._interpan_keys.get)
+        if frame is not None and frame.secured and frame.zcl is None and frame.src in self._key_pending:
+            # its CBKE has just succeeded and the CH is still fetching the agreed key from its NCP: hold the
+            # frame until then (bounded), rather than refuse the HHT's first secured segment
+            held = self._key_pending[frame.src]
+            if len(held) < pairing.INTERPAN_HELD_FRAMES:
+                held.append(contents)
+                return
         if frame is None:
             self._drop("interpan_unparseable", None, via="interpan", detail="not an inter-PAN frame with a long source")
             return
@@ -279,10 +295,20 @@ class ChShim:
             return                                  # its session ended meanwhile
         del self._interpan_ke[src]
         if result.success:
-            key = await self.role.link_key_for(src)
-            if key is not None and src in self.core.sessions:
-                self._interpan_keys[src] = key
-                self.core.session_established(src)
+            self._key_pending[src] = []
+            try:
+                key = await self.role.link_key_for(src)
+                if key is not None and src in self.core.sessions:
+                    self._interpan_keys[src] = key
+                    self.core.session_established(src)
+                # the inter-PAN key is the session's alone and the host does its APS security: it leaves the
+                # NCP's key table at once, so no sender keeps a key the trust centre would admit it with
+                if await self.role.forget_link_key(src):
+                    self._secure.discard(src)
+            finally:
+                held = self._key_pending.pop(src, [])
+            for contents in held:
+                self._on_interpan(contents)
         self.role.emit("ch.cbke_interpan", "ok" if result.success else result.reason.name.lower(), peer=src)
         if not result.success:
             self._end_session(src)
@@ -296,6 +322,12 @@ class ChShim:
             return
         if status == t.EmberDeviceUpdate.DEVICE_LEFT:
             self.events.emit("CH", "ch.device_left", peer=eui)
+            return
+        if eui not in self.core.log:
+            # the trust centre let in a device the CHF device log does not hold (it had a key): refuse it,
+            # erase its keys and send it off, whatever key it used
+            self._refuse(Refusal("not_in_device_log", "joined the HAN but is not in the CHF device log"), eui)
+            self._spawn(self._make_leave(DeviceLogEntry(eui64=eui, device_type=0, link_key="", nwk=int(nwk))))
             return
         if self.core.mark_joined(eui, int(nwk)) is not None:
             self.events.emit("CH", "ch.device_joined", peer=eui, nwk=f"{int(nwk):04X}")
