@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rig import pairing
+from rig import des, pairing
 from rig.scenarios import matrix as mx
 from rig.scenarios.secmp0037 import (
     ScenarioError,
@@ -105,7 +105,8 @@ def register(app: typer.Typer) -> None:
                 finally:
                     await premises.close()
 
-        result = asyncio.run(go())
+        # emulated dongles: discrete-event time (rig.des); real dongles keep real pace
+        result = asyncio.run(go()) if rig_spec is not None else des.run(go())
         if report is not None:
             from rig.scenarios.report import render
 
@@ -136,7 +137,7 @@ def register(app: typer.Typer) -> None:
                                   f"{' ✓' if row.as_expected else ' ✗'}")
             return done
 
-        rows = asyncio.run(go())
+        rows = des.run(go())
         if json_out:
             typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
         else:

@@ -38,7 +38,7 @@ def test_default_is_sim_hardware_tests_skip_with_the_reason_and_fixtures_are_emu
     result = pytester.runpytest("--strict-markers", "-rs")
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines([
-        "rig: sim (emulated dongles in-process, virtual clock)",
+        "rig: sim (emulated dongles in-process, discrete-event time)",
         ("SKIPPED [[]1[]] test_x.py:*: hardware test: needs real dongles; run with --rig=PATH.yaml "
         "(a hardware inventory) or --rig=labgrid:ENV.yaml (now --rig=sim)"),
     ])
