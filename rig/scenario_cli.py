@@ -45,7 +45,8 @@ def _print_result(result: ScenarioResult, console: Console) -> None:
     for name, ok in result.checks.items():
         console.print(f"  {'✓' if ok else '✗'} {name}", style=None if ok else "red")
     verdict = "paired" if result.outcome == "paired" else f"refused: {result.reason}"
-    console.print(f"outcome: [bold]{verdict}[/bold]  ({result.real_seconds:.1f} s real)")
+    console.print(f"outcome: [bold]{verdict}[/bold]  ({result.real_seconds:.2f} s real, "
+                  f"{result.cpu_seconds:.2f} s CPU of which {result.crypto_cpu_seconds:.2f} s crypto)")
 
 
 def register(app: typer.Typer) -> None:

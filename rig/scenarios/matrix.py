@@ -62,7 +62,9 @@ class Row:
                 "expected": {"outcome": self.expected_outcome, "reason": self.expected_reason},
                 "actual": None if r is None else {"outcome": r.outcome, "reason": r.reason},
                 "failed_checks": self.failed_checks, "error": self.error, "as_expected": self.as_expected,
-                "real_seconds": None if r is None else round(r.real_seconds, 2)}
+                "real_seconds": None if r is None else round(r.real_seconds, 3),
+                "cpu_seconds": None if r is None else round(r.cpu_seconds, 3),
+                "crypto_cpu_seconds": None if r is None else round(r.crypto_cpu_seconds, 3)}
 
 
 def rows(policies=pairing.POLICIES, delays=DELAYS) -> list[Row]:

@@ -19,6 +19,8 @@ def test_json_output_has_outcome_reason_policy_and_steps(tmp_path):
     assert out["outcome"] == "refused" and out["reason"] == "interpan_window_closed" and out["policy"] == "gbcs"
     assert out["steps"] and all({"name", "time", "result"} <= set(s) for s in out["steps"])
     assert out["pcap"].endswith("run.pcap")
+    # what the run cost: CBKE/ECDSA/ECDH/AES CPU is part of the process's CPU (figures belong to make bench)
+    assert "real_seconds" in out and 0 < out["crypto_cpu_seconds"] <= out["cpu_seconds"]
     page = report.read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page and "interpan_window_closed" in page
     assert "run.pcap" in page and "<script" not in page and "http" not in page.replace('http://www.w3.org', '')
