@@ -64,3 +64,21 @@ def test_matrix_rows_cover_both_policies_delays_and_power_cycles():
         (p, d, pc) for p in ("gbcs", "secmp0037") for d in (0, 3599, 3601, 432000) for pc in (True, False)}
     refused = [(r.policy, r.delay) for r in rows if r.expected_outcome == "refused"]
     assert refused == [("gbcs", 3601), ("gbcs", 432000)]
+
+
+def _mark_in_worker(row: mx.Row) -> mx.Row:
+    import os
+
+    row.error = f"pid {os.getpid()}"
+    return row
+
+
+def test_matrix_rows_run_in_worker_processes_and_come_back_in_order():
+    import os
+
+    todo = mx.rows()[:4]
+    done = list(mx.run_rows(todo, jobs=2, runner=_mark_in_worker))
+    assert [(r.policy, r.delay, r.power_cycle_at) for r in done] == [(r.policy, r.delay, r.power_cycle_at) for r in todo]
+    assert all(r.error and r.error != f"pid {os.getpid()}" for r in done)
+    serial = list(mx.run_rows(mx.rows()[:2], jobs=1, runner=_mark_in_worker))
+    assert all(r.error == f"pid {os.getpid()}" for r in serial)
