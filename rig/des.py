@@ -20,8 +20,8 @@ an emulated dongle and bellows share, so the rig has its own, which holds time w
 * a connection's peer is not in this loop (another process — a host stack driving ``rig sim up``,
   a sniffer client): then the loop keeps real pace, since that process's timers do not jump;
 * a pty link (registered with ``loop.hold_for_pty(fd)``) may carry bytes: the kernel moves pty bytes
-  through a work queue, invisible to a zero-timeout poll, so each jump waits ``PTY_QUIET`` of real
-  time for them first;
+  through a work queue, invisible to a zero-timeout poll, so each jump first waits ``PTY_QUIET`` of
+  real time and then for a probe byte sent through a pty of the loop's own to come out;
 * an executor job (``run_in_executor``) or a child process (``asyncio.create_subprocess_*``) is
   running: threads and other processes finish in real time.
 
@@ -33,14 +33,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
 import struct
 import time
+import tty
 import weakref
 from collections.abc import Coroutine
 from typing import Any
 
 PTY_QUIET = 0.002      # real seconds a pty link must stay silent before time may jump
+PTY_BARRIER = 0.05     # real seconds at most for the probe byte through the pty work queue
 INFLIGHT_STEP = 0.0005  # real seconds to wait for loopback bytes in flight before looking again
 
 _TCP_INFO_LEN = 216
@@ -60,11 +63,13 @@ class DesEventLoop(asyncio.SelectorEventLoop):
         self._offset = 0.0
         self._pty_links: set[int] = set()
         self._pty_quiet = False          # a PTY_QUIET wait found nothing since the last event
+        self._probe: tuple[int, int] | None = None
         self._jobs: weakref.WeakSet[asyncio.Future] = weakref.WeakSet()
         self._children: weakref.WeakSet = weakref.WeakSet()
         self._select = self._selector.select
         self._selector.select = self._des_select
-        self.stats = {"jumps": 0, "skipped": 0.0, "held_inflight": 0, "held_external": 0, "held_job": 0}
+        self.stats = {"jumps": 0, "skipped": 0.0, "held_inflight": 0, "held_external": 0, "held_job": 0,
+                      "pty_barrier_timeouts": 0}
 
     def time(self) -> float:
         return time.monotonic() + self._offset
@@ -85,6 +90,34 @@ class DesEventLoop(asyncio.SelectorEventLoop):
     def release_pty(self, fd: int) -> None:
         self._pty_links.discard(fd)
 
+    def _pty_barrier(self) -> None:
+        """Send one byte through a probe pty and wait (at most PTY_BARRIER real seconds) until it comes
+        out: the kernel work queue that carries pty bytes has then run past what was written before."""
+        if self._probe is None:
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            os.set_blocking(master, False)
+            os.set_blocking(slave, False)
+            self._probe = (master, slave)
+        master, slave = self._probe
+        os.write(master, b"\0")
+        poller = select.poll()
+        poller.register(slave, select.POLLIN)
+        if poller.poll(PTY_BARRIER * 1000):
+            try:
+                os.read(slave, 64)
+            except BlockingIOError:
+                pass
+        else:
+            self.stats["pty_barrier_timeouts"] += 1
+
+    def close(self) -> None:
+        if self._probe is not None:
+            for fd in self._probe:
+                os.close(fd)
+            self._probe = None
+        super().close()
+
     # --- the selector ---------------------------------------------------------------------------
     def _des_select(self, timeout: float | None):
         if not self.fast_forward or timeout is None or timeout <= 0:
@@ -104,11 +137,15 @@ class DesEventLoop(asyncio.SelectorEventLoop):
             return ready
         if self._pty_links and not self._pty_quiet:
             self._pty_quiet = True
+            t0 = time.monotonic()
             ready = self._select(min(timeout, PTY_QUIET))
+            if not ready:
+                self._pty_barrier()
+                ready = self._select(0)
             if ready:
                 self._pty_quiet = False
                 return ready
-            timeout = max(0.0, timeout - PTY_QUIET)
+            timeout = max(0.0, timeout - (time.monotonic() - t0))
         self._pty_quiet = False
         self._offset += timeout
         self.stats["jumps"] += 1
