@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test run bench lint clean
+.PHONY: setup test run bench bench-slow lint clean
 
 setup: $(BIN)/rig
 
@@ -20,6 +20,9 @@ run:
 
 bench:
 	$(BIN)/python -m bench
+
+bench-slow:
+	$(BIN)/python -m bench.premises 1 10 100 1000
 
 lint:
 	$(BIN)/ruff check rig firmware_shims tests bench
