@@ -4,7 +4,8 @@ For each N a fresh process sets up N emulated premises on one discrete-event loo
 runs the SECMP0037 scenario (policy secmp0037, PPMID at once) on all of them concurrently; it reports
 wall and CPU seconds, their per-premises cost, the crypto share (``rig.cputime``) and the peak RSS
 above the process's warmed-up baseline divided by the emulated dongles (3 per premises: the CH's,
-the ESME's and the PPMID's; the GPF runs in the CH host).  The parent prints a table and writes a PNG
+the ESME's and the PPMID's; the GPF runs in the CH host; meaningful from N = 10 on, since a single
+premises mostly reuses what the warm-up freed).  The parent prints a table and writes a PNG
 plot (matplotlib) to ``artifacts/bench/premises.png``.
 
 Targets (issue 15): per-premises cost at N = 100 within 1.2x of N = 1; < 2 MB per emulated dongle.
