@@ -116,13 +116,15 @@ class RealClock(Clock):
     def _arm(self) -> None:
         while self._heap and self._heap[0].cancelled:
             heapq.heappop(self._heap)
+        # now() is loop.time() + offset: a deadline D on this clock is loop time D - offset
+        when = self._heap[0].deadline - self.offset if self._heap else None
         if self._handle is not None:
+            if when is not None and self._handle.when() == when:
+                return                   # the loop already wakes us for the earliest timer
             self._handle.cancel()
             self._handle = None
-        if self._heap:
-            loop = asyncio.get_running_loop()
-            # now() is loop.time() + offset: a deadline D on this clock is loop time D - offset
-            self._handle = loop.call_at(self._heap[0].deadline - self.offset, self._fire_due)
+        if when is not None:
+            self._handle = asyncio.get_running_loop().call_at(when, self._fire_due)
 
     def _fire_due(self) -> None:
         self._handle = None
