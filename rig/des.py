@@ -9,6 +9,12 @@ retransmission, and ``rig.clock.RealClock`` (which reads ``loop.time()``) — th
 together, in deadline order, and an ack wait or a scan window costs no wall time.  Between events real
 time runs as usual, so the CPU a step takes still counts as the time it takes.
 
+Many premises on one loop starve each other: a pass over their ready callbacks can take longer than
+their hosts' ack waits.  ``busy_cap`` (``RIG_DES_BUSY_CAP=0.005``) makes one pass count at most that
+many seconds of loop time, so each premises sees roughly the time its own work took.  (Not counting
+CPU at all, as looptime does, reorders a sub-millisecond MAC-ack timer behind milliseconds of I/O
+work and made the PPMID's join race the CH's permitJoining: the cap keeps short passes real.)
+
 The same idea as ``looptime`` (PyPI), which patches the selector's ``select`` to poll first and then
 fast-forward; looptime's time stands still while code runs and knows nothing of the loopback sockets
 an emulated dongle and bellows share, so the rig has its own, which holds time while:
@@ -32,6 +38,7 @@ Hardware runs and ``rig sim up`` use the standard loop: real pace throughout.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import select
 import socket
@@ -52,14 +59,17 @@ _NOTSENT = 144          # __u32 tcpi_notsent_bytes
 _BYTES_SENT = 200       # __u64 tcpi_bytes_sent (Linux >= 4.19), then __u64 tcpi_bytes_retrans
 
 ENV_REAL_TIME = "RIG_REAL_TIME"   # set to 1: emulation runs at real pace (for comparisons)
+ENV_BUSY_CAP = "RIG_DES_BUSY_CAP" # seconds: a pass of callbacks counts at most this much loop time
 
 
 class DesEventLoop(asyncio.SelectorEventLoop):
     """A selector loop that jumps its time to the next deadline when it is idle (see module doc)."""
 
-    def __init__(self, selector=None, *, fast_forward: bool = True) -> None:
+    def __init__(self, selector=None, *, fast_forward: bool = True, busy_cap: float | None = None) -> None:
         super().__init__(selector)
         self.fast_forward = fast_forward
+        self.busy_cap = busy_cap
+        self._busy_since = time.monotonic()
         self._offset = 0.0
         self._pty_links: set[int] = set()
         self._pty_quiet = False          # a PTY_QUIET wait found nothing since the last event
@@ -69,10 +79,13 @@ class DesEventLoop(asyncio.SelectorEventLoop):
         self._select = self._selector.select
         self._selector.select = self._des_select
         self.stats = {"jumps": 0, "skipped": 0.0, "held_inflight": 0, "held_external": 0, "held_job": 0,
-                      "pty_barrier_timeouts": 0}
+                      "pty_barrier_timeouts": 0, "dilated": 0.0}
 
     def time(self) -> float:
-        return time.monotonic() + self._offset
+        now = time.monotonic()
+        if self.busy_cap is not None:
+            now = min(now, self._busy_since + self.busy_cap)
+        return now + self._offset
 
     def run_in_executor(self, executor, func, *args):
         future = super().run_in_executor(executor, func, *args)
@@ -120,6 +133,20 @@ class DesEventLoop(asyncio.SelectorEventLoop):
 
     # --- the selector ---------------------------------------------------------------------------
     def _des_select(self, timeout: float | None):
+        if self.busy_cap is None:
+            return self._des_select_now(timeout)
+        # one pass of ready callbacks counts at most busy_cap seconds of loop time
+        excess = time.monotonic() - self._busy_since - self.busy_cap
+        if excess > 0:
+            self._offset -= excess
+            self.stats["dilated"] += excess
+        self._busy_since = math.inf
+        try:
+            return self._des_select_now(timeout)
+        finally:
+            self._busy_since = time.monotonic()
+
+    def _des_select_now(self, timeout: float | None):
         if not self.fast_forward or timeout is None or timeout <= 0:
             ready = self._select(timeout)
             if ready:
@@ -204,7 +231,8 @@ def new_loop() -> asyncio.AbstractEventLoop:
     """The loop emulation runs on: a :class:`DesEventLoop`, or a standard loop if ``RIG_REAL_TIME=1``."""
     if os.environ.get(ENV_REAL_TIME, "") not in ("", "0"):
         return asyncio.new_event_loop()
-    return DesEventLoop()
+    cap = os.environ.get(ENV_BUSY_CAP, "")
+    return DesEventLoop(busy_cap=float(cap) if cap else None)
 
 
 def run(main: Coroutine, *, fast_forward: bool = True):

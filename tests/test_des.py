@@ -133,3 +133,26 @@ def test_real_time_switch_gives_the_standard_loop(monkeypatch, value):
         assert not isinstance(loop, des.DesEventLoop)
     finally:
         loop.close()
+
+
+def test_busy_cap_counts_at_most_the_cap_per_pass_and_never_goes_back(monkeypatch):
+    now = [100.0]
+
+    class FakeTime:
+        @staticmethod
+        def monotonic():
+            return now[0]
+
+    monkeypatch.setattr(des, "time", FakeTime)
+    loop = des.DesEventLoop(busy_cap=0.005)
+    try:
+        start = loop.time()
+        now[0] += 0.030                          # a 30 ms pass of callbacks (CPU)
+        assert loop.time() - start == pytest.approx(0.005)
+        loop._des_select(0)                      # the pass ends: the 25 ms beyond the cap are not time
+        assert loop.time() - start == pytest.approx(0.005)
+        now[0] += 0.002                          # a short pass counts in full
+        assert loop.time() - start == pytest.approx(0.007)
+        assert loop.stats["dilated"] == pytest.approx(0.025)
+    finally:
+        loop.close()
