@@ -4,8 +4,8 @@ For each N a fresh process sets up N emulated premises on one discrete-event loo
 runs the SECMP0037 scenario (policy secmp0037, PPMID at once) on all of them concurrently; it reports
 wall and CPU seconds, their per-premises cost, the crypto share (``rig.cputime``) and the peak RSS
 above the process's warmed-up baseline divided by the emulated dongles (3 per premises: the CH's,
-the ESME's and the PPMID's; the GPF runs in the CH host; meaningful from N = 10 on, since a single
-premises mostly reuses what the warm-up freed).  The parent prints a table and writes a PNG
+the ESME's and the PPMID's; the GPF runs in the CH host; the peak is reset after the warm-up, and a
+single premises partly reuses what the warm-up freed).  The parent prints a table and writes a PNG
 plot (matplotlib) to ``artifacts/bench/premises.png``.
 
 The loop runs with ``RIG_DES_BUSY_CAP=0.005`` (unless set): without it a hundred premises' CPU on one
@@ -18,9 +18,9 @@ Run: ``.venv/bin/python -m bench.premises [N ...]`` (default 1 10 100), or via `
 
 from __future__ import annotations
 
+import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,12 +34,21 @@ MB_PER_DONGLE_TARGET = 2.0
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0  # pragma: no cover
+
+
+def _reset_peak() -> None:
+    """Start VmHWM (peak RSS) afresh, so the warm-up's own peak is not counted (Linux clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # pragma: no cover - not Linux, or not allowed
+        pass
 
 
 def one(n: int) -> dict:
@@ -63,11 +72,13 @@ def one(n: int) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="bench-premises-") as tmp:
         des.run(main(1, Path(tmp) / "warm"))      # imports, curve tables, first-use caches
-        base_mb = _rss_mb()
+        gc.collect()
+        _reset_peak()
+        base_mb = _status_mb("VmRSS")
         t0, c0, k0 = time.perf_counter(), time.process_time(), crypto_seconds()
         results, stats = des.run(main(n, Path(tmp) / "run"))
         wall, cpu, crypto = time.perf_counter() - t0, time.process_time() - c0, crypto_seconds() - k0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _status_mb("VmHWM")
     return {"n": n, "paired": sum(r.outcome == "paired" and all(r.checks.values()) for r in results),
             "wall_s": wall, "cpu_s": cpu, "crypto_s": crypto, "base_mb": base_mb, "peak_mb": peak_mb,
             "mb_per_dongle": max(0.0, peak_mb - base_mb) / (n * DONGLES_PER_PREMISES), "loop": stats}
