@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test run attacks bench lint clean
+.PHONY: setup test run attacks bench bench-slow lint clean
 
 setup: $(BIN)/rig
 
@@ -24,6 +24,9 @@ attacks:
 
 bench:
 	$(BIN)/python -m bench
+
+bench-slow:
+	$(BIN)/python -m bench.premises 1 10 100 1000
 
 lint:
 	$(BIN)/ruff check rig firmware_shims tests bench

@@ -2,7 +2,7 @@
 
 import importlib
 
-for name in ("bench.ncp", "bench.air", "bench.cbke"):
+for name in ("bench.ncp", "bench.air", "bench.cbke", "bench.scenario", "bench.premises"):
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:

@@ -3,9 +3,10 @@
 Every timer (ASH retransmission excepted: that is the serial link's own real-time timer) reads a
 ``Clock``.  Two implementations share the interface:
 
-* ``RealClock`` — wall time on the running asyncio loop (hardware, ``rig sim up``, scenarios); it
+* ``RealClock`` — the running asyncio loop's time (hardware, ``rig sim up``, scenarios); it
   carries an ``offset`` and ``advance(duration)`` jumps it, so short protocol timers keep real pace
-  while a 60-minute window passes at once.
+  while a 60-minute window passes at once.  On emulation the loop is ``rig.des.DesEventLoop``, whose
+  time itself jumps to the next deadline whenever nothing is ready and no byte is in flight.
 * ``VirtualClock`` — time stands still until ``advance(duration)`` jumps it, firing every due
   timer in deadline order (ties in scheduling order).  Tests use it so that a 60-minute window or an
   18-hour HHT residency costs no real time.
@@ -99,7 +100,12 @@ class RealClock(Clock):
         self._handle: asyncio.TimerHandle | None = None
 
     def now(self) -> float:
-        return time.monotonic() + self.offset
+        # the running loop's time: time.monotonic() on a standard loop; on rig.des's loop it also
+        # jumps over idle waits, so this clock and bellows' asyncio timeouts move together
+        try:
+            return asyncio.get_running_loop().time() + self.offset
+        except RuntimeError:
+            return time.monotonic() + self.offset
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
         timer = Timer(self.now() + max(0.0, delay), next(self._counter), callback, args)
@@ -110,13 +116,15 @@ class RealClock(Clock):
     def _arm(self) -> None:
         while self._heap and self._heap[0].cancelled:
             heapq.heappop(self._heap)
+        # now() is loop.time() + offset: a deadline D on this clock is loop time D - offset
+        when = self._heap[0].deadline - self.offset if self._heap else None
         if self._handle is not None:
+            if when is not None and self._handle.when() == when:
+                return                   # the loop already wakes us for the earliest timer
             self._handle.cancel()
             self._handle = None
-        if self._heap:
-            loop = asyncio.get_running_loop()
-            # loop.time() is time.monotonic(): a deadline D on this clock is real time D - offset
-            self._handle = loop.call_at(self._heap[0].deadline - self.offset, self._fire_due)
+        if when is not None:
+            self._handle = asyncio.get_running_loop().call_at(when, self._fire_due)
 
     def _fire_due(self) -> None:
         self._handle = None

@@ -22,7 +22,6 @@ import asyncio
 import logging
 import os
 import shutil
-import time
 from urllib.parse import urlsplit
 
 from rig.inventory import Dongle, Inventory, LabgridPower, UhubctlPower, require_labgrid
@@ -87,6 +86,12 @@ async def labgrid_cycle(inventory: Inventory, power: LabgridPower) -> None:
     await asyncio.get_running_loop().run_in_executor(None, _cycle)
 
 
+def _now() -> float:
+    """The running loop's time: real time on hardware; on emulation it jumps with bellows' timeouts
+    (rig.des), so a retry deadline counts the same seconds as the attempts it bounds."""
+    return asyncio.get_running_loop().time()
+
+
 async def open_when_ready(port: str, *, baudrate: int = 115200, flow_control: str | None = None,
                           timeout: float = DEFAULT_PORT_TIMEOUT, attempt: float = 5.0):
     """Open EZSP on ``port`` (bellows' connect: ASH RST, RSTACK, version), retrying until ``timeout``.
@@ -96,10 +101,10 @@ async def open_when_ready(port: str, *, baudrate: int = 115200, flow_control: st
     previous host close.  PowerError names the port and the last error on timeout."""
     from rig.transport import TransportError, open_ezsp
 
-    deadline = time.monotonic() + timeout
+    deadline = _now() + timeout
     last = "no attempt"
     while True:
-        remaining = deadline - time.monotonic()
+        remaining = deadline - _now()
         try:
             return await open_ezsp(port, baudrate=baudrate, flow_control=flow_control,
                                    timeout=max(0.5, min(attempt, remaining)))
@@ -107,7 +112,7 @@ async def open_when_ready(port: str, *, baudrate: int = 115200, flow_control: st
             last = str(exc) or type(exc).__name__
         except Exception as exc:  # noqa: BLE001 - bellows gives up with various errors while an NCP boots
             last = f"{type(exc).__name__}: {exc}"
-        if time.monotonic() >= deadline:
+        if _now() >= deadline:
             raise PowerError(f"NCP at {port} did not answer within {timeout:g} s (last error: {last})")
         await asyncio.sleep(POLL_INTERVAL)
 
@@ -140,12 +145,12 @@ async def port_is_back(port: str) -> bool:
 
 async def wait_for_port(port: str, timeout: float = DEFAULT_PORT_TIMEOUT, *, interval: float = POLL_INTERVAL) -> float:
     """Poll until ``port`` is back; return the seconds waited.  PowerError names the port on timeout."""
-    start = time.monotonic()
+    start = _now()
     deadline = start + timeout
     while True:
         if await port_is_back(port):
-            return time.monotonic() - start
-        if time.monotonic() >= deadline:
+            return _now() - start
+        if _now() >= deadline:
             what = "the device path did not reappear" if "://" not in port else "TCP connect kept failing"
             raise PowerError(f"port {port} did not come back within {timeout:g} s after the power cycle ({what})")
         await asyncio.sleep(interval)
@@ -153,13 +158,13 @@ async def wait_for_port(port: str, timeout: float = DEFAULT_PORT_TIMEOUT, *, int
 
 async def wait_for_ncp(dongle: Dongle, timeout: float = DEFAULT_PORT_TIMEOUT, *, attempt: float = 5.0) -> float:
     """After the port is back, wait until the NCP answers EZSP; returns the seconds waited."""
-    start = time.monotonic()
+    start = _now()
     try:
         ezsp = await open_when_ready(dongle.port, **dongle.serial_settings(), timeout=timeout, attempt=attempt)
     except PowerError as exc:
         raise PowerError(f"{exc} after the power cycle") from None
     await ezsp.disconnect()
-    return time.monotonic() - start
+    return _now() - start
 
 
 async def power_cycle(dongle: Dongle, inventory: Inventory | None = None, *,

@@ -1,7 +1,7 @@
 """pytest plugin ``rig`` (entry point ``pytest11``): the same tests on emulated or real dongles.
 
 Options
-  ``--rig=sim`` (default)        emulated dongles started in-process, virtual clock
+  ``--rig=sim`` (default)        emulated dongles started in-process, discrete-event time (rig.des)
   ``--rig=PATH.yaml``            a hardware inventory (``rig.inventory``), real clock
   ``--rig=labgrid:ENV.yaml``     a labgrid environment (``options: rig:`` maps roles to resources)
   ``--rig-keep-artifacts``       keep every test's artifacts folder, not just failed tests'
@@ -62,7 +62,7 @@ class RigTarget:
 
     def describe(self) -> str:
         if self.kind == "sim":
-            return "sim (emulated dongles in-process, virtual clock)"
+            return "sim (emulated dongles in-process, discrete-event time)"
         dongles = ", ".join(f"{d.role}={d.port}" for d in self.inventory.dongles.values())
         return f"{self.kind} {self.path} ({dongles})"
 
@@ -114,6 +114,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TARGET_KEY] = target
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item):
+    """pytest-asyncio's loop for every async test: on sim ``rig.des``'s discrete-event loop (time jumps
+    to the next deadline when nothing is ready and no byte is in flight, so ack waits, scan windows
+    and bellows' timeouts cost no wall time); on hardware the standard loop, at real pace."""
+    import asyncio
+
+    from rig import des
+
+    if config.stash[_TARGET_KEY].hardware:
+        return {"asyncio": asyncio.new_event_loop}
+    return {"des": des.new_loop}
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"rig: {config.stash[_TARGET_KEY].describe()}"
 
@@ -156,9 +170,10 @@ def rig_target(pytestconfig: pytest.Config) -> RigTarget:
 
 @pytest.fixture
 def clock(rig_target: RigTarget):
-    """One clock for the test: a ``RealClock`` on sim and hardware alike.  Protocol timers keep real
-    pace (bellows' own timeouts hold), and ``await clock.advance(3600)`` jumps an hour at once,
-    firing the timers it passes in order — no test waits for the 60-minute window or 18 hours."""
+    """One clock for the test: a ``RealClock`` on sim and hardware alike, reading the loop's time.
+    On hardware protocol timers keep real pace; on sim the loop (``rig.des``) jumps over idle waits,
+    so they cost no wall time, and bellows' own timeouts move with this clock.  ``await
+    clock.advance(3600)`` jumps an hour at once, firing the timers it passes in order — no test waits for the 60-minute window or 18 hours."""
     from rig.clock import RealClock
 
     return RealClock()

@@ -125,7 +125,11 @@ class EmulatedDongle:
         tty.setraw(slave)
         os.set_blocking(master, False)
         self._pty = (master, slave)       # we keep the slave open so a closing host is no EIO storm
-        asyncio.get_running_loop().add_reader(master, self._pty_readable)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(master, self._pty_readable)
+        # pty bytes move through a kernel work queue, unseen by a zero-timeout poll: a loop whose time
+        # jumps over idle waits (rig.des) must give them a moment first
+        getattr(loop, "hold_for_pty", lambda fd: None)(master)
         path = os.ttyname(slave)
         if self.state_dir:
             link = self.state_dir / f"{self.name}.pty"
@@ -173,7 +177,9 @@ class EmulatedDongle:
             self._transport.abort()
             self._transport = None
         if self._pty is not None:
-            asyncio.get_running_loop().remove_reader(self._pty[0])
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(self._pty[0])
+            getattr(loop, "release_pty", lambda fd: None)(self._pty[0])
             os.close(self._pty[0])
             os.close(self._pty[1])
             self._pty = None

@@ -5,8 +5,8 @@ CBKE certificate data, install code) and NV3 stack tokens (network parameters, k
 the rewritable restored EUI-64).  RAM state (``state.NcpState``: configuration values, policies,
 endpoints, MAC filters, transient keys …) is lost on reset, exactly as on hardware.
 
-The file is JSON, written atomically (temp file, fsync, rename): a crash mid-write leaves the old
-state, never a torn one.  Choice [I]: ``tokenFactoryReset`` wipes the network tokens but keeps the
+The file is JSON, written atomically (temp file, rename; fsync too when ``rig.atomic.set_fsync`` asks):
+a crash mid-write leaves the old state, never a torn one.  Choice [I]: ``tokenFactoryReset`` wipes the network tokens but keeps the
 manufacturing tokens and the NV3 restored EUI-64 (an IEEE rewrite survives forming a new network).
 """
 

@@ -51,7 +51,7 @@ KE_EVENTS = ("ch.cbke_interpan", "ch.cbke_han")
 RESIDENCY_ENDS = ("hht_residency_over", "ch_power_on")
 #: events that are a reason by their name (their result is "ok")
 CH_STATE_EVENTS = {"ch.interpan_reception_off": "interpan_reception_off"}
-QUIET_S = 0.25           # real seconds of silence on the air before the clock is jumped
+QUIET_S = 0.25           # loop seconds of silence on the air before the clock is jumped
 FIRST_JUMP_S = 0.5       # the first jump while a task is awaited (then 0.5, 1, 2, 4 ... s)
 
 
@@ -107,6 +107,12 @@ class Allowed:
     link_keys: set[str] = field(default_factory=set)           # CBKE link keys the attack itself agreed
 
 
+def _loop_time() -> float:
+    """The event loop's time: real pace on hardware, and on emulation the discrete-event time that jumps
+    while nothing is in flight (so "the air has been quiet" costs no wall time there)."""
+    return asyncio.get_running_loop().time()
+
+
 class AttackContext:
     def __init__(self, premises: Premises, policy: str) -> None:
         self.premises = premises
@@ -127,7 +133,7 @@ class AttackContext:
         self.mark_time = self.events.now()
         self.baseline: dict | None = None
         self.air_log: list[tuple[float, bytes]] = []
-        self._last_air = time.monotonic()
+        self._last_air = _loop_time()
         self._attacker: EzspRole | None = None
         self._attacker_rx: list[tuple[float, bytes]] = []
         self._opened: list = []
@@ -142,7 +148,7 @@ class AttackContext:
         if air is not None:
             def tap(_time, _channel, psdu, ctx=ctx):
                 ctx.air_log.append((ctx.events.now(), bytes(psdu)))
-                ctx._last_air = time.monotonic()
+                ctx._last_air = _loop_time()
             ctx._tap = tap
             air.add_tap(tap)
         ctx.ch = premises.ch(policy)
@@ -209,14 +215,14 @@ class AttackContext:
                 await asyncio.sleep(QUIET_S / 4)
             if task is not None and task.done():
                 return task.result()
-            quiet = time.monotonic() - self._last_air >= QUIET_S
+            quiet = _loop_time() - self._last_air >= QUIET_S
             if quiet and jumped < timeout:
                 # awaiting a task, jump in doubling steps from FIRST_JUMP_S: a pause in legitimate work (a
                 # CBKE computation on a loaded machine) then costs at most a short jump, never a timeout
                 step = timeout - jumped if task is None else min(timeout - jumped, max(FIRST_JUMP_S, jumped))
                 jumped += step
                 await self.clock.advance(step)
-                self._last_air = time.monotonic()
+                self._last_air = _loop_time()
                 continue
             if quiet and jumped >= timeout:
                 if task is None:

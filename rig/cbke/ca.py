@@ -8,6 +8,7 @@ drive it from the command line.  Test keys only: the private key is stored in cl
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from dataclasses import dataclass
@@ -50,9 +51,10 @@ class TestCa:
     def suite(self) -> crypto.CryptoSuite:
         return crypto.SUITE2
 
-    @property
+    @functools.cached_property
     def public_key(self) -> bytes:
-        """The compressed CA public key (37 bytes), as in caPublicKey of a token."""
+        """The compressed CA public key (37 bytes), as in caPublicKey of a token (one point multiplication,
+        done once per CA rather than once per issued token)."""
         return crypto.encode_point(self.suite, crypto.public_key(self.suite, self.private_key))
 
     @classmethod

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rig.cbke.certificate import Certificate163k1, Certificate283k1
 from rig.cbke.curves import SECT163K1, SECT283K1
 from rig.cbke.koblitz import KoblitzCurve, Point
+from rig.cputime import crypto
 from rig.zigbee.mmo import mmo_hash, mmo_hmac
 
 Rng = Callable[[int], bytes]
@@ -65,11 +66,13 @@ SUITES = {1: SUITE1, 2: SUITE2}
 # ---- hash, HMAC, KDF, MACs ---------------------------------------------------------------------
 
 
+@crypto
 def kdf(shared_secret: bytes) -> tuple[bytes, bytes]:
     """(MacKey, KeyData) from the shared secret Z."""
     return mmo_hash(shared_secret + b"\x00\x00\x00\x01"), mmo_hash(shared_secret + b"\x00\x00\x00\x02")
 
 
+@crypto
 def confirm_macs(mac_key: bytes, id_u: bytes, id_v: bytes, qe_u: bytes, qe_v: bytes) -> tuple[bytes, bytes]:
     """(MACU, MACV): the initiator's and the responder's key-confirmation tags."""
     macu = mmo_hmac(mac_key, b"\x02" + id_u + id_v + qe_u + qe_v)
@@ -92,6 +95,7 @@ def random_scalar(suite: CryptoSuite, rng: Rng | None = None) -> int:
             return k
 
 
+@crypto
 def decode_point(suite: CryptoSuite, data: bytes) -> tuple[int, int]:
     try:
         return suite.curve.decode_point(data)
@@ -112,6 +116,7 @@ def decode_private_key(suite: CryptoSuite, data: bytes) -> int:
     return d
 
 
+@crypto
 def public_key(suite: CryptoSuite, private_key: int) -> tuple[int, int]:
     P = suite.curve.mul_base(private_key)
     if P is None:
@@ -132,6 +137,7 @@ def reconstruction_point(suite: CryptoSuite, certificate: bytes) -> tuple[int, i
     return decode_point(suite, cert.public_key_reconstruction)
 
 
+@crypto
 def reconstruct_public_key(suite: CryptoSuite, certificate: bytes, ca_public_key: Point) -> tuple[int, int]:
     """ECQV: Q = e*P + Q_CA.  ``ca_public_key`` as a point or its compressed encoding."""
     if isinstance(ca_public_key, bytes | bytearray):
@@ -147,6 +153,7 @@ def reconstruct_public_key(suite: CryptoSuite, certificate: bytes, ca_public_key
     return Q
 
 
+@crypto
 def issue_certificate(
     suite: CryptoSuite,
     ca_private_key: int,
@@ -178,6 +185,7 @@ def associate_value(suite: CryptoSuite, point: tuple[int, int]) -> int:
     return (point[0] & ((1 << half) - 1)) | (1 << half)
 
 
+@crypto
 def ecmqv(
     suite: CryptoSuite,
     static_private: int,
@@ -214,6 +222,7 @@ class SideKeys:
     partner_eui64: bytes  # the partner certificate's subject, MSB first
 
 
+@crypto
 def derive_side(
     suite: CryptoSuite,
     *,
@@ -256,6 +265,7 @@ def _digest_int(suite: CryptoSuite, digest: bytes) -> int:
     return e >> excess if excess > 0 else e
 
 
+@crypto
 def ecdsa_sign(suite: CryptoSuite, private_key: int, digest: bytes, rng: Rng | None = None) -> bytes:
     """SEC1 ECDSA over a message digest; r || s, each field-size big-endian."""
     curve = suite.curve
@@ -271,6 +281,7 @@ def ecdsa_sign(suite: CryptoSuite, private_key: int, digest: bytes, rng: Rng | N
             return r.to_bytes(curve.nbytes, "big") + s.to_bytes(curve.nbytes, "big")
 
 
+@crypto
 def ecdsa_verify(suite: CryptoSuite, public: tuple[int, int], digest: bytes, signature: bytes) -> bool:
     curve = suite.curve
     n = curve.n

@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 Point = tuple[int, int] | None
 """Affine point ``(x, y)``; ``None`` is the point at infinity."""
 
-_HEX = "0123456789abcdef"
-# hex digit -> two hex digits holding its four bits spread to the even positions (squaring)
-_SQUARE_HEX = str.maketrans(
-    {c: format(int("".join("0" + b for b in format(int(c, 16), "04b")), 2), "02x") for c in _HEX}
-)
+
+def _spread(nibble: int) -> int:
+    return sum(1 << (2 * i) for i in range(4) if nibble >> i & 1)
+
+
+# byte b -> the spread of its high / low nibble (one byte each): the two bytes of b squared
+_SPREAD_HI = bytes(_spread(b >> 4) for b in range(256))
+_SPREAD_LO = bytes(_spread(b & 15) for b in range(256))
 
 
 class BinaryField:
@@ -105,7 +108,13 @@ class BinaryField:
             return reduce(r)
 
         def sqr(a: int) -> int:
-            return reduce(int(format(a, "x").translate(_SQUARE_HEX), 16))
+            # squaring spreads the bits (bit i -> bit 2i): each byte becomes its high and low nibble
+            # spread, interleaved — two bytes.translate and two slice stores, all in C
+            raw = a.to_bytes(nbytes, "big")
+            out = bytearray(2 * nbytes)
+            out[0::2] = raw.translate(_SPREAD_HI)
+            out[1::2] = raw.translate(_SPREAD_LO)
+            return reduce(int.from_bytes(out, "big"))
 
         def inv(a: int) -> int:
             if a == 0:

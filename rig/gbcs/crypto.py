@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from rig.cputime import crypto
+
 from .message import MAC_LENGTH, Cra, Message, entity_id
 
 ALGORITHM_ID = bytes.fromhex("60857406080300")
@@ -31,6 +33,7 @@ PrivateKey = ec.EllipticCurvePrivateKey
 PublicKey = ec.EllipticCurvePublicKey
 
 
+@crypto
 def ecdh(private_key: PrivateKey, peer_public_key: PublicKey) -> bytes:
     """Shared secret Z (32-byte x-coordinate)."""
     return private_key.exchange(ec.ECDH(), peer_public_key)
@@ -41,6 +44,7 @@ def kdf_other_info(originator: str, cra: int, counter: int, recipient: str) -> b
             + counter.to_bytes(8, "big") + bytes.fromhex(entity_id(recipient)))
 
 
+@crypto
 def kdf(z: bytes, other_info: bytes) -> bytes:
     """NIST SP 800-56A single-step KDF, one SHA-256 round, first 16 bytes."""
     return hashlib.sha256(b"\x00\x00\x00\x01" + z + other_info).digest()[:16]
@@ -50,6 +54,7 @@ def mac_iv(originator: str) -> bytes:
     return bytes.fromhex(entity_id(originator)) + bytes(4)
 
 
+@crypto
 def gmac(key: bytes, iv: bytes, aad: bytes) -> bytes:
     """AES-GCM tag over an empty plaintext, truncated to 12 bytes."""
     return AESGCM(key).encrypt(iv, b"", aad)[:MAC_LENGTH]
@@ -60,24 +65,28 @@ def mac_key(message: Message, private_key: PrivateKey, peer_public_key: PublicKe
     return kdf(ecdh(private_key, peer_public_key), other)
 
 
+@crypto
 def compute_mac(message: Message, private_key: PrivateKey, peer_public_key: PublicKey) -> bytes:
     """The MAC ``message`` should carry, from one side's private key and the other side's public key."""
     key = mac_key(message, private_key, peer_public_key)
     return gmac(key, mac_iv(message.originator), AAD_PREFIX + message.apdu())
 
 
+@crypto
 def verify_mac(message: Message, private_key: PrivateKey, peer_public_key: PublicKey) -> bool:
     if message.mac is None:
         return False
     return hmac.compare_digest(message.mac, compute_mac(message, private_key, peer_public_key))
 
 
+@crypto
 def sign(private_key: PrivateKey, data: bytes) -> bytes:
     """ECDSA P-256/SHA-256, raw r‖s."""
     r, s = decode_dss_signature(private_key.sign(data, ec.ECDSA(hashes.SHA256())))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
+@crypto
 def verify(public_key: PublicKey, data: bytes, signature_rs: bytes) -> bool:
     if len(signature_rs) != 64:
         return False
@@ -96,6 +105,7 @@ def verify_message_signature(message: Message, public_key: PublicKey) -> bool:
 # --- key material ------------------------------------------------------------------------------------
 
 
+@crypto
 def new_private_key() -> PrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rig import pairing
+from rig.cputime import crypto_seconds
 from rig.events import EventLog
 from rig.gbcs import Message, decode_payload
 from rig.premises import Premises
@@ -81,7 +82,9 @@ class ScenarioResult:
     device_log_after_pairing: list[dict] = field(default_factory=list)
     device_log_after: list[dict] = field(default_factory=list)
     pcap: str | None = None
-    real_seconds: float = 0.0
+    real_seconds: float = 0.0          # wall time of the run
+    cpu_seconds: float = 0.0           # this process's CPU (user + system) during the run
+    crypto_cpu_seconds: float = 0.0    # of which in CBKE, ECDSA, ECDH and AES (rig.cputime)
     identities: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -91,7 +94,8 @@ class ScenarioResult:
                 "device_log_before": self.device_log_before,
                 "device_log_after_pairing": self.device_log_after_pairing,
                 "device_log_after": self.device_log_after, "pcap": self.pcap, "identities": self.identities,
-                "real_seconds": round(self.real_seconds, 2)}
+                "real_seconds": round(self.real_seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3),
+                "crypto_cpu_seconds": round(self.crypto_cpu_seconds, 3)}
 
 
 def _response_ok(data: bytes) -> bool:
@@ -105,7 +109,7 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
         raise ScenarioError(f"unknown policy {policy!r} (expected gbcs or secmp0037)")
     if ppmid_delay < 0 or (ch_power_cycle_at is not None and ch_power_cycle_at < 0):
         raise ScenarioError("durations must not be negative")
-    started = time.monotonic()
+    started, cpu_started, crypto_started = time.perf_counter(), time.process_time(), crypto_seconds()
     clock, ids = premises.clock, premises.ids
     events = premises.events = EventLog(clock)
     checks: dict[str, bool] = {}
@@ -194,7 +198,9 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
     for ezsp in (ppmid.ezsp, esme.role.ezsp):
         await premises.disconnect(ezsp)
     await ch.power_off()
-    result.real_seconds = time.monotonic() - started
+    result.real_seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu_started
+    result.crypto_cpu_seconds = crypto_seconds() - crypto_started
     return result
 
 

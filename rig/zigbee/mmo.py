@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from zigpy.util import aes_mmo_hash
 
+from rig.cputime import crypto
+
 KEY_SIZE = 16
 """The HMAC's key is one AES block, so it is used as is (no hashing or padding)."""
 
 
+@crypto
 def mmo_hash(data: bytes) -> bytes:
     """The ZigBee AES-128 Matyas-Meyer-Oseas hash (16 bytes)."""
     return bytes(aes_mmo_hash(bytes(data)))
 
 
+@crypto
 def mmo_hmac(key: bytes, message: bytes) -> bytes:
     """``HMAC(K, M) = H((K ^ opad) ‖ H((K ^ ipad) ‖ M))`` over AES-MMO, ipad 0x36.., opad 0x5C..; 16-byte K."""
     if len(key) != KEY_SIZE:

@@ -25,6 +25,7 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
+from rig.cputime import crypto
 from rig.zigbee.frames import (
     APS_INTERPAN,
     KEY_ID_DATA,
@@ -53,6 +54,7 @@ class SecurityError(ValueError):
 # Keys
 
 
+@crypto
 def hashed_key(key: bytes, input_byte: int) -> bytes:
     """ZigBee keyed hash (spec B.1.4 / 4.5.3): HMAC-MMO of a 16-byte key over a one-byte message."""
     return mmo_hmac(key, bytes([input_byte]))
@@ -103,11 +105,13 @@ def nonce(source: int, frame_counter: int, security_control: int) -> bytes:
     return struct.pack("<QIB", source, frame_counter, security_control)
 
 
+@crypto
 def ccm_encrypt(key: bytes, nonce_: bytes, aad: bytes, plaintext: bytes, mic_length: int = MIC_LENGTH) -> bytes:
     """CCM* with encryption: returns ciphertext ‖ MIC."""
     return _aesccm(bytes(key), mic_length).encrypt(nonce_, bytes(plaintext), bytes(aad))
 
 
+@crypto
 def ccm_decrypt(key: bytes, nonce_: bytes, aad: bytes, data: bytes, mic_length: int = MIC_LENGTH) -> bytes:
     """Inverse of ``ccm_encrypt``; ``SecurityError`` when the MIC does not verify."""
     if len(data) < mic_length:

@@ -30,6 +30,11 @@ def test_default_is_sim_hardware_tests_skip_with_the_reason_and_fixtures_are_emu
             assert rig_target.kind == "sim" and not rig_target.hardware
             assert isinstance(rig_backend, SimBackend) and isinstance(clock, RealClock)
             assert rig_backend.clock is clock
+            import asyncio
+
+            from rig.des import DesEventLoop
+
+            assert isinstance(asyncio.get_running_loop(), DesEventLoop)          # sim: discrete-event time
             ezsp = await rig_backend.open_ezsp("ch")
             (eui,) = await ezsp.getEui64()
             await ezsp.disconnect()
@@ -38,7 +43,7 @@ def test_default_is_sim_hardware_tests_skip_with_the_reason_and_fixtures_are_emu
     result = pytester.runpytest("--strict-markers", "-rs")
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines([
-        "rig: sim (emulated dongles in-process, virtual clock)",
+        "rig: sim (emulated dongles in-process, discrete-event time)",
         ("SKIPPED [[]1[]] test_x.py:*: hardware test: needs real dongles; run with --rig=PATH.yaml "
         "(a hardware inventory) or --rig=labgrid:ENV.yaml (now --rig=sim)"),
     ])
@@ -53,7 +58,12 @@ def test_inventory_option_runs_hardware_tests_and_skips_those_needing_a_missing_
 
         @pytest.mark.hardware("ch")
         async def test_has_ch(rig_backend, clock):
+            import asyncio
+
+            from rig.des import DesEventLoop
+
             assert isinstance(rig_backend, InventoryBackend) and isinstance(clock, RealClock)
+            assert not isinstance(asyncio.get_running_loop(), DesEventLoop)     # hardware: real pace
             assert await rig_backend.dongle_path("ch") == "tcp://127.0.0.1:1"
             assert rig_backend.eui64s("ch") == ("00124B0001A00001",)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -48,11 +49,14 @@ def temps(folder: Path, name: str) -> list[Path]:
 
 def kill_writer_mid_write(path: Path, writes: int = 3) -> None:
     """Let the writer finish ``writes`` writes, then SIGKILL it inside the next one."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RIG_FSYNC": "1"}   # the writer signals at its fsync
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         done = 0
         while True:
+            # a guard against a writer that never signals (it would hang the suite), not a timing assertion
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            assert ready, "the writer printed nothing for 60 s (does write_atomic still fsync under RIG_FSYNC=1?)"
             line = proc.stdout.readline()
             assert line, "the writer ended before it was killed"
             if line.startswith("written"):

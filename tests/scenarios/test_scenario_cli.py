@@ -19,6 +19,8 @@ def test_json_output_has_outcome_reason_policy_and_steps(tmp_path):
     assert out["outcome"] == "refused" and out["reason"] == "interpan_window_closed" and out["policy"] == "gbcs"
     assert out["steps"] and all({"name", "time", "result"} <= set(s) for s in out["steps"])
     assert out["pcap"].endswith("run.pcap")
+    # what the run cost: CBKE/ECDSA/ECDH/AES CPU is part of the process's CPU (figures belong to make bench)
+    assert "real_seconds" in out and 0 < out["crypto_cpu_seconds"] <= out["cpu_seconds"]
     page = report.read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page and "interpan_window_closed" in page
     assert "run.pcap" in page and "<script" not in page and "http" not in page.replace('http://www.w3.org', '')
@@ -62,3 +64,21 @@ def test_matrix_rows_cover_both_policies_delays_and_power_cycles():
         (p, d, pc) for p in ("gbcs", "secmp0037") for d in (0, 3599, 3601, 432000) for pc in (True, False)}
     refused = [(r.policy, r.delay) for r in rows if r.expected_outcome == "refused"]
     assert refused == [("gbcs", 3601), ("gbcs", 432000)]
+
+
+def _mark_in_worker(row: mx.Row) -> mx.Row:
+    import os
+
+    row.error = f"pid {os.getpid()}"
+    return row
+
+
+def test_matrix_rows_run_in_worker_processes_and_come_back_in_order():
+    import os
+
+    todo = mx.rows()[:4]
+    done = list(mx.run_rows(todo, jobs=2, runner=_mark_in_worker))
+    assert [(r.policy, r.delay, r.power_cycle_at) for r in done] == [(r.policy, r.delay, r.power_cycle_at) for r in todo]
+    assert all(r.error and r.error != f"pid {os.getpid()}" for r in done)
+    serial = list(mx.run_rows(mx.rows()[:2], jobs=1, runner=_mark_in_worker))
+    assert all(r.error == f"pid {os.getpid()}" for r in serial)
