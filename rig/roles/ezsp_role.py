@@ -38,6 +38,11 @@ from rig.zigbee.security import SecurityError, secure_interpan, unsecure_interpa
 from rig.zigbee.zcl import ZclHeader
 
 BROADCAST_PAN = 0xFFFF
+Sec = t.EmberInitialSecurityBitmask
+
+#: A joiner's initial security (EmberInitialSecurityBitmask, documented bits only): its install-code
+#: derived key is a preconfigured link key, and the network key must arrive encrypted with it.
+JOIN_SECURITY = Sec.HAVE_PRECONFIGURED_KEY | Sec.REQUIRE_ENCRYPTED_KEY
 
 
 class RoleError(Exception):
@@ -47,6 +52,17 @@ class RoleError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class NcpCommandError(RoleError):
+    """The NCP refused a configuration or security command the role cannot go on without
+    (``reason`` ``ncp_refused``; the detail names the command, its argument and the status)."""
+
+    def __init__(self, command: str, status, what: str = "") -> None:
+        name = getattr(status, "name", str(status))
+        super().__init__("ncp_refused", f"{command}{f' ({what})' if what else ''}: {name}")
+        self.command = command
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,14 @@ class EzspRole:
 
     def detach(self) -> None:
         self.ezsp.remove_callback(self._cb_id)
+
+    async def checked(self, command: str, what: str = "", **kwargs) -> list:
+        """One EZSP command whose first field is its status; anything but OK raises ``NcpCommandError``."""
+        result = await getattr(self.ezsp, command)(**kwargs)
+        status = result[0]
+        if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
+            raise NcpCommandError(command, status, what)
+        return result
 
     # --- identity and keys ----------------------------------------------------------------------
     async def read_eui64(self) -> str:
@@ -280,9 +304,9 @@ class EzspRole:
         return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
 
     async def form_network(self, *, extended_pan_id: str, pan_id: int, channel: int, network_key: bytes,
-                           security_bitmask: int) -> None:
+                           security_bitmask: t.EmberInitialSecurityBitmask) -> None:
         """Form as coordinator and trust centre (bellows waits for NETWORK_UP)."""
-        await self.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
+        await self.checked("setInitialSecurityState", state=t.EmberInitialSecurityState(
             bitmask=t.EmberInitialSecurityBitmask(security_bitmask),
             preconfiguredKey=t.KeyData(b"ZigBeeAlliance09"), networkKey=t.KeyData(network_key),
             networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
@@ -329,12 +353,23 @@ class EzspRole:
     def _network_status(self, *args) -> t.sl_Status:
         return t.sl_Status.from_ember_status(args[0])
 
-    async def join(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes) -> str:
-        """Join as a router with the install-code link key; returns 'ok' or the failure status name."""
-        await self.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
-            bitmask=t.EmberInitialSecurityBitmask(0x0100 | 0x0800 | 0x0040 | 0x0010),
-            preconfiguredKey=t.KeyData(install_code_key), networkKey=t.KeyData(bytes(16)),
-            networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
+    async def join(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, *,
+                   trust_center: str | None = None) -> str:
+        """Join as a router with the install-code link key; returns 'ok' or the failure status name.
+
+        The initial security state names only documented bits (``JOIN_SECURITY``): the key is a
+        preconfigured (install-code) key and the network key must come encrypted with it.  With
+        ``trust_center`` (EUI-64 hex) the NCP is told to accept that trust centre only
+        (HAVE_TRUST_CENTER_EUI64); without it the trust centre is learnt while joining, as EmberZNet
+        does by default — never the bit with an all-zero EUI-64, which no trust centre has."""
+        bitmask = JOIN_SECURITY
+        tc = zt.EUI64(bytes(8))
+        if trust_center is not None:
+            bitmask |= Sec.HAVE_TRUST_CENTER_EUI64
+            tc = eui_obj(trust_center)
+        await self.checked("setInitialSecurityState", state=t.EmberInitialSecurityState(
+            bitmask=bitmask, preconfiguredKey=t.KeyData(install_code_key), networkKey=t.KeyData(bytes(16)),
+            networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=tc))
         waiter = asyncio.ensure_future(self.wait_for_callback(
             "stackStatusHandler", lambda *a: self._network_status(*a) != t.sl_Status.ZIGBEE_NETWORK_OPENED,
             pairing.JOIN_TIMEOUT_S, "stackStatusHandler after joinNetwork"))

@@ -46,7 +46,8 @@ class NetworkArea(Area):
         params = p["parameters"]
         sec = self.state.initial_security or {"bitmask": 0, "preconfigured_key": bytes(16),
                                         "network_key": bytes(16), "key_seq": 0, "tc_eui64": "0" * 16}
-        network_key = sec["network_key"] if sec["bitmask"] & 0x0200 else os.urandom(16)
+        network_key = (sec["network_key"] if sec["bitmask"] & t.EmberInitialSecurityBitmask.HAVE_NETWORK_KEY
+                       else os.urandom(16))
         ext_pan = bytes(params.extendedPanId)
         if ext_pan == bytes(8):
             ext_pan = bytes(self.state.eui64)

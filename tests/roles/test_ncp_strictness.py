@@ -1,0 +1,98 @@
+"""The emulated NCP refuses what a real EmberZNet NCP refuses, and the host roles survive it (issue 13).
+
+Each test drives the emulator the way the role code did before issue 13 and shows that it now fails
+there as it would on a real dongle, then shows the fixed ``rig.roles.ezsp_role.EzspRole`` succeeding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import bellows.types as t
+import pytest
+import zigpy.types as zt
+
+import firmware_shims.ncp.zigbee as airstack
+from rig import pairing
+from rig.backend import SimBackend
+from rig.events import EventLog
+from rig.roles.ezsp_role import EzspRole
+from rig.zigbee.eui64 import eui_obj
+
+CHANNEL = 15
+PAN = 0x1A2B
+EPAN = "00124B0000ABCDEF"
+LINK_KEY = bytes(range(16))
+Sec = t.EmberInitialSecurityBitmask
+
+#: What ``EzspRole.join`` set before issue 13: HAVE_TRUST_CENTER_EUI64 with an all-zero EUI-64 and the
+#: hidden 0x0010 (EMBER_HAVE_TRUST_CENTER_UNKNOWN_KEY_TOKEN, "used internally").
+OLD_JOIN_BITMASK = 0x0100 | 0x0800 | 0x0040 | 0x0010
+
+
+@pytest.fixture
+async def lab(tmp_path):
+    backend = SimBackend(state_dir=tmp_path / "nv")
+    events = EventLog(backend.clock)
+    opened: list[EzspRole] = []
+
+    async def role(name: str, **dongle) -> EzspRole:
+        if dongle:
+            backend.lab.add(name, **dongle)
+        r = EzspRole(name, await backend.open_ezsp(name), backend.clock, events)
+        await r.read_eui64()
+        opened.append(r)
+        return r
+
+    yield backend, role
+    for r in opened:
+        await r.disconnect()
+    await backend.close()
+
+
+async def trust_centre(role: EzspRole) -> EzspRole:
+    from rig.roles.ch.shim import TC_SECURITY
+
+    await role.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0500)
+    await role.set_trust_center_policy(0x10 | 0x01)
+    await role.form_network(extended_pan_id=EPAN, pan_id=PAN, channel=CHANNEL, network_key=bytes(16 * [7]),
+                            security_bitmask=TC_SECURITY)
+    return role
+
+
+async def old_join(role: EzspRole, key: bytes) -> t.sl_Status:
+    """The joiner's security state and join as ``EzspRole.join`` sent them before issue 13."""
+    done = asyncio.get_running_loop().create_future()
+    role.on("stackStatusHandler", lambda status, *_: done.done() or t.sl_Status.from_ember_status(status)
+            == t.sl_Status.ZIGBEE_NETWORK_OPENED or done.set_result(t.sl_Status.from_ember_status(status)))
+    await role.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
+        bitmask=t.EmberInitialSecurityBitmask(OLD_JOIN_BITMASK), preconfiguredKey=t.KeyData(key),
+        networkKey=t.KeyData(bytes(16)), networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
+    (status,) = await role.ezsp.joinNetwork(nodeType=t.EmberNodeType.ROUTER, parameters=t.EmberNetworkParameters(
+        extendedPanId=eui_obj(EPAN, zt.ExtendedPanId), panId=PAN, radioTxPower=8, radioChannel=CHANNEL, joinMethod=0,
+        nwkManagerId=0, nwkUpdateId=0, channels=t.Channels.ALL_CHANNELS))
+    assert t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+    return await asyncio.wait_for(done, 10)
+
+
+# --- join security ----------------------------------------------------------------------------------
+
+async def test_join_refuses_a_trust_centre_other_than_the_pinned_one(lab, monkeypatch):
+    monkeypatch.setattr(airstack, "TRANSPORT_KEY_WAIT", 0.5)     # how long a refused join waits for its key
+    backend, role = lab
+    tc = await trust_centre(await role("ch"))
+    joiner = await role("esme")
+    await joiner.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0501)
+    epan = eui_obj(EPAN, zt.ExtendedPanId)
+
+    await tc.admit(joiner.eui64, LINK_KEY, 60)
+    assert await old_join(joiner, LINK_KEY) == t.sl_Status.ZIGBEE_NO_NETWORK_KEY_RECEIVED   # the old joiners
+    assert backend.dongle("esme").nv.state.network is None
+
+    other = "00124B0000000001"
+    assert await joiner.join(CHANNEL, PAN, epan, LINK_KEY, trust_center=other) == "ZIGBEE_NO_NETWORK_KEY_RECEIVED"
+    assert await joiner.join(CHANNEL, PAN, epan, LINK_KEY, trust_center=tc.eui64) == "ok"
+    await joiner.leave()
+    assert await joiner.join(CHANNEL, PAN, epan, LINK_KEY) == "ok"          # trust centre learnt while joining
+    sent = backend.dongle("esme").nv.state.network.security_bitmask
+    assert sent == int(Sec.HAVE_PRECONFIGURED_KEY | Sec.REQUIRE_ENCRYPTED_KEY)
