@@ -43,6 +43,11 @@ Sec = t.EmberInitialSecurityBitmask
 #: A joiner's initial security (EmberInitialSecurityBitmask, documented bits only): its install-code
 #: derived key is a preconfigured link key, and the network key must arrive encrypted with it.
 JOIN_SECURITY = Sec.HAVE_PRECONFIGURED_KEY | Sec.REQUIRE_ENCRYPTED_KEY
+KEY_TABLE_SIZE = 12
+#: The inter-PAN filter list and its end marker (Silicon Labs' interpan host plugin: filter count + 1).
+MAC_FILTER_TABLE_SIZE = len(pairing.INTERPAN_FILTERS) // 2 + 1
+#: How long ``resume_network`` waits for NETWORK_UP after ``networkInit`` (bellows: NETWORK_OPS_TIMEOUT).
+NETWORK_UP_TIMEOUT_S = 10.0
 
 
 class RoleError(Exception):
@@ -192,19 +197,44 @@ class EzspRole:
         return bytes(key) if status == t.sl_Status.OK else None
 
     async def prepare(self, endpoint_clusters: tuple[list[int], list[int]], device_id: int) -> None:
-        """RAM configuration an NCP loses at every reset: key table size, the SE endpoint."""
-        await self.ezsp.setConfigurationValue(configId=t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, value=12)
+        """RAM configuration an NCP loses at every reset: key table size, MAC filter table size, the SE endpoint.
+
+        Configuration values can be set only after a reset and before the stack first reports
+        NETWORK_UP, so this runs before ``resume_network``/``form_network``/``join``.  The MAC filter
+        table is sized for the inter-PAN filter list plus its end marker, as Silicon Labs' interpan host
+        plugin does (the NCP's default holds 2).  An NCP whose stack has been up since its last reset
+        (a role that ran before on the same connection) refuses configuration, so it is reset once and
+        configured again; any other refusal raises ``NcpCommandError``."""
+        try:
+            await self._configure()
+        except NcpCommandError:
+            await self.reset_ncp()
+            await self._configure()
         ins, outs = endpoint_clusters
-        await self.ezsp.addEndpoint(endpoint=pairing.ENDPOINT, profileId=pairing.SE_PROFILE, deviceId=device_id,
-                                    deviceVersion=1, inputClusterCount=len(ins), outputClusterCount=len(outs),
-                                    inputClusterList=ins, outputClusterList=outs)
+        await self.checked("addEndpoint", f"endpoint {pairing.ENDPOINT}", endpoint=pairing.ENDPOINT,
+                           profileId=pairing.SE_PROFILE, deviceId=device_id, deviceVersion=1,
+                           inputClusterCount=len(ins), outputClusterCount=len(outs), inputClusterList=ins,
+                           outputClusterList=outs)
+
+    async def _configure(self) -> None:
+        for config_id, value in ((t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, KEY_TABLE_SIZE),
+                                 (t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE, MAC_FILTER_TABLE_SIZE)):
+            await self.checked("setConfigurationValue", f"{config_id.name}={value}", configId=config_id, value=value)
+
+    async def reset_ncp(self) -> None:
+        """Reset the NCP (RAM and configuration cleared, NV kept) and negotiate EZSP again."""
+        await self.ezsp.reset()
+        await self.ezsp.version()
 
     # --- inter-PAN ------------------------------------------------------------------------------
     async def open_interpan(self) -> None:
-        await self.ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=pairing.INTERPAN_FILTERS)
+        """Write Silicon Labs' inter-PAN MAC filter list (``NcpCommandError`` if the NCP refuses it)."""
+        await self.checked("setValue", "VALUE_MAC_FILTER_LIST on", valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST,
+                           value=pairing.INTERPAN_FILTERS)
 
     async def close_interpan(self) -> None:
-        await self.ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=pairing.INTERPAN_OFF)
+        await self.checked("setValue", "VALUE_MAC_FILTER_LIST off", valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST,
+                           value=pairing.INTERPAN_OFF)
 
     def _on_raw_complete(self, *args) -> None:
         if self._raw_done is not None and not self._raw_done.done():
@@ -299,9 +329,29 @@ class EzspRole:
         await self.ezsp.setPolicy(policyId=t.EzspPolicyId.TRUST_CENTER_POLICY, decisionId=decision)
 
     async def resume_network(self) -> bool:
-        """``networkInit`` from NV; True when the NCP had a network to resume."""
+        """``networkInit`` from NV, then NETWORK_UP; True when the NCP had a network and brought it up.
+
+        The NCP answers ``networkInit`` before the stack is up and reports NETWORK_UP later in a
+        ``stackStatusHandler`` (bellows' own application waits for it the same way); nothing that needs
+        the network (permit joining, transient keys, sends) may go out before it.  A network that does
+        not come up within ``NETWORK_UP_TIMEOUT_S`` raises ``RoleError('network_not_up')``."""
+        up = asyncio.ensure_future(self.wait_for_callback(
+            "stackStatusHandler", lambda *a: self._network_status(*a) in (t.sl_Status.NETWORK_UP,
+                                                                          t.sl_Status.NETWORK_DOWN),
+            NETWORK_UP_TIMEOUT_S, "NETWORK_UP after networkInit"))
+        await asyncio.sleep(0)                   # the listener is registered before the command goes out
         (status,) = await self.ezsp.networkInit(networkInitBitmask=t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS)
-        return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+        if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
+            up.cancel()
+            return False
+        try:
+            args = await up
+        except TimeoutError:
+            raise RoleError("network_not_up", f"networkInit answered OK, no NETWORK_UP within "
+                                              f"{NETWORK_UP_TIMEOUT_S:g} s") from None
+        if self._network_status(*args) != t.sl_Status.NETWORK_UP:
+            raise RoleError("network_not_up", "networkInit was followed by NETWORK_DOWN")
+        return True
 
     async def form_network(self, *, extended_pan_id: str, pan_id: int, channel: int, network_key: bytes,
                            security_bitmask: t.EmberInitialSecurityBitmask) -> None:
@@ -344,8 +394,7 @@ class EzspRole:
     async def switch_eui64(self, eui64: str) -> None:
         """Write the custom EUI-64 (NV3 token) and reset the NCP so that it takes effect."""
         await self.ezsp.write_custom_eui64(eui_obj(eui64))
-        await self.ezsp.reset()
-        await self.ezsp.version()
+        await self.reset_ncp()
 
     async def disconnect(self) -> None:
         await self.ezsp.disconnect()

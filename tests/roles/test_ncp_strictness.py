@@ -96,3 +96,63 @@ async def test_join_refuses_a_trust_centre_other_than_the_pinned_one(lab, monkey
     assert await joiner.join(CHANNEL, PAN, epan, LINK_KEY) == "ok"          # trust centre learnt while joining
     sent = backend.dongle("esme").nv.state.network.security_bitmask
     assert sent == int(Sec.HAVE_PRECONFIGURED_KEY | Sec.REQUIRE_ENCRYPTED_KEY)
+
+
+# --- networkInit, then NETWORK_UP ---------------------------------------------------------------------
+
+async def test_network_is_up_only_after_network_init_reports_network_up(lab):
+    backend, role = lab
+    tc = await trust_centre(await role("ch"))
+    await tc.disconnect()
+    await backend.power_cycle("ch")
+    tc = await role("ch")
+    # what the CH did before issue 13: networkInit, then at once the commands that need the network
+    (status,) = await tc.ezsp.networkInit(networkInitBitmask=t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS)
+    assert t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+    (status,) = await tc.ezsp.permitJoining(duration=60)
+    assert t.sl_Status.from_ember_status(status) == t.sl_Status.INVALID_STATE       # not up yet
+    await tc.disconnect()
+
+    await backend.power_cycle("ch")
+    tc = await role("ch")
+    assert await tc.resume_network() is True            # returns once NETWORK_UP has come
+    (status,) = await tc.ezsp.permitJoining(duration=60)
+    assert t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+    (state,) = await tc.ezsp.networkState()
+    assert state == t.EmberNetworkStatus.JOINED_NETWORK
+
+
+# --- MAC filter table size ------------------------------------------------------------------------------
+
+async def test_a_mac_filter_list_longer_than_the_table_is_refused_and_the_host_sizes_it(lab):
+    backend, role = lab
+    rx, tx = await role("hht"), await role("ppmid")
+    # before issue 13: no table size, the list written and its status ignored
+    (status,) = await rx.ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=pairing.INTERPAN_FILTERS)
+    assert t.sl_Status.from_ember_status(status) == t.sl_Status.INVALID_PARAMETER     # 12 filters, room for 1
+    assert backend.dongle("hht").node.state.mac_filters == []                        # so nothing is received
+
+    await rx.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0507)
+    (_status, size) = await rx.ezsp.getConfigurationValue(configId=t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE)
+    assert size == len(pairing.INTERPAN_FILTERS) // 2 + 1
+    await rx.open_interpan()
+    heard = asyncio.get_running_loop().create_future()
+    rx.on("macFilterMatchMessageHandler", lambda *args: heard.done() or heard.set_result(args))
+    for r in (rx, tx):
+        await r.set_channel(CHANNEL)
+    assert await tx.send_interpan(rx.eui64, 0xFFFF, pairing.KE_CLUSTER, tx.zcl(0, b"\x02\x00", direction=0))
+    frame = EzspRole.parse_interpan(bytes((await asyncio.wait_for(heard, 5))[-1]), lambda _src: None)
+    assert frame.src == tx.eui64 and frame.cluster == pairing.KE_CLUSTER
+
+
+async def test_configuration_is_refused_once_the_network_has_been_up(lab):
+    from rig.roles.ezsp_role import NcpCommandError
+
+    backend, role = lab
+    tc = await trust_centre(await role("ch"))
+    with pytest.raises(NcpCommandError) as refused:            # what prepare() did: configure regardless
+        await tc.checked("setConfigurationValue", configId=t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, value=12)
+    assert refused.value.reason == "ncp_refused" and refused.value.status == t.sl_Status.INVALID_STATE
+    await tc.leave()
+    await tc.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0500)   # resets, then configures
+    assert backend.dongle("ch").node.state.config[t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE] == 13

@@ -16,6 +16,10 @@ from ..ezsp import ZeroRest
 from ..nv import NetworkTokens
 from .base import Area, eui_from_hex, eui_to_hex
 
+#: [I] How long after answering ``networkInit`` the stack reports NETWORK_UP (an NCP restores the network
+#: from its tokens and starts the radio; the EZSP reference only says the status comes in a callback).
+NETWORK_INIT_S = 0.1
+
 
 class NetworkArea(Area):
     """Network lifecycle, radio channel, scans and the RAM tables."""
@@ -26,15 +30,27 @@ class NetworkArea(Area):
         return {"status": t.EmberNetworkStatus.NO_NETWORK}
 
     def cmd_networkInit(self, p):
-        if self.state.network_up:
+        if self.state.network_up or self.state.network_initialising:
             return {"status": "INVALID_STATE"}
         if self.network is None:
             return {"status": "NOT_JOINED"}
-        self._bring_up()
+        # The stack comes up after the answer: NETWORK_UP is a later stackStatusHandler, and until then
+        # the network is down (bellows' own application awaits it; so must every host).
+        self.state.network_initialising = True
+        state = self.state
+        self.clock.call_later(NETWORK_INIT_S, self._init_done, state)
         return {"status": "OK"}
+
+    def _init_done(self, state) -> None:
+        if self.state is not state or not state.network_initialising:
+            return                                        # reset (RAM lost) or left meanwhile
+        state.network_initialising = False
+        if self.network is not None and not state.network_up:
+            self._bring_up()
 
     def _bring_up(self) -> None:
         self.state.network_up = True
+        self.state.config_locked = True
         self.key_hint(bytes.fromhex(self.network.network_key), "network key")
         if self.stack is not None:
             self.stack.network_up()
