@@ -15,6 +15,13 @@ from rig.clock import Clock, RealClock
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
+#: ECC delays (generate keys, calculate SMACs, in seconds) of the dongles an in-process premises runs on
+#: a RealClock.  [I] A real NCP takes up to 1 s / 3.5 s (``firmware_shims.ncp.areas.cbke.CbkeTiming``,
+#: what ``rig sim up`` serves and the NCP tests pin on a virtual clock); a scenario runs four CBKEs, so
+#: until its hours run in discrete-event time these keep a run from taking ~20 s more, while still
+#: answering IN_PROGRESS, calling back later and refusing a second ECC operation meanwhile.
+PREMISES_CBKE_DELAYS = (0.05, 0.2)
+
 
 class SimError(Exception):
     """Bad simulation request (the message names the offending value)."""
@@ -54,14 +61,29 @@ class SimLab:
     state_dir: Path | None = None
     air: object | None = None
     dongles: dict = field(default_factory=dict)
+    ezsp_version: int | None = None                      # every dongle's firmware EZSP version (None: default)
+    cbke_delays: tuple[float, float] | None = None       # every dongle's ECC delays (None: a real NCP's)
 
-    def add(self, name: str, *, eui64: str | None = None, ezsp_version: int | None = None):
+    def add(self, name: str, *, eui64: str | None = None, ezsp_version: int | None = None,
+            cbke_library: bool = True, cbke_delays: tuple[float, float] | None = None):
+        """An emulated dongle: ``ezsp_version`` its firmware's EZSP version (the EmberZNet release that
+        speaks it), ``cbke_library`` False a build with the CBKE stub library, ``cbke_delays`` its ECC
+        delays (generate keys, SMACs) in seconds (default: ``cbke_delays`` of the lab, else a real NCP's)."""
         from firmware_shims.ncp.dongle import EmulatedDongle
 
         if name in self.dongles:
             raise SimError(f"dongle {name!r} already exists")
         radio = self.air.attach(name) if self.air is not None else None
-        kwargs = {} if ezsp_version is None else {"ezsp_version": ezsp_version}
+        kwargs = {} if ezsp_version is None else {"ezsp_version": ezsp_version, "versions": (ezsp_version,)}
+        delays = cbke_delays or self.cbke_delays
+        if delays is not None:
+            from firmware_shims.ncp.areas.cbke import CbkeTiming
+
+            kwargs["cbke_timing"] = CbkeTiming(generate_keys_s=delays[0], calculate_smacs_s=delays[1],
+                                               dsa_verify_s=delays[0])
+        kwargs["cbke_library"] = cbke_library
+        if ezsp_version is None and self.ezsp_version is not None:
+            kwargs.update(ezsp_version=self.ezsp_version, versions=(self.ezsp_version,))
         if self.air is not None:
             from firmware_shims.ncp.zigbee import AirStack
 

@@ -460,7 +460,7 @@ class EzspRole:
 
     async def run_ke_initiator(self, send, partner: str, label: str):
         """CBKE as initiator; ``send(command_id, payload)`` carries the KE payload; returns the KeResult."""
-        initiator = KeInitiator(self.ke_engine(), send, self.clock, partner_eui64=eui_bytes(partner, "big"))
+        initiator = KeInitiator(self.ke_engine().session(), send, self.clock, partner_eui64=eui_bytes(partner, "big"))
         self._ke_session = initiator
         try:
             result = await self.clock.wait_for(initiator.run(), pairing.KE_TIMEOUT_S, f"CBKE {label}")
@@ -474,4 +474,6 @@ class EzspRole:
             asyncio.ensure_future(session.handle(zcl.command_id, zcl.payload))
 
     def ke_responder(self, send) -> KeResponder:
-        return KeResponder(self.ke_engine(), send, self.clock)
+        """A responder session with its own handle on the NCP's CBKE library: concurrent sessions (the
+        CH's inter-PAN and HAN responders) take turns for its one set of temporary data (``EzspKeEngine``)."""
+        return KeResponder(self.ke_engine().session(), send, self.clock)

@@ -156,3 +156,66 @@ async def test_configuration_is_refused_once_the_network_has_been_up(lab):
     await tc.leave()
     await tc.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0500)   # resets, then configures
     assert backend.dongle("ch").node.state.config[t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE] == 13
+
+
+# --- CBKE on the NCP: one library, one set of temporary data -------------------------------------------
+
+def partner(backend, eui: str):
+    """An initiator whose cryptography runs in-process (its certificate from the premises' CA)."""
+    from rig.cbke.engine import CbkeEngine
+    from rig.cbke.ke_cluster import LocalKeEngine
+
+    return LocalKeEngine(CbkeEngine(backend._ca.issue(bytes.fromhex(eui))))
+
+
+async def overlapping_sessions(backend, responder_for, euis) -> list:
+    """One initiator per EUI, all starting at once against responders on one NCP; their KeResults."""
+    from rig.cbke.ke_cluster import KeInitiator
+
+    results = []
+
+    async def one(eui):
+        box = {}
+
+        async def to_responder(c, p):
+            asyncio.ensure_future(box["responder"].handle(c, p))
+            return True
+
+        async def to_initiator(c, p):
+            asyncio.ensure_future(box["initiator"].handle(c, p))
+            return True
+
+        box["responder"] = responder_for(to_initiator)
+        box["initiator"] = KeInitiator(partner(backend, eui), to_responder, backend.clock)
+        initiator_result = await box["initiator"].run()
+        results.append((initiator_result, await box["responder"].next_result()))
+
+    await asyncio.gather(*(one(eui) for eui in euis))
+    return results
+
+
+async def test_concurrent_key_establishments_on_one_ncp_take_turns(lab):
+    from rig.cbke.ezsp_engine import EzspKeEngine
+    from rig.cbke.ke_cluster import KeResponder
+
+    backend, role = lab
+    await backend.manufacture(["ch"])
+    ch = await role("ch")
+    euis = ["00124B0000000A01", "00124B0000000A02"]
+
+    # before issue 13 every CH responder shared one engine: the second session's keys overwrite the first's
+    shared = EzspKeEngine(ch.ezsp)
+    old = await overlapping_sessions(backend, lambda send: KeResponder(shared, send, backend.clock), euis)
+    assert not all(i.success and r.success for i, r in old), old
+
+    ch._ke_engine = None
+    new = await overlapping_sessions(backend, ch.ke_responder, euis)
+    assert all(i.success and r.success for i, r in new), new
+    assert {r.partner_eui64.hex().upper() for _i, r in new} == set(euis)
+
+    # bounded: with room for one waiting session, a third concurrent one is refused (Terminate NO_RESOURCES)
+    ch._ke_engine = EzspKeEngine(ch.ezsp, queue_max=1)
+    euis3 = [*euis, "00124B0000000A03"]
+    three = await overlapping_sessions(backend, ch.ke_responder, euis3)
+    reasons = sorted(r.reason.name for _i, r in three)
+    assert reasons == ["LINK_KEY_ESTABLISHED", "LINK_KEY_ESTABLISHED", "NO_LOCAL_RESOURCES"], three
