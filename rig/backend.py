@@ -254,13 +254,17 @@ class LabgridBackend(InventoryBackend):
 
 
 def backend_for(spec: str, clock: Clock | None = None, *, state_dir: Path | str | None = None,
-                pcap: Path | str | None = None, transport: str = "tcp", **label) -> RigBackend:
+                pcap: Path | str | None = None, transport: str = "tcp", ezsp_version: int | None = None,
+                **label) -> RigBackend:
     """A backend from the same spelling as pytest's ``--rig``: ``sim``, ``PATH.yaml`` (inventory) or
     ``labgrid:ENV.yaml``, for commands and scripts outside pytest.  Bad specs raise ValueError;
     bad files raise InventoryError (file, line, field)."""
     spec = (spec or "sim").strip()
     if spec == "sim":
-        return SimBackend(clock, state_dir=state_dir, pcap=pcap, transport=transport)
+        return SimBackend(clock, state_dir=state_dir, pcap=pcap, transport=transport, ezsp_version=ezsp_version)
+    if ezsp_version is not None:
+        raise ValueError(f"rig {spec!r}: real dongles speak their firmware's EZSP version; "
+                         "an EZSP version is chosen only for emulated ones")
     if spec.startswith("labgrid:"):
         return LabgridBackend.from_env(spec[len("labgrid:"):], clock, **label)
     if spec.endswith((".yaml", ".yml")):

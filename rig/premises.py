@@ -191,13 +191,15 @@ class Premises:
 
 
 async def sim_premises(work_dir: Path | str, *, pcap: Path | str | None = None, transport: str = "tcp",
-                       seed: int = 7) -> Premises:
-    """A premises on emulated dongles (one air, one capture), set up."""
+                       seed: int = 7, ezsp_version: int | None = None) -> Premises:
+    """A premises on emulated dongles (one air, one capture), set up; ``ezsp_version`` picks the
+    emulated firmware (the EmberZNet release speaking that EZSP version; default: the emulator's)."""
     from rig.backend import SimBackend
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    backend = SimBackend(state_dir=work_dir / "nv", pcap=pcap, transport=transport, seed=seed)
+    backend = SimBackend(state_dir=work_dir / "nv", pcap=pcap, transport=transport, seed=seed,
+                         ezsp_version=ezsp_version)
     premises = Premises(backend, work_dir)
     try:
         return await premises.setup()

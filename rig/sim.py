@@ -39,6 +39,19 @@ def parse_names(text: str) -> list[str]:
     return names
 
 
+def emulated_ezsp_versions() -> tuple[int, ...]:
+    """The EZSP versions an emulated dongle's firmware can have."""
+    from firmware_shims.ncp.ezsp import SUPPORTED_VERSIONS
+
+    return SUPPORTED_VERSIONS
+
+
+def check_ezsp_version(version: int | None) -> None:
+    if version is not None and version not in emulated_ezsp_versions():
+        raise SimError(f"EZSP version {version} is not emulated (emulated: "
+                       f"{', '.join(map(str, emulated_ezsp_versions()))})")
+
+
 def new_air(clock: Clock, *, seed: int = 0, pcap: Path | str | None = None):
     """A virtual 802.15.4 medium (``firmware_shims.air.Air``) on ``clock``, capturing to ``pcap``."""
     from firmware_shims.air import Air
@@ -92,6 +105,13 @@ class SimLab:
                                 clock=self.clock, **kwargs)
         self.dongles[name] = dongle
         return dongle
+
+    def firmware(self) -> dict[str, str]:
+        """What each dongle's firmware reports: ``{name: "EmberZNet 7.4.4.0, EZSP v13"}``."""
+        from firmware_shims.ncp.ezsp import STACK_VERSIONS
+
+        return {name: f"EmberZNet {'.'.join(map(str, STACK_VERSIONS[d.ezsp.firmware_version]))}, "
+                      f"EZSP v{d.ezsp.firmware_version}" for name, d in self.dongles.items()}
 
     async def start(self, names: list[str], *, transport: str = "tcp", host: str = "127.0.0.1") -> dict[str, str]:
         urls = {}

@@ -25,6 +25,7 @@ import collections
 import bellows.types as t
 from bellows.exception import EzspError
 
+from rig import ezsp_fields
 from rig.cbke.ke_cluster import SUITE_2, KeEngineError
 
 CALLBACK_TIMEOUT_S = 30.0   # real NCPs quote up to 3.5 s for the SMACs; leave room for slow hosts
@@ -251,7 +252,8 @@ class HostKeEngine:
     async def _free_key_slot(self) -> int:
         (_status, size) = await self.ezsp.getConfigurationValue(configId=t.EzspConfigId.CONFIG_KEY_TABLE_SIZE)
         for index in range(int(size)):
-            if not self._ok((await self.ezsp.exportLinkKeyByIndex(index=index))[0]):
+            entry = ezsp_fields.response(self.ezsp, "exportLinkKeyByIndex", await self.ezsp.exportLinkKeyByIndex(index=index))
+            if not self._ok(entry["status"]):          # by name: v13 answers the status last, v14 first
                 return index
         raise KeEngineError("importLinkKey (key table full)", t.EmberStatus.ERR_FATAL)
 

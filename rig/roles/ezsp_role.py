@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import bellows.types as t
 import zigpy.types as zt
 
-from rig import pairing
+from rig import ezsp_fields, pairing
 from rig.cbke.ezsp_engine import EzspKeEngine
 from rig.cbke.ke_cluster import KeInitiator, KeResponder
 from rig.clock import Clock
@@ -38,6 +38,7 @@ from rig.zigbee.security import SecurityError, secure_interpan, unsecure_interpa
 from rig.zigbee.zcl import ZclHeader
 
 BROADCAST_PAN = 0xFFFF
+CANONICAL = ezsp_fields.CANONICAL_VERSION
 Sec = t.EmberInitialSecurityBitmask
 
 #: A joiner's initial security (EmberInitialSecurityBitmask, documented bits only): its install-code
@@ -139,17 +140,54 @@ class EzspRole:
         self._aps_fc = 0
         self._ke_engine: EzspKeEngine | None = None
         self._ke_session: KeInitiator | None = None
+        self._incoming: asyncio.Queue = asyncio.Queue()
+        self._resolver: asyncio.Future | None = None
+        self._senders: dict[int, zt.EUI64] = {}
         self._cb_id = ezsp.add_callback(self._on_callback)
-        self.on("messageSentHandler", self._on_message_sent)
-        self.on("rawTransmitCompleteHandler", self._on_raw_complete)
+        self.on_fields("messageSentHandler", self._on_message_sent)
+        self.on_fields("rawTransmitCompleteHandler", self._on_raw_complete)
 
     # --- callbacks ------------------------------------------------------------------------------
     def on(self, frame_name: str, fn: Callable) -> None:
+        """Call ``fn(*fields)`` for every ``frame_name`` callback, its fields in canonical form
+        (``rig.ezsp_fields``: bellows' v14 names and order, whatever version the dongle speaks)."""
         self._handlers.setdefault(frame_name, []).append(fn)
 
+    def on_fields(self, frame_name: str, fn: Callable) -> None:
+        """Call ``fn(cb)`` with the canonical named tuple (``cb.aps_frame``, ``cb.nwk``, ``cb.message`` …)."""
+        self.on(frame_name, lambda *values: fn(ezsp_fields.canonical(CANONICAL, frame_name, values)))
+
     def _on_callback(self, name: str, args: list) -> None:
+        cb = ezsp_fields.canonical(self.ezsp.ezsp_version, name, args)
+        if name == "incomingMessageHandler" and getattr(cb, "eui64", False) is None:
+            self._incoming.put_nowait(cb)           # v13 names only the sender's NWK address
+            if self._resolver is None or self._resolver.done():
+                self._resolver = asyncio.ensure_future(self._resolve_senders())
+            return
+        self._dispatch(name, cb)
+
+    def _dispatch(self, name: str, cb) -> None:
         for fn in list(self._handlers.get(name, ())):
-            fn(*args)
+            fn(*cb)
+
+    async def _resolve_senders(self) -> None:
+        """Incoming messages of a version without the sender's EUI-64, in order, once the NCP has named
+        it (``lookupEui64ByNodeId``, cached per NWK address; unknown: all-FF)."""
+        while not self._incoming.empty():
+            cb = self._incoming.get_nowait()
+            nwk = int(cb.nwk)
+            eui = self._senders.get(nwk)
+            if eui is None:
+                try:
+                    answer = ezsp_fields.response(self.ezsp, "lookupEui64ByNodeId",
+                                                  await self.ezsp.lookupEui64ByNodeId(nodeId=nwk))
+                except Exception:  # noqa: BLE001 - a link gone mid-lookup: the frame is dropped below
+                    answer = {"status": t.EmberStatus.ERR_FATAL}
+                if t.sl_Status.from_ember_status(answer["status"]) == t.sl_Status.OK:
+                    eui = self._senders[nwk] = answer["eui64"]
+                else:
+                    eui = zt.EUI64(b"\xff" * 8)
+            self._dispatch("incomingMessageHandler", cb._replace(eui64=eui))
 
     async def wait_for_callback(self, name: str, predicate: Callable[..., bool], timeout: float, what: str):
         fut = asyncio.get_running_loop().create_future()
@@ -193,8 +231,10 @@ class EzspRole:
         (index,) = await self.ezsp.findKeyTableEntry(address=eui_obj(partner), linkKey=True)
         if index == 0xFF:
             return None
-        status, _context, key, _meta = await self.ezsp.exportLinkKeyByIndex(index=index)
-        return bytes(key) if status == t.sl_Status.OK else None
+        entry = ezsp_fields.response(self.ezsp, "exportLinkKeyByIndex", await self.ezsp.exportLinkKeyByIndex(index=index))
+        if t.sl_Status.from_ember_status(entry["status"]) != t.sl_Status.OK:
+            return None
+        return bytes(entry["plaintext_key"])
 
     async def prepare(self, endpoint_clusters: tuple[list[int], list[int]], device_id: int) -> None:
         """RAM configuration an NCP loses at every reset: key table size, MAC filter table size, the SE endpoint.
@@ -236,9 +276,9 @@ class EzspRole:
         await self.checked("setValue", "VALUE_MAC_FILTER_LIST off", valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST,
                            value=pairing.INTERPAN_OFF)
 
-    def _on_raw_complete(self, *args) -> None:
+    def _on_raw_complete(self, cb) -> None:
         if self._raw_done is not None and not self._raw_done.done():
-            self._raw_done.set_result(args[-1])
+            self._raw_done.set_result(cb.status)
 
     async def send_interpan(self, dst: str, dst_pan: int, cluster: int, zcl: bytes, *,
                             link_key: bytes | None = None) -> bool:
@@ -295,23 +335,25 @@ class EzspRole:
         return ZclHeader(frame_type=1 if cluster_specific else 0, direction=direction, disable_default_response=1,
                          seq=next(self._zcl_seq) & 0xFF, command_id=command_id, payload=payload).encode()
 
-    def _on_message_sent(self, *args) -> None:
-        status, _type, _nwk, _aps, tag = args[:5]
-        fut = self._sent.pop(int(tag), None)
+    def _on_message_sent(self, cb) -> None:
+        fut = self._sent.pop(int(cb.message_tag), None)
         if fut is not None and not fut.done():
-            fut.set_result(status)
+            fut.set_result(cb.status)
+
+    def _next_tag(self) -> int:
+        """A message tag for ``messageSentHandler`` (one byte up to v13, so 1..255 on every version)."""
+        return next(self._tags) % 255 + 1
 
     async def send_zcl(self, nwk: int, cluster: int, zcl: bytes, *, encrypt: bool = False) -> bool:
         """APS unicast (APS ack, optionally APS-encrypted with the partner's link key); True once delivered."""
-        tag = next(self._tags) & 0xFFFF
+        tag = self._next_tag()
         options = 0x0040 | (0x0020 if encrypt else 0)
         aps = t.EmberApsFrame(profileId=pairing.SE_PROFILE, clusterId=cluster, sourceEndpoint=pairing.ENDPOINT,
                               destinationEndpoint=pairing.ENDPOINT, options=t.EmberApsOption(options), groupId=0,
                               sequence=0)
         fut = self._sent[tag] = asyncio.get_running_loop().create_future()
-        status, _seq = await self.ezsp.sendUnicast(message_type=t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk=nwk,
-                                                   aps_frame=aps, message_tag=tag, message=zcl)
-        if status != t.sl_Status.OK:
+        status, _seq = await self.ezsp.send_unicast(nwk=nwk, aps_frame=aps, message_tag=tag, data=zcl)
+        if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
             self._sent.pop(tag, None)
             return False
         try:
@@ -379,9 +421,8 @@ class EzspRole:
         """A ZDO unicast (endpoint 0, profile 0); True when the NCP accepted it for sending."""
         aps = t.EmberApsFrame(profileId=0, clusterId=cluster, sourceEndpoint=0, destinationEndpoint=0,
                               options=t.EmberApsOption(0), groupId=0, sequence=0)
-        status, _ = await self.ezsp.sendUnicast(message_type=t.EmberOutgoingMessageType.OUTGOING_DIRECT,
-                                                nwk=nwk, aps_frame=aps, message_tag=0xFFF0, message=payload)
-        return status == t.sl_Status.OK
+        status, _ = await self.ezsp.send_unicast(nwk=nwk, aps_frame=aps, message_tag=self._next_tag(), data=payload)
+        return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
 
     async def active_scan(self, duration: int) -> list:
         """Beacons heard on every channel: ``[(network, lqi, rssi), ...]`` as bellows returns them."""

@@ -238,6 +238,18 @@ class NetworkArea(Area):
             return {"status": "NOT_FOUND", "nodeId": 0xFFFF}
         return {"status": "OK", "nodeId": nwk}
 
+    def cmd_lookupEui64ByNodeId(self, p):
+        nwk = int(p["nodeId"])
+        if self.state.network_up and nwk == self.network.node_id:
+            return {"status": "OK", "eui64": self.state.eui64}
+        eui = self.stack.eui_of(nwk) if self.stack is not None and hasattr(self.stack, "eui_of") else None
+        if eui is None:
+            for entry_eui, short in self.state.address_table.values():
+                if short == nwk:
+                    return {"status": "OK", "eui64": zt.EUI64(entry_eui)}
+            return {"status": "NOT_FOUND", "eui64": zt.EUI64(b"\xff" * 8)}
+        return {"status": "OK", "eui64": eui_from_hex(f"{eui:016X}")}
+
     # --- radio ----------------------------------------------------------------------------------
     def cmd_setLogicalAndRadioChannel(self, p):
         channel = int(next(iter(p.values())))
