@@ -207,8 +207,10 @@ class HostKeEngine:
 
     A one-dongle dual-address PPMID has one MFG_CBKE_283K1_DATA token (identity A).  For identity B
     the host keeps B's certificate and private key and runs the same cryptography itself; the link
-    key it agrees is then imported into the NCP's key table (``importLinkKey``), so APS encryption
-    with the partner works exactly as after an NCP-side CBKE.
+    key it agrees goes where the NCP keeps it after an NCP-side CBKE: with the trust centre it is the
+    trust-centre link key (``importKey``, TC_LINK context; Silicon Labs' key-establishment plugin
+    treats CBKE with the TC as updating that key), with any other partner a key-table entry
+    (``importLinkKey``) — so APS encryption with the partner works exactly as after an NCP-side CBKE.
     """
 
     def __init__(self, ezsp, token) -> None:
@@ -238,16 +240,32 @@ class HostKeEngine:
         if result.link_key is None:
             raise KeEngineError("clearTemporaryData (host credentials)", int(result.status))
         partner = t.EUI64(result.partner_eui64_le)
+        command = "importLinkKey"
         try:
-            (index,) = await self.ezsp.findKeyTableEntry(address=partner, linkKey=True)
-            if index == 0xFF:
-                index = await self._free_key_slot()
-            (status,) = await self.ezsp.importLinkKey(index=index, address=partner, key=t.KeyData(result.link_key))
+            if await self._is_trust_centre(partner):
+                # where the NCP keeps a key agreed with the trust centre: the TC link key, as after an
+                # NCP-side CBKE (SE key-establishment plugin); a key-table entry would not be used for it
+                command = "importKey"
+                context = t.SecurityManagerContextV13(
+                    core_key_type=t.SecurityManagerKeyType.TC_LINK, key_index=0,
+                    derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=partner, multi_network_index=0,
+                    flags=t.SecurityManagerContextFlags.NONE, psa_key_alg_permission=0)
+                status = (await self.ezsp.importKey(context=context, key=t.KeyData(result.link_key)))[0]
+            else:
+                (index,) = await self.ezsp.findKeyTableEntry(address=partner, linkKey=True)
+                if index == 0xFF:
+                    index = await self._free_key_slot()
+                (status,) = await self.ezsp.importLinkKey(index=index, address=partner, key=t.KeyData(result.link_key))
         except (EzspError, OSError, RuntimeError, TimeoutError) as exc:
-            raise KeEngineError(f"importLinkKey ({type(exc).__name__}: {exc})", t.EmberStatus.ERR_FATAL) from exc
+            raise KeEngineError(f"{command} ({type(exc).__name__}: {exc})", t.EmberStatus.ERR_FATAL) from exc
         if not self._ok(status):
-            raise KeEngineError("importLinkKey", int(status))
+            raise KeEngineError(command, int(status))
         return result.link_key
+
+    async def _is_trust_centre(self, partner: t.EUI64) -> bool:
+        """``partner`` is the trust centre of the network the NCP is on (getCurrentSecurityState)."""
+        status, state = await self.ezsp.getCurrentSecurityState()
+        return self._ok(status) and bytes(state.trustCenterLongAddress) == bytes(partner)
 
     async def _free_key_slot(self) -> int:
         (_status, size) = await self.ezsp.getConfigurationValue(configId=t.EzspConfigId.CONFIG_KEY_TABLE_SIZE)

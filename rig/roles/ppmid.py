@@ -12,7 +12,7 @@ waits for the ESME's first report (the ESME, CS03A1 initiator, makes first conta
 ESME's meter reading (``exchange_with_esme``).  A one-dongle dual-address PPMID holds one CBKE
 certificate in the NCP (MFG_CBKE_283K1_DATA is write-once, its subject is identity A), so identity B's
 certificate and key (``credentials_b``, a CBKE token) are held by the host: B runs CBKE with the CH
-after joining with that host-side engine, and the agreed link key is imported into the NCP's key table
+after joining with that host-side engine, and the agreed link key is imported as the NCP's trust-centre link key
 (``rig.cbke.ezsp_engine.HostKeEngine``).  [I] Without ``credentials_b`` B skips CBKE (NWK-secured only).
 """
 

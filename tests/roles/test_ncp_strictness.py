@@ -219,3 +219,58 @@ async def test_concurrent_key_establishments_on_one_ncp_take_turns(lab):
     three = await overlapping_sessions(backend, ch.ke_responder, euis3)
     reasons = sorted(r.reason.name for _i, r in three)
     assert reasons == ["LINK_KEY_ESTABLISHED", "LINK_KEY_ESTABLISHED", "NO_LOCAL_RESOURCES"], three
+
+
+# --- where the HAN CBKE key goes ------------------------------------------------------------------------
+
+async def test_a_host_held_cbke_key_with_the_trust_centre_is_the_tc_link_key(lab):
+    """PPMID identity B: CBKE with the CH from host-held credentials, then APS-encrypted traffic both ways."""
+    from rig.cbke.ezsp_engine import HostKeEngine
+
+    backend, role = lab
+    await backend.manufacture(["ch"])
+    tc = await trust_centre(await role("ch"))
+    joiner = await role("ppmid")
+    await joiner.prepare(([pairing.KE_CLUSTER, pairing.METERING_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0507)
+    await tc.admit(joiner.eui64, LINK_KEY, 60)
+    assert await joiner.join(CHANNEL, PAN, eui_obj(EPAN, zt.ExtendedPanId), LINK_KEY) == "ok"
+    joiner_nwk = await joiner.node_id()
+
+    from rig.zigbee.zcl import ZclHeader
+
+    responders, heard = {}, {"ch": asyncio.Queue(), "ppmid": asyncio.Queue()}
+
+    def at_tc(cb):
+        zcl = ZclHeader.decode(bytes(cb.message))
+        if cb.aps_frame.clusterId == pairing.KE_CLUSTER:
+            if "ke" not in responders:
+                responders["ke"] = tc.ke_responder(
+                    lambda c, p: tc.send_zcl(joiner_nwk, pairing.KE_CLUSTER, tc.zcl(c, p, direction=1)))
+            asyncio.ensure_future(responders["ke"].handle(zcl.command_id, zcl.payload))
+        else:
+            heard["ch"].put_nowait(zcl)
+
+    def at_joiner(cb):
+        zcl = ZclHeader.decode(bytes(cb.message))
+        if cb.aps_frame.clusterId == pairing.KE_CLUSTER:
+            joiner.feed_ke(zcl)
+        else:
+            heard["ppmid"].put_nowait(zcl)
+
+    tc.on_fields("incomingMessageHandler", lambda cb: cb.aps_frame.profileId == pairing.SE_PROFILE and at_tc(cb))
+    joiner.on_fields("incomingMessageHandler",
+                     lambda cb: cb.aps_frame.profileId == pairing.SE_PROFILE and at_joiner(cb))
+    joiner._ke_engine = HostKeEngine(joiner.ezsp, backend._ca.issue(bytes.fromhex(joiner.eui64)))
+    result = await joiner.run_ke_initiator(
+        lambda c, p: joiner.send_zcl(0x0000, pairing.KE_CLUSTER, joiner.zcl(c, p, direction=0)), tc.eui64, "B")
+    assert result.success, result
+    assert (await responders["ke"].next_result()).success
+
+    node = backend.dongle("ppmid").node
+    assert node.network.tc_link_key == result.link_key.hex().upper()     # not (only) a key-table entry
+    report = joiner.zcl(0x0A, bytes(3), direction=1, cluster_specific=False)
+    assert await joiner.send_zcl(0x0000, pairing.METERING_CLUSTER, report, encrypt=True)
+    assert (await asyncio.wait_for(heard["ch"].get(), 5)).command_id == 0x0A
+    assert await tc.send_zcl(joiner_nwk, pairing.METERING_CLUSTER, tc.zcl(0x0A, bytes(3), direction=1,
+                                                                          cluster_specific=False), encrypt=True)
+    assert (await asyncio.wait_for(heard["ppmid"].get(), 5)).command_id == 0x0A
