@@ -96,7 +96,9 @@ class Premises:
 
     # --- set-up -----------------------------------------------------------------------------------
     async def setup(self) -> Premises:
-        from rig.roles.ezsp_role import EzspRole
+        """Identities from the dongles; a dongle that cannot play its role (``EzspRole.check_dongle``:
+        EZSP version, CBKE library and certificate) raises ``PremisesError`` naming it and the fix."""
+        from rig.roles.ezsp_role import DongleUnfit, EzspRole
 
         await self.backend.manufacture(PREMISES_ROLES)
         euis, codes = {}, {}
@@ -106,6 +108,9 @@ class Premises:
             try:
                 euis[role] = await reader.read_eui64()
                 codes[role] = await reader.read_install_code()
+                await reader.check_dongle()            # EZSP version, CBKE library and certificate
+            except DongleUnfit as exc:
+                raise PremisesError(f"the {role} dongle ({euis.get(role, '?')}) cannot play its role: {exc.detail}") from exc
             finally:
                 reader.detach()
                 await self.disconnect(ezsp)

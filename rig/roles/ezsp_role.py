@@ -44,6 +44,7 @@ Sec = t.EmberInitialSecurityBitmask
 #: A joiner's initial security (EmberInitialSecurityBitmask, documented bits only): its install-code
 #: derived key is a preconfigured link key, and the network key must arrive encrypted with it.
 JOIN_SECURITY = Sec.HAVE_PRECONFIGURED_KEY | Sec.REQUIRE_ENCRYPTED_KEY
+MIN_EZSP_VERSION = 13
 KEY_TABLE_SIZE = 12
 #: The inter-PAN filter list and its end marker (Silicon Labs' interpan host plugin: filter count + 1).
 MAC_FILTER_TABLE_SIZE = len(pairing.INTERPAN_FILTERS) // 2 + 1
@@ -58,6 +59,10 @@ class RoleError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class DongleUnfit(RoleError):
+    """A dongle whose firmware cannot do the role (``check_dongle``); the detail says what to change."""
 
 
 class NcpCommandError(RoleError):
@@ -221,6 +226,34 @@ class EzspRole:
         (eui,) = await self.ezsp.getEui64()
         self.eui64 = eui_hex(eui)
         return self.eui64
+
+    async def check_dongle(self, *, cbke: bool = True) -> None:
+        """What the rig checks at start-up before a dongle plays a role; ``DongleUnfit`` names the problem.
+
+        * EZSP ``MIN_EZSP_VERSION`` or newer (EmberZNet 7.4+: the security-manager key commands);
+        * with ``cbke``: the firmware has the CBKE 283k1 library and a certificate in its token
+          (``getCertificate283k1``: NOT_AVAILABLE or invalidCommand = no library; another status = no
+          certificate).
+        The MAC filter table size and every configuration value are checked by ``prepare``."""
+        from bellows.exception import InvalidCommandError
+
+        version = self.ezsp.ezsp_version
+        if version < MIN_EZSP_VERSION:
+            raise DongleUnfit("ezsp_version", f"the firmware speaks EZSP v{version}; the rig needs v{MIN_EZSP_VERSION} "
+                                              "(EmberZNet 7.4) or newer: flash a newer NCP image")
+        if not cbke:
+            return
+        try:
+            status, _cert = await self.ezsp.getCertificate283k1()
+        except InvalidCommandError:
+            status = t.sl_Status.NOT_AVAILABLE
+        status = t.sl_Status.from_ember_status(status)
+        if status == t.sl_Status.NOT_AVAILABLE:
+            raise DongleUnfit("no_cbke_library", "the firmware was built without the CBKE 283k1 library "
+                                                 "(getCertificate283k1: NOT_AVAILABLE): flash an NCP image with it")
+        if status != t.sl_Status.OK:
+            raise DongleUnfit("no_cbke_certificate", f"no CBKE 283k1 certificate in the dongle's token "
+                                                     f"(getCertificate283k1: {status.name}): provision it first")
 
     async def read_install_code(self) -> bytes | None:
         """The install code (without CRC) in the MFG_INSTALLATION_CODE token; None when none is set."""
