@@ -194,7 +194,8 @@ class EzspKeSession:
                                     t.EmberStatus.INVALID_CALL)
             return None
         try:
-            (status,) = await e._command("clearTemporaryDataMaybeStoreLinkKey283k1", storeLinkKey=store_link_key)
+            async with e._ecc:          # after this session's ECC operation still under way, if any
+                (status,) = await e._command("clearTemporaryDataMaybeStoreLinkKey283k1", storeLinkKey=store_link_key)
         finally:
             e._release(self)
         if store_link_key and not e._ok(status):

@@ -261,6 +261,19 @@ class EzspRole:
         return install_code_from_token(bytes(token))
 
     async def link_key_for(self, partner: str) -> bytes | None:
+        """The APS link key the NCP holds with ``partner``: the trust-centre link key when ``partner`` is
+        the trust centre of the network we are on (where a CBKE with the TC leaves it), else its key-table
+        entry; None when there is none."""
+        status, state = await self.ezsp.getCurrentSecurityState()
+        if (t.sl_Status.from_ember_status(status) == t.sl_Status.OK and self.eui64
+                and eui_hex(state.trustCenterLongAddress) == partner.upper() != self.eui64):
+            context = t.SecurityManagerContextV13(
+                core_key_type=t.SecurityManagerKeyType.TC_LINK, key_index=0,
+                derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=eui_obj(partner), multi_network_index=0,
+                flags=t.SecurityManagerContextFlags.NONE, psa_key_alg_permission=0)
+            exported = ezsp_fields.response(self.ezsp, "exportKey", await self.ezsp.exportKey(context=context))
+            ok = t.sl_Status.from_ember_status(exported["status"]) == t.sl_Status.OK
+            return bytes(exported["key"]) if ok else None
         (index,) = await self.ezsp.findKeyTableEntry(address=eui_obj(partner), linkKey=True)
         if index == 0xFF:
             return None
