@@ -48,6 +48,7 @@ LOGGER = logging.getLogger(__name__)
 Sec = t.EmberInitialSecurityBitmask
 
 APS_RETRIES = 3
+APS_DUPLICATE_S = 8.0         # [I] how long a received APS counter is remembered (APS duplicate rejection)
 APS_ACK_TIMEOUT = 1.6          # seconds per APS attempt (EmberZNet's default for one hop is similar)
 ASSOC_RESPONSE_WAIT = 0.5
 TRANSPORT_KEY_WAIT = 5.0
@@ -70,6 +71,7 @@ class AirStack(Stack):
         self.nwk_seq = os.urandom(1)[0]
         self.devices = _DeviceTable(self.node.nv)   # EUI-64 (int) -> short address, kept in NV
         self.incoming_fc: dict[int, int] = {}
+        self.aps_seen: dict[tuple[int, int, int], float] = {}   # (sender, APS counter, payload) -> when
         self.pending_aps: dict[tuple[int, int], object] = {}
         self.pending_assoc: dict[int, bytes] = {}   # joiner EUI -> association response PSDU (coordinator)
         self.awaiting_announce: dict[int, object] = {}
@@ -352,6 +354,8 @@ class AirStack(Stack):
                              cluster=aps.cluster, profile=aps.profile, src_endpoint=aps.dst_endpoint,
                              counter=aps.counter).encode()
             self.spawn(self._send_nwk(nwk.src, self._nwk_secured(dst=nwk.src, payload=ack)))
+            if self._aps_duplicate(src_eui, aps.counter, payload):
+                return                    # a retry whose first copy arrived (its ack was lost or late)
         if aps.delivery_mode == f.DELIVERY_GROUP and aps.group not in {g for g, _e, _n in self.state.multicast.values()}:
             return
         broadcast = nwk.dst >= 0xFFF8
@@ -373,6 +377,20 @@ class AirStack(Stack):
                            profile=aps.profile, src_ep=aps.src_endpoint or 0, dst_ep=aps.dst_endpoint or 0,
                            message_type=4 if broadcast else (2 if aps.delivery_mode == f.DELIVERY_GROUP else 0),
                            lqi=lqi, rssi=max(-128, min(127, rssi)))
+
+    def _aps_duplicate(self, src_eui: int, counter: int, payload: bytes) -> bool:
+        """APS duplicate rejection (ZigBee PRO: a retried frame is acknowledged again but delivered once):
+        the same sender and APS counter within ``APS_DUPLICATE_S`` — [I] and the same payload, so that a
+        busy sender's counter wrapping inside the window never drops a new frame."""
+        now = self.node.clock.now()
+        seen = self.aps_seen
+        for key in [k for k, at in seen.items() if now - at > APS_DUPLICATE_S]:
+            del seen[key]
+        key = (src_eui, counter, hash(bytes(payload)))
+        if key in seen:
+            return True
+        seen[key] = now
+        return False
 
     def _reply_zdo(self, dst: int, request: f.ApsFrame, cluster: int, payload: bytes) -> None:
         frame = f.ApsFrame(frame_type=f.APS_DATA, delivery_mode=f.DELIVERY_UNICAST, dst_endpoint=0,

@@ -274,3 +274,23 @@ async def test_a_host_held_cbke_key_with_the_trust_centre_is_the_tc_link_key(lab
     assert await tc.send_zcl(joiner_nwk, pairing.METERING_CLUSTER, tc.zcl(0x0A, bytes(3), direction=1,
                                                                           cluster_specific=False), encrypt=True)
     assert (await asyncio.wait_for(heard["ppmid"].get(), 5)).command_id == 0x0A
+
+
+# --- APS duplicate rejection -------------------------------------------------------------------------
+
+async def test_an_aps_retry_is_acknowledged_but_delivered_once(lab):
+    """The trust centre's acks never reach the sender, which retries: its host still sees the frame once."""
+    backend, role = lab
+    tc = await trust_centre(await role("ch"))
+    joiner = await role("esme")
+    await joiner.prepare(([pairing.METERING_CLUSTER], [pairing.METERING_CLUSTER]), device_id=0x0501)
+    await tc.admit(joiner.eui64, LINK_KEY, 60)
+    assert await joiner.join(CHANNEL, PAN, eui_obj(EPAN, zt.ExtendedPanId), LINK_KEY) == "ok"
+    heard = []
+    tc.on_fields("incomingMessageHandler", lambda cb: cb.aps_frame.clusterId == pairing.METERING_CLUSTER
+                 and heard.append(bytes(cb.message)))
+    backend.air.set_out_of_range("ch", "esme", symmetric=False)          # the TC hears, is not heard
+    report = joiner.zcl(0x0A, bytes(3), direction=1, cluster_specific=False)
+    assert not await joiner.send_zcl(0x0000, pairing.METERING_CLUSTER, report)     # never acknowledged
+    await tc.node_id()                                                   # every callback is in
+    assert heard == [report]                                             # 1 + 3 APS retries, delivered once
