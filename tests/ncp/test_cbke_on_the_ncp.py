@@ -100,3 +100,36 @@ async def test_a_reset_loses_the_operation_in_progress(make_dongle):
         assert status(st) == t.sl_Status.IN_PROGRESS
     finally:
         await ezsp.disconnect()
+
+
+async def provision(ezsp, token):
+    """CBKE provisioning over EZSP: the three values, then the write-once save; its status as sent."""
+    for value_id, value in ((t.EzspValueId.VALUE_CERTIFICATE_283K1, token.certificate),
+                            (t.EzspValueId.VALUE_PUBLIC_KEY_283K1, token.ca_public_key),
+                            (t.EzspValueId.VALUE_PRIVATE_KEY_283K1, token.private_key)):
+        (st,) = await ezsp.setValue(valueId=value_id, value=value)
+        assert status(st) == t.sl_Status.OK
+    (st,) = await ezsp.savePreinstalledCbkeData283k1()
+    return st
+
+
+@pytest.mark.parametrize("version", [13, 14])
+async def test_cbke_provisioning_is_write_once_and_burns_the_certificates_eui64(make_dongle, version):
+    ca = TestCa.create()
+    dongle = await make_dongle("ppmid", ezsp_version=version, versions=(version,))
+    ezsp = await open_ezsp(dongle.url)
+    try:
+        other = "00124B00000B0B02"                    # the certificate names another EUI-64 than the dongle's
+        token = ca.issue(bytes.fromhex(other))
+        inhibited = t.EmberStatus.ERR_FLASH_WRITE_INHIBITED if version == 13 else t.sl_Status.FLASH_WRITE_INHIBITED
+        assert status(await provision(ezsp, token)) == t.sl_Status.OK
+        st, cert = await ezsp.getCertificate283k1()
+        assert status(st) == t.sl_Status.OK and bytes(cert) == token.certificate
+        assert dongle.nv.state.mfg_custom_eui64 == other          # burnt, effective at the next boot
+        assert await provision(ezsp, ca.issue(bytes.fromhex(other))) == inhibited
+        await ezsp.reset()
+        await ezsp.version()
+        (eui,) = await ezsp.getEui64()
+        assert str(eui).replace(":", "").upper() == other
+    finally:
+        await ezsp.disconnect()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import bellows.types as t
 
+from ..nv import UNSET_EUI64
 from .base import Area
 
 
@@ -129,11 +130,24 @@ class CbkeArea(Area):
                 t.EzspValueId.VALUE_PRIVATE_KEY_283K1)
         if not all(int(v) in staged for v in need):
             return {"status": "INVALID_STATE"}
+        # [I] as issue 13 reads the SDK: MFG_CBKE_283K1_DATA is write-once flash, a second save answers
+        # FLASH_WRITE_INHIBITED; a certificate naming another EUI-64 than the device's also burns that
+        # EUI-64 into MFG_CUSTOM_EUI_64 (effective at the next boot) — refused the same way when that
+        # write-once token already holds a different address
         if self.nv.state.cbke_283k1:
-            return {"status": "FAIL"}                      # write-once manufacturing token
+            return {"status": "FLASH_WRITE_INHIBITED"}
+        from rig.cbke.certificate import Certificate283k1
         from rig.cbke.token import CbkeToken
+        from rig.zigbee.eui64 import eui_hex as _hex
 
-        token = CbkeToken(certificate=staged[int(need[0])], ca_public_key=staged[int(need[1])],
+        certificate = staged[int(need[0])]
+        subject = Certificate283k1.decode(certificate).subject.hex().upper()
+        custom = self.nv.state.mfg_custom_eui64.upper()
+        if subject != _hex(self.state.eui64):
+            if custom not in (UNSET_EUI64, subject):
+                return {"status": "FLASH_WRITE_INHIBITED"}
+            self.nv.state.mfg_custom_eui64 = subject
+        token = CbkeToken(certificate=certificate, ca_public_key=staged[int(need[1])],
                           private_key=staged[int(need[2])], flags=0)
         self.install_cbke_token(token.to_json())
         return {"status": "OK"}
