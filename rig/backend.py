@@ -105,9 +105,12 @@ class SimBackend(RigBackend):
 
     def __init__(self, clock: Clock | None = None, *, state_dir: Path | str | None = None,
                  transport: str = "tcp", air: Any | None = None, pcap: Path | str | None = None,
-                 eui64s: dict[str, str] | None = None, seed: int = 7) -> None:
+                 eui64s: dict[str, str] | None = None, seed: int = 7, ezsp_version: int | None = None,
+                 cbke_delays: tuple[float, float] | None = None) -> None:
+        """``ezsp_version``: the emulated firmware's EZSP version for every dongle (default: the
+        emulator's); ``cbke_delays``: their ECC delays (default ``rig.sim.PREMISES_CBKE_DELAYS``)."""
         super().__init__(clock)
-        from rig.sim import SimError, SimLab, new_air
+        from rig.sim import PREMISES_CBKE_DELAYS, SimError, SimLab, new_air
 
         if transport not in ("tcp", "pty"):
             raise SimError(f"unknown transport {transport!r} (expected 'tcp' or 'pty')")
@@ -119,7 +122,8 @@ class SimBackend(RigBackend):
         self.air = air
         self.pcap = Path(pcap) if pcap else None
         self.transport = transport
-        self.lab = SimLab(clock=self.clock, state_dir=Path(state_dir) if state_dir else None, air=air)
+        self.lab = SimLab(clock=self.clock, state_dir=Path(state_dir) if state_dir else None, air=air,
+                          ezsp_version=ezsp_version, cbke_delays=cbke_delays or PREMISES_CBKE_DELAYS)
         self._eui64s = {**SIM_EUI64S, **{k: v.upper() for k, v in (eui64s or {}).items()}}
         self.urls: dict[str, str] = {}
         self._labels: dict[str, Label] = {}
@@ -250,13 +254,17 @@ class LabgridBackend(InventoryBackend):
 
 
 def backend_for(spec: str, clock: Clock | None = None, *, state_dir: Path | str | None = None,
-                pcap: Path | str | None = None, transport: str = "tcp", **label) -> RigBackend:
+                pcap: Path | str | None = None, transport: str = "tcp", ezsp_version: int | None = None,
+                **label) -> RigBackend:
     """A backend from the same spelling as pytest's ``--rig``: ``sim``, ``PATH.yaml`` (inventory) or
     ``labgrid:ENV.yaml``, for commands and scripts outside pytest.  Bad specs raise ValueError;
     bad files raise InventoryError (file, line, field)."""
     spec = (spec or "sim").strip()
     if spec == "sim":
-        return SimBackend(clock, state_dir=state_dir, pcap=pcap, transport=transport)
+        return SimBackend(clock, state_dir=state_dir, pcap=pcap, transport=transport, ezsp_version=ezsp_version)
+    if ezsp_version is not None:
+        raise ValueError(f"rig {spec!r}: real dongles speak their firmware's EZSP version; "
+                         "an EZSP version is chosen only for emulated ones")
     if spec.startswith("labgrid:"):
         return LabgridBackend.from_env(spec[len("labgrid:"):], clock, **label)
     if spec.endswith((".yaml", ".yml")):

@@ -85,7 +85,8 @@ SM HAN
 * Identity B of a one-dongle dual-address PPMID [I]: the NCP's CBKE certificate (write-once
   MFG_CBKE_283K1_DATA) names identity A, so B's certificate and private key are held by the PPMID's host.
   B joins with its install-code key (proof it is in the CHF device log), then runs CBKE with the CH using
-  that host-side engine; the agreed link key is imported into the NCP's key table, after which the CH's
+  that host-side engine; the agreed link key becomes the NCP's trust-centre link key (where an NCP-side CBKE
+  with the TC puts it), after which the CH's
   traffic to B is APS-encrypted as for every other device (``rig.cbke.ezsp_engine.HostKeEngine``).
 * A CHF refusal is a logged reason (event ``ch.refused``), not an answer: the sender times out
   (``RESPONSE_TIMEOUT_S``); with the inter-PAN window closed nothing reaches the CH host at all and the

@@ -96,7 +96,9 @@ class Premises:
 
     # --- set-up -----------------------------------------------------------------------------------
     async def setup(self) -> Premises:
-        from rig.roles.ezsp_role import EzspRole
+        """Identities from the dongles; a dongle that cannot play its role (``EzspRole.check_dongle``:
+        EZSP version, CBKE library and certificate) raises ``PremisesError`` naming it and the fix."""
+        from rig.roles.ezsp_role import DongleUnfit, EzspRole
 
         await self.backend.manufacture(PREMISES_ROLES)
         euis, codes = {}, {}
@@ -106,6 +108,9 @@ class Premises:
             try:
                 euis[role] = await reader.read_eui64()
                 codes[role] = await reader.read_install_code()
+                await reader.check_dongle()            # EZSP version, CBKE library and certificate
+            except DongleUnfit as exc:
+                raise PremisesError(f"the {role} dongle ({euis.get(role, '?')}) cannot play its role: {exc.detail}") from exc
             finally:
                 reader.detach()
                 await self.disconnect(ezsp)
@@ -191,13 +196,15 @@ class Premises:
 
 
 async def sim_premises(work_dir: Path | str, *, pcap: Path | str | None = None, transport: str = "tcp",
-                       seed: int = 7) -> Premises:
-    """A premises on emulated dongles (one air, one capture), set up."""
+                       seed: int = 7, ezsp_version: int | None = None) -> Premises:
+    """A premises on emulated dongles (one air, one capture), set up; ``ezsp_version`` picks the
+    emulated firmware (the EmberZNet release speaking that EZSP version; default: the emulator's)."""
     from rig.backend import SimBackend
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    backend = SimBackend(state_dir=work_dir / "nv", pcap=pcap, transport=transport, seed=seed)
+    backend = SimBackend(state_dir=work_dir / "nv", pcap=pcap, transport=transport, seed=seed,
+                         ezsp_version=ezsp_version)
     premises = Premises(backend, work_dir)
     try:
         return await premises.setup()

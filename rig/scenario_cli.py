@@ -66,6 +66,8 @@ def register(app: typer.Typer) -> None:
                                                      "(roles ch, esme, ppmid); default: emulated dongles")] = None,
         ppmid_b: Annotated[str, typer.Option(help="with --rig: the PPMID's second EUI-64 (identity B)")] = "00DB5A5A5A5A0B02",
         ppmid_b_install_code: Annotated[str | None, typer.Option(help="with --rig: identity B's install code (hex)")] = None,
+        ezsp_version: Annotated[int | None, typer.Option(help="emulated dongles' EZSP version (13: EmberZNet 7.4, "
+                                                         "14: 8.0 ... 19); default: the emulator's")] = None,
     ) -> None:
         """CH powers on; after --ppmid-delay the dual-address PPMID pairs locally."""
         if policy not in pairing.POLICIES:
@@ -75,6 +77,15 @@ def register(app: typer.Typer) -> None:
         if transport not in ("tcp", "pty"):
             raise typer.BadParameter(f"{transport!r} is not tcp or pty", param_hint="--transport")
 
+        if ezsp_version is not None:
+            from rig.sim import SimError, check_ezsp_version
+
+            if rig_spec is not None:
+                raise typer.BadParameter("real dongles speak their own firmware's version", param_hint="--ezsp-version")
+            try:
+                check_ezsp_version(ezsp_version)
+            except SimError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--ezsp-version") from None
         code_b = None
         if rig_spec is not None:
             if not ppmid_b_install_code:
@@ -84,7 +95,7 @@ def register(app: typer.Typer) -> None:
             except ValueError:
                 raise typer.BadParameter(f"{ppmid_b_install_code!r} is not hex", param_hint="--ppmid-b-install-code") from None
 
-        async def go() -> ScenarioResult:
+        async def go() -> tuple[ScenarioResult, dict[str, str]]:
             from rig.backend import backend_for
             from rig.premises import Premises, PremisesError
             from rig.scenarios.secmp0037 import run
@@ -93,7 +104,7 @@ def register(app: typer.Typer) -> None:
                 try:
                     label = {} if rig_spec is None else {"ppmid_b": ppmid_b, "ppmid_b_install_code": code_b}
                     backend = backend_for(rig_spec or "sim", state_dir=Path(tmp) / "nv", pcap=pcap,
-                                          transport=transport, **label)
+                                          transport=transport, ezsp_version=ezsp_version, **label)
                 except (ValueError, OSError) as exc:
                     raise typer.BadParameter(str(exc), param_hint="--rig") from None
                 premises = Premises(backend, Path(tmp))
@@ -102,20 +113,24 @@ def register(app: typer.Typer) -> None:
                         await premises.setup()
                     except PremisesError as exc:
                         raise typer.BadParameter(str(exc), param_hint="--rig") from None
-                    return await run(premises, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc)
+                    result = await run(premises, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc)
+                    lab = getattr(backend, "lab", None)
+                    return result, lab.firmware() if lab is not None else {}
                 finally:
                     await premises.close()
 
         # emulated dongles: discrete-event time (rig.des); real dongles keep real pace
-        result = asyncio.run(go()) if rig_spec is not None else des.run(go())
+        result, firmware = asyncio.run(go()) if rig_spec is not None else des.run(go())
         if report is not None:
             from rig.scenarios.report import render
 
             report.write_text(render(result))
         if json_out:
-            typer.echo(json.dumps(result.to_json(), indent=2))
+            typer.echo(json.dumps({**result.to_json(), **({"firmware": firmware} if firmware else {})}, indent=2))
         else:
             _print_result(result, Console())
+            for role, text in firmware.items():
+                typer.echo(f"  {role}: {text}")
             if report is not None:
                 typer.echo(f"report: {report}")
 

@@ -15,6 +15,13 @@ from rig.clock import Clock, RealClock
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
+#: ECC delays (generate keys, calculate SMACs, in seconds) of the dongles an in-process premises runs on
+#: a RealClock.  [I] A real NCP takes up to 1 s / 3.5 s (``firmware_shims.ncp.areas.cbke.CbkeTiming``,
+#: what ``rig sim up`` serves and the NCP tests pin on a virtual clock); a scenario runs four CBKEs, so
+#: until its hours run in discrete-event time these keep a run from taking ~20 s more, while still
+#: answering IN_PROGRESS, calling back later and refusing a second ECC operation meanwhile.
+PREMISES_CBKE_DELAYS = (0.05, 0.2)
+
 
 class SimError(Exception):
     """Bad simulation request (the message names the offending value)."""
@@ -30,6 +37,19 @@ def parse_names(text: str) -> list[str]:
     if len(set(names)) != len(names):
         raise SimError(f"dongle names must be unique: {text!r}")
     return names
+
+
+def emulated_ezsp_versions() -> tuple[int, ...]:
+    """The EZSP versions an emulated dongle's firmware can have."""
+    from firmware_shims.ncp.ezsp import SUPPORTED_VERSIONS
+
+    return SUPPORTED_VERSIONS
+
+
+def check_ezsp_version(version: int | None) -> None:
+    if version is not None and version not in emulated_ezsp_versions():
+        raise SimError(f"EZSP version {version} is not emulated (emulated: "
+                       f"{', '.join(map(str, emulated_ezsp_versions()))})")
 
 
 def new_air(clock: Clock, *, seed: int = 0, pcap: Path | str | None = None):
@@ -54,14 +74,29 @@ class SimLab:
     state_dir: Path | None = None
     air: object | None = None
     dongles: dict = field(default_factory=dict)
+    ezsp_version: int | None = None                      # every dongle's firmware EZSP version (None: default)
+    cbke_delays: tuple[float, float] | None = None       # every dongle's ECC delays (None: a real NCP's)
 
-    def add(self, name: str, *, eui64: str | None = None, ezsp_version: int | None = None):
+    def add(self, name: str, *, eui64: str | None = None, ezsp_version: int | None = None,
+            cbke_library: bool = True, cbke_delays: tuple[float, float] | None = None):
+        """An emulated dongle: ``ezsp_version`` its firmware's EZSP version (the EmberZNet release that
+        speaks it), ``cbke_library`` False a build with the CBKE stub library, ``cbke_delays`` its ECC
+        delays (generate keys, SMACs) in seconds (default: ``cbke_delays`` of the lab, else a real NCP's)."""
         from firmware_shims.ncp.dongle import EmulatedDongle
 
         if name in self.dongles:
             raise SimError(f"dongle {name!r} already exists")
         radio = self.air.attach(name) if self.air is not None else None
-        kwargs = {} if ezsp_version is None else {"ezsp_version": ezsp_version}
+        kwargs = {} if ezsp_version is None else {"ezsp_version": ezsp_version, "versions": (ezsp_version,)}
+        delays = cbke_delays or self.cbke_delays
+        if delays is not None:
+            from firmware_shims.ncp.areas.cbke import CbkeTiming
+
+            kwargs["cbke_timing"] = CbkeTiming(generate_keys_s=delays[0], calculate_smacs_s=delays[1],
+                                               dsa_verify_s=delays[0])
+        kwargs["cbke_library"] = cbke_library
+        if ezsp_version is None and self.ezsp_version is not None:
+            kwargs.update(ezsp_version=self.ezsp_version, versions=(self.ezsp_version,))
         if self.air is not None:
             from firmware_shims.ncp.zigbee import AirStack
 
@@ -70,6 +105,13 @@ class SimLab:
                                 clock=self.clock, **kwargs)
         self.dongles[name] = dongle
         return dongle
+
+    def firmware(self) -> dict[str, str]:
+        """What each dongle's firmware reports: ``{name: "EmberZNet 7.4.4.0, EZSP v13"}``."""
+        from firmware_shims.ncp.ezsp import STACK_VERSIONS
+
+        return {name: f"EmberZNet {'.'.join(map(str, STACK_VERSIONS[d.ezsp.firmware_version]))}, "
+                      f"EZSP v{d.ezsp.firmware_version}" for name, d in self.dongles.items()}
 
     async def start(self, names: list[str], *, transport: str = "tcp", host: str = "127.0.0.1") -> dict[str, str]:
         urls = {}

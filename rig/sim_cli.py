@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from rig.sim import SimError, SimLab, parse_names
+from rig.sim import SimError, SimLab, check_ezsp_version, parse_names
 
 
 def register(app: typer.Typer) -> None:
@@ -23,27 +23,31 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Listen address (tcp). Anything but loopback must be "
                                  "asked for: an open port is a radio anyone can drive."),
         pcap: Path | None = typer.Option(None, help="Write every frame on the air to this pcap."),
+        ezsp_version: int | None = typer.Option(None, help="EZSP version of the emulated firmware (13: EmberZNet "
+                                                "7.4, 14: 8.0, ... 19); it speaks only that one and reports "
+                                                "the matching EmberZNet version.  Default: the emulator's."),
     ) -> None:
         """Start dongles on one virtual air, print 'NAME URL' per dongle (then 'sniffer URL'), run until
         interrupted."""
         try:
             names = parse_names(dongles)
             ipaddress.ip_address(host)
+            check_ezsp_version(ezsp_version)
         except (SimError, ValueError) as exc:
             raise typer.BadParameter(str(exc)) from exc
-        asyncio.run(_serve(names, state_dir, transport, host, pcap))
+        asyncio.run(_serve(names, state_dir, transport, host, pcap, ezsp_version))
 
     app.add_typer(sim, name="sim")
 
 
-async def _serve(names, state_dir: Path, transport: str, host: str, pcap) -> None:
+async def _serve(names, state_dir: Path, transport: str, host: str, pcap, ezsp_version: int | None = None) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     from rig.clock import RealClock
     from rig.sim import new_air, tap_server
 
     clock = RealClock()
     air = new_air(clock, pcap=pcap)
-    lab = SimLab(clock=clock, state_dir=state_dir, air=air)
+    lab = SimLab(clock=clock, state_dir=state_dir, air=air, ezsp_version=ezsp_version)
     urls = await lab.start(names, transport=transport, host=host)
     for name, url in urls.items():
         print(f"{name} {url}", flush=True)

@@ -42,7 +42,8 @@ def zigpy_config(path: str, *, channel: int | None = None, database: str | None 
 
 async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | None = None,
                     timeout: float = 30.0) -> bellows.ezsp.EZSP:
-    """Connect to an EZSP dongle, reset it and negotiate the protocol version.
+    """Connect to an EZSP dongle, reset it and negotiate the protocol version; APS fragment reception
+    goes through ``rig.fragments`` (bellows 1.2.1 reads v13 positions in v14+ frames).
 
     ``baudrate`` and ``flow_control`` (None, "software" or "hardware") go into bellows' device config;
     an inventory dongle gives both: ``open_ezsp(dongle.port, **dongle.serial_settings())``.
@@ -53,4 +54,7 @@ async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | No
             await ezsp.connect(use_thread=False)
     except (OSError, TimeoutError) as exc:
         raise TransportError(f"cannot open EZSP dongle at {path!r}: {exc or type(exc).__name__}") from exc
+    from rig import fragments
+
+    fragments.install(ezsp)          # APS fragments reassembled by the rig, not by bellows (rig.fragments)
     return ezsp

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rig.clock import Clock, RealClock
 
+from .areas.cbke import CbkeTiming
 from .ash import AshNcp, ResetCode
 from .ezsp import DEFAULT_VERSION, STACK_VERSIONS, SUPPORTED_VERSIONS, EzspNcp
 from .node import Node
@@ -45,7 +46,9 @@ class EmulatedDongle:
     def __init__(self, name: str, *, eui64: str | None = None, state_dir: Path | str | None = None,
                  radio: Radio | None = None, clock: Clock | None = None,
                  ezsp_version: int = DEFAULT_VERSION, versions: tuple[int, ...] = SUPPORTED_VERSIONS,
-                 stack_factory=Stack) -> None:
+                 stack_factory=Stack, cbke_library: bool = True, cbke_timing: CbkeTiming | None = None) -> None:
+        """``cbke_library`` False builds the firmware with the CBKE stub library (every CBKE command
+        answers NOT_AVAILABLE); ``cbke_timing`` how long its ECC operations take (default: a real NCP's)."""
         self.name = name
         self.clock = clock or RealClock()
         self.radio = radio or LoopbackRadio()
@@ -54,6 +57,9 @@ class EmulatedDongle:
         self.nv = NvStore(nv_path, eui64 or default_eui64(name))
         self.ezsp = EzspNcp(self._send_ezsp, {}, firmware_version=ezsp_version, versions=versions)
         self.node = Node(self.nv, self.clock, self.ezsp.callback)
+        self.node.cbke_library = cbke_library
+        if cbke_timing is not None:
+            self.node.cbke_timing = cbke_timing
         self.node.stack = stack_factory(self.node, self.radio)
         self.ezsp.handlers = self.node.handlers()
         self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst, reset_code=ResetCode.POWER_ON)

@@ -36,6 +36,7 @@ V13: dict[str, Spelling] = {
     "rawTransmitCompleteHandler": {"messageContents": None},
     "exportKey": {"context": None},
     "exportLinkKeyByIndex": {"context": None},
+    "importKey": {"context": None},
     "getExtendedTimeout": {"status": None},
     "setExtendedTimeout": {"status": None},
     "setManufacturerCode": {"status": None},

@@ -36,6 +36,8 @@ class NcpState:
     pending_nwk_fc: int | None = None                            # frame counters set before forming
     pending_aps_fc: int | None = None
     network_up: bool = False
+    config_locked: bool = False                                  # NETWORK_UP since boot: no setConfigurationValue
+    network_initialising: bool = False                           # networkInit answered, NETWORK_UP to come
     permit_until: float = 0.0                                    # clock time joining closes
     mac_filters: list[int] = field(default_factory=list)        # VALUE_MAC_FILTER_LIST entries
     passthrough_flags: int = 0                                   # VALUE_MAC_PASSTHROUGH_FLAGS
@@ -43,5 +45,6 @@ class NcpState:
     counters: list[int] = field(default_factory=lambda: [0] * COUNTER_COUNT)
     radio_power: int = 8
     aps_seq: int = 0                                             # last APS counter used
+    cbke_busy: str | None = None                                 # the ECC operation in progress, if any
     cbke_engine: Any = None                                      # CBKE library, built on first use
     cbke_staged: dict[int, bytes] = field(default_factory=dict)  # certificate/keys from setValue

@@ -45,8 +45,10 @@ from .nv import NetworkTokens
 from .stack import MAC_RETRIES, ZDO_PROFILE, Stack, scan_seconds
 
 LOGGER = logging.getLogger(__name__)
+Sec = t.EmberInitialSecurityBitmask
 
 APS_RETRIES = 3
+APS_DUPLICATE_S = 8.0         # [I] how long a received APS counter is remembered (APS duplicate rejection)
 APS_ACK_TIMEOUT = 1.6          # seconds per APS attempt (EmberZNet's default for one hop is similar)
 ASSOC_RESPONSE_WAIT = 0.5
 TRANSPORT_KEY_WAIT = 5.0
@@ -69,6 +71,7 @@ class AirStack(Stack):
         self.nwk_seq = os.urandom(1)[0]
         self.devices = _DeviceTable(self.node.nv)   # EUI-64 (int) -> short address, kept in NV
         self.incoming_fc: dict[int, int] = {}
+        self.aps_seen: dict[tuple[int, int, int], float] = {}   # (sender, APS counter, payload) -> when
         self.pending_aps: dict[tuple[int, int], object] = {}
         self.pending_assoc: dict[int, bytes] = {}   # joiner EUI -> association response PSDU (coordinator)
         self.awaiting_announce: dict[int, object] = {}
@@ -351,6 +354,8 @@ class AirStack(Stack):
                              cluster=aps.cluster, profile=aps.profile, src_endpoint=aps.dst_endpoint,
                              counter=aps.counter).encode()
             self.spawn(self._send_nwk(nwk.src, self._nwk_secured(dst=nwk.src, payload=ack)))
+            if self._aps_duplicate(src_eui, aps.counter, payload):
+                return                    # a retry whose first copy arrived (its ack was lost or late)
         if aps.delivery_mode == f.DELIVERY_GROUP and aps.group not in {g for g, _e, _n in self.state.multicast.values()}:
             return
         broadcast = nwk.dst >= 0xFFF8
@@ -372,6 +377,20 @@ class AirStack(Stack):
                            profile=aps.profile, src_ep=aps.src_endpoint or 0, dst_ep=aps.dst_endpoint or 0,
                            message_type=4 if broadcast else (2 if aps.delivery_mode == f.DELIVERY_GROUP else 0),
                            lqi=lqi, rssi=max(-128, min(127, rssi)))
+
+    def _aps_duplicate(self, src_eui: int, counter: int, payload: bytes) -> bool:
+        """APS duplicate rejection (ZigBee PRO: a retried frame is acknowledged again but delivered once):
+        the same sender and APS counter within ``APS_DUPLICATE_S`` — [I] and the same payload, so that a
+        busy sender's counter wrapping inside the window never drops a new frame."""
+        now = self.node.clock.now()
+        seen = self.aps_seen
+        for key in [k for k, at in seen.items() if now - at > APS_DUPLICATE_S]:
+            del seen[key]
+        key = (src_eui, counter, hash(bytes(payload)))
+        if key in seen:
+            return True
+        seen[key] = now
+        return False
 
     def _reply_zdo(self, dst: int, request: f.ApsFrame, cluster: int, payload: bytes) -> None:
         frame = f.ApsFrame(frame_type=f.APS_DATA, delivery_mode=f.DELIVERY_UNICAST, dst_endpoint=0,
@@ -465,12 +484,23 @@ class AirStack(Stack):
 
     def _preconfigured_key(self, security: dict) -> bytes | None:
         bitmask = security.get("bitmask", 0)
-        if bitmask & 0x2000:                                  # key from MFG_INSTALLATION_CODE
+        if bitmask & Sec.GET_PRECONFIGURED_KEY_FROM_INSTALL_CODE:     # key from MFG_INSTALLATION_CODE
             code = self.node.nv.state.install_code
             return bytes(convert_install_code(bytes.fromhex(code))) if code else None
-        if bitmask & 0x0100:
+        if bitmask & Sec.HAVE_PRECONFIGURED_KEY:
             return security.get("preconfigured_key")
         return GLOBAL_TC_KEY
+
+    @staticmethod
+    def _pinned_trust_center(security: dict) -> int | None:
+        """The only trust centre this join may accept (HAVE_TRUST_CENTER_EUI64), or None: learnt while joining.
+
+        EmberZNet (ember-types.h, EmberInitialSecurityBitmask): with HAVE_TRUST_CENTER_EUI64 set "the device
+        will only join a network and accept commands from a trust center with that EUI64" — an all-zero
+        preconfiguredTrustCenterEui64 therefore pins a trust centre no network has."""
+        if not security.get("bitmask", 0) & Sec.HAVE_TRUST_CENTER_EUI64:
+            return None
+        return int(security.get("tc_eui64", "0" * 16), 16)
 
     async def _join(self, node_type: int, params, security: dict) -> None:
         node = self.node
@@ -501,7 +531,8 @@ class AirStack(Stack):
         if node_type == 2:
             capability |= f.CAP_FFD
         state = self.join_state = {"flag": _Flag(), "assoc": None, "key_flag": _Flag(),
-                                   "key": self._preconfigured_key(security), "network_key": None}
+                                   "key": self._preconfigured_key(security), "network_key": None,
+                                   "pinned_tc": self._pinned_trust_center(security)}
         self.radio.pan_id = pan
         await self._transmit(f.association_request(self._next_mac_seq(), pan, parent, self.ieee, capability))
         await node.clock.sleep(0.01)
@@ -556,6 +587,13 @@ class AirStack(Stack):
             LOGGER.info("%s: Transport Key did not decrypt with our preconfigured key", self.state.eui64)
             return
         cmd = f.ApsCommand.decode(plaintext)
+        pinned = state.get("pinned_tc")
+        if pinned is not None and cmd.src_ieee != pinned:
+            # [I] the key is dropped as from a foreign trust centre: the join ends, as any join whose
+            # Transport Key never comes, with ZIGBEE_NO_NETWORK_KEY_RECEIVED
+            LOGGER.info("%s: Transport Key from trust centre %016X, not the pinned %016X: dropped",
+                        self.state.eui64, cmd.src_ieee, pinned)
+            return
         if cmd.command_id == f.APS_CMD_TRANSPORT_KEY and cmd.key_type == f.KEY_NWK and cmd.dst_ieee == self.ieee:
             state["network_key"] = (cmd.key, cmd.key_seq)
             state["tc"] = cmd.src_ieee

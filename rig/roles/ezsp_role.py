@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import bellows.types as t
 import zigpy.types as zt
 
-from rig import pairing
+from rig import ezsp_fields, pairing
 from rig.cbke.ezsp_engine import EzspKeEngine
 from rig.cbke.ke_cluster import KeInitiator, KeResponder
 from rig.clock import Clock
@@ -40,6 +40,18 @@ from rig.zigbee.security import SecurityError, secure_interpan, unsecure_interpa
 from rig.zigbee.zcl import ZclHeader
 
 BROADCAST_PAN = 0xFFFF
+CANONICAL = ezsp_fields.CANONICAL_VERSION
+Sec = t.EmberInitialSecurityBitmask
+
+#: A joiner's initial security (EmberInitialSecurityBitmask, documented bits only): its install-code
+#: derived key is a preconfigured link key, and the network key must arrive encrypted with it.
+JOIN_SECURITY = Sec.HAVE_PRECONFIGURED_KEY | Sec.REQUIRE_ENCRYPTED_KEY
+MIN_EZSP_VERSION = 13
+KEY_TABLE_SIZE = 12
+#: The inter-PAN filter list and its end marker (Silicon Labs' interpan host plugin: filter count + 1).
+MAC_FILTER_TABLE_SIZE = len(pairing.INTERPAN_FILTERS) // 2 + 1
+#: How long ``resume_network`` waits for NETWORK_UP after ``networkInit`` (bellows: NETWORK_OPS_TIMEOUT).
+NETWORK_UP_TIMEOUT_S = 10.0
 
 
 class RoleError(Exception):
@@ -49,6 +61,21 @@ class RoleError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class DongleUnfit(RoleError):
+    """A dongle whose firmware cannot do the role (``check_dongle``); the detail says what to change."""
+
+
+class NcpCommandError(RoleError):
+    """The NCP refused a configuration or security command the role cannot go on without
+    (``reason`` ``ncp_refused``; the detail names the command, its argument and the status)."""
+
+    def __init__(self, command: str, status, what: str = "") -> None:
+        name = getattr(status, "name", str(status))
+        super().__init__("ncp_refused", f"{command}{f' ({what})' if what else ''}: {name}")
+        self.command = command
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -203,17 +230,54 @@ class EzspRole:
         self._aps_fc = 0
         self._ke_engine: EzspKeEngine | None = None
         self._ke_session: KeInitiator | None = None
+        self._incoming: asyncio.Queue = asyncio.Queue()
+        self._resolver: asyncio.Future | None = None
+        self._senders: dict[int, zt.EUI64] = {}
         self._cb_id = ezsp.add_callback(self._on_callback)
-        self.on("messageSentHandler", self._on_message_sent)
-        self.on("rawTransmitCompleteHandler", self._on_raw_complete)
+        self.on_fields("messageSentHandler", self._on_message_sent)
+        self.on_fields("rawTransmitCompleteHandler", self._on_raw_complete)
 
     # --- callbacks ------------------------------------------------------------------------------
     def on(self, frame_name: str, fn: Callable) -> None:
+        """Call ``fn(*fields)`` for every ``frame_name`` callback, its fields in canonical form
+        (``rig.ezsp_fields``: bellows' v14 names and order, whatever version the dongle speaks)."""
         self._handlers.setdefault(frame_name, []).append(fn)
 
+    def on_fields(self, frame_name: str, fn: Callable) -> None:
+        """Call ``fn(cb)`` with the canonical named tuple (``cb.aps_frame``, ``cb.nwk``, ``cb.message`` …)."""
+        self.on(frame_name, lambda *values: fn(ezsp_fields.canonical(CANONICAL, frame_name, values)))
+
     def _on_callback(self, name: str, args: list) -> None:
+        cb = ezsp_fields.canonical(self.ezsp.ezsp_version, name, args)
+        if name == "incomingMessageHandler" and getattr(cb, "eui64", False) is None:
+            self._incoming.put_nowait(cb)           # v13 names only the sender's NWK address
+            if self._resolver is None or self._resolver.done():
+                self._resolver = asyncio.ensure_future(self._resolve_senders())
+            return
+        self._dispatch(name, cb)
+
+    def _dispatch(self, name: str, cb) -> None:
         for fn in list(self._handlers.get(name, ())):
-            fn(*args)
+            fn(*cb)
+
+    async def _resolve_senders(self) -> None:
+        """Incoming messages of a version without the sender's EUI-64, in order, once the NCP has named
+        it (``lookupEui64ByNodeId``, cached per NWK address; unknown: all-FF)."""
+        while not self._incoming.empty():
+            cb = self._incoming.get_nowait()
+            nwk = int(cb.nwk)
+            eui = self._senders.get(nwk)
+            if eui is None:
+                try:
+                    answer = ezsp_fields.response(self.ezsp, "lookupEui64ByNodeId",
+                                                  await self.ezsp.lookupEui64ByNodeId(nodeId=nwk))
+                except Exception:  # noqa: BLE001 - a link gone mid-lookup: the frame is dropped below
+                    answer = {"status": t.EmberStatus.ERR_FATAL}
+                if t.sl_Status.from_ember_status(answer["status"]) == t.sl_Status.OK:
+                    eui = self._senders[nwk] = answer["eui64"]
+                else:
+                    eui = zt.EUI64(b"\xff" * 8)
+            self._dispatch("incomingMessageHandler", cb._replace(eui64=eui))
 
     async def wait_for_callback(self, name: str, predicate: Callable[..., bool], timeout: float, what: str):
         fut = asyncio.get_running_loop().create_future()
@@ -234,11 +298,47 @@ class EzspRole:
     def detach(self) -> None:
         self.ezsp.remove_callback(self._cb_id)
 
+    async def checked(self, command: str, what: str = "", **kwargs) -> list:
+        """One EZSP command whose first field is its status; anything but OK raises ``NcpCommandError``."""
+        result = await getattr(self.ezsp, command)(**kwargs)
+        status = result[0]
+        if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
+            raise NcpCommandError(command, status, what)
+        return result
+
     # --- identity and keys ----------------------------------------------------------------------
     async def read_eui64(self) -> str:
         (eui,) = await self.ezsp.getEui64()
         self.eui64 = eui_hex(eui)
         return self.eui64
+
+    async def check_dongle(self, *, cbke: bool = True) -> None:
+        """What the rig checks at start-up before a dongle plays a role; ``DongleUnfit`` names the problem.
+
+        * EZSP ``MIN_EZSP_VERSION`` or newer (EmberZNet 7.4+: the security-manager key commands);
+        * with ``cbke``: the firmware has the CBKE 283k1 library and a certificate in its token
+          (``getCertificate283k1``: NOT_AVAILABLE or invalidCommand = no library; another status = no
+          certificate).
+        The MAC filter table size and every configuration value are checked by ``prepare``."""
+        from bellows.exception import InvalidCommandError
+
+        version = self.ezsp.ezsp_version
+        if version < MIN_EZSP_VERSION:
+            raise DongleUnfit("ezsp_version", f"the firmware speaks EZSP v{version}; the rig needs v{MIN_EZSP_VERSION} "
+                                              "(EmberZNet 7.4) or newer: flash a newer NCP image")
+        if not cbke:
+            return
+        try:
+            status, _cert = await self.ezsp.getCertificate283k1()
+        except InvalidCommandError:
+            status = t.sl_Status.NOT_AVAILABLE
+        status = t.sl_Status.from_ember_status(status)
+        if status == t.sl_Status.NOT_AVAILABLE:
+            raise DongleUnfit("no_cbke_library", "the firmware was built without the CBKE 283k1 library "
+                                                 "(getCertificate283k1: NOT_AVAILABLE): flash an NCP image with it")
+        if status != t.sl_Status.OK:
+            raise DongleUnfit("no_cbke_certificate", f"no CBKE 283k1 certificate in the dongle's token "
+                                                     f"(getCertificate283k1: {status.name}): provision it first")
 
     async def read_install_code(self) -> bytes | None:
         """The install code (without CRC) in the MFG_INSTALLATION_CODE token; None when none is set."""
@@ -246,11 +346,26 @@ class EzspRole:
         return install_code_from_token(bytes(token))
 
     async def link_key_for(self, partner: str) -> bytes | None:
+        """The APS link key the NCP holds with ``partner``: the trust-centre link key when ``partner`` is
+        the trust centre of the network we are on (where a CBKE with the TC leaves it), else its key-table
+        entry; None when there is none."""
+        status, state = await self.ezsp.getCurrentSecurityState()
+        if (t.sl_Status.from_ember_status(status) == t.sl_Status.OK and self.eui64
+                and eui_hex(state.trustCenterLongAddress) == partner.upper() != self.eui64):
+            context = t.SecurityManagerContextV13(
+                core_key_type=t.SecurityManagerKeyType.TC_LINK, key_index=0,
+                derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=eui_obj(partner), multi_network_index=0,
+                flags=t.SecurityManagerContextFlags.NONE, psa_key_alg_permission=0)
+            exported = ezsp_fields.response(self.ezsp, "exportKey", await self.ezsp.exportKey(context=context))
+            ok = t.sl_Status.from_ember_status(exported["status"]) == t.sl_Status.OK
+            return bytes(exported["key"]) if ok else None
         (index,) = await self.ezsp.findKeyTableEntry(address=eui_obj(partner), linkKey=True)
         if index == 0xFF:
             return None
-        status, _context, key, _meta = await self.ezsp.exportLinkKeyByIndex(index=index)
-        return bytes(key) if status == t.sl_Status.OK else None
+        entry = ezsp_fields.response(self.ezsp, "exportLinkKeyByIndex", await self.ezsp.exportLinkKeyByIndex(index=index))
+        if t.sl_Status.from_ember_status(entry["status"]) != t.sl_Status.OK:
+            return None
+        return bytes(entry["plaintext_key"])
 
     async def forget_link_key(self, partner: str) -> bool:
         """Erase ``partner``'s key-table entry (its CBKE link key); True when there was one."""
@@ -261,23 +376,48 @@ class EzspRole:
         return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
 
     async def prepare(self, endpoint_clusters: tuple[list[int], list[int]], device_id: int) -> None:
-        """RAM configuration an NCP loses at every reset: key table size, the SE endpoint."""
-        await self.ezsp.setConfigurationValue(configId=t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, value=12)
+        """RAM configuration an NCP loses at every reset: key table size, MAC filter table size, the SE endpoint.
+
+        Configuration values can be set only after a reset and before the stack first reports
+        NETWORK_UP, so this runs before ``resume_network``/``form_network``/``join``.  The MAC filter
+        table is sized for the inter-PAN filter list plus its end marker, as Silicon Labs' interpan host
+        plugin does (the NCP's default holds 2).  An NCP whose stack has been up since its last reset
+        (a role that ran before on the same connection) refuses configuration, so it is reset once and
+        configured again; any other refusal raises ``NcpCommandError``."""
+        try:
+            await self._configure()
+        except NcpCommandError:
+            await self.reset_ncp()
+            await self._configure()
         ins, outs = endpoint_clusters
-        await self.ezsp.addEndpoint(endpoint=pairing.ENDPOINT, profileId=pairing.SE_PROFILE, deviceId=device_id,
-                                    deviceVersion=1, inputClusterCount=len(ins), outputClusterCount=len(outs),
-                                    inputClusterList=ins, outputClusterList=outs)
+        await self.checked("addEndpoint", f"endpoint {pairing.ENDPOINT}", endpoint=pairing.ENDPOINT,
+                           profileId=pairing.SE_PROFILE, deviceId=device_id, deviceVersion=1,
+                           inputClusterCount=len(ins), outputClusterCount=len(outs), inputClusterList=ins,
+                           outputClusterList=outs)
+
+    async def _configure(self) -> None:
+        for config_id, value in ((t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, KEY_TABLE_SIZE),
+                                 (t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE, MAC_FILTER_TABLE_SIZE)):
+            await self.checked("setConfigurationValue", f"{config_id.name}={value}", configId=config_id, value=value)
+
+    async def reset_ncp(self) -> None:
+        """Reset the NCP (RAM and configuration cleared, NV kept) and negotiate EZSP again."""
+        await self.ezsp.reset()
+        await self.ezsp.version()
 
     # --- inter-PAN ------------------------------------------------------------------------------
     async def open_interpan(self) -> None:
-        await self.ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=pairing.INTERPAN_FILTERS)
+        """Write Silicon Labs' inter-PAN MAC filter list (``NcpCommandError`` if the NCP refuses it)."""
+        await self.checked("setValue", "VALUE_MAC_FILTER_LIST on", valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST,
+                           value=pairing.INTERPAN_FILTERS)
 
     async def close_interpan(self) -> None:
-        await self.ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=pairing.INTERPAN_OFF)
+        await self.checked("setValue", "VALUE_MAC_FILTER_LIST off", valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST,
+                           value=pairing.INTERPAN_OFF)
 
-    def _on_raw_complete(self, *args) -> None:
+    def _on_raw_complete(self, cb) -> None:
         if self._raw_done is not None and not self._raw_done.done():
-            self._raw_done.set_result(args[-1])
+            self._raw_done.set_result(cb.status)
 
     async def send_interpan(self, dst: str, dst_pan: int, cluster: int, zcl: bytes, *,
                             link_key: bytes | None = None) -> bool:
@@ -335,23 +475,25 @@ class EzspRole:
         return ZclHeader(frame_type=1 if cluster_specific else 0, direction=direction, disable_default_response=1,
                          seq=next(self._zcl_seq) & 0xFF, command_id=command_id, payload=payload).encode()
 
-    def _on_message_sent(self, *args) -> None:
-        status, _type, _nwk, _aps, tag = args[:5]
-        fut = self._sent.pop(int(tag), None)
+    def _on_message_sent(self, cb) -> None:
+        fut = self._sent.pop(int(cb.message_tag), None)
         if fut is not None and not fut.done():
-            fut.set_result(status)
+            fut.set_result(cb.status)
+
+    def _next_tag(self) -> int:
+        """A message tag for ``messageSentHandler`` (one byte up to v13, so 1..255 on every version)."""
+        return next(self._tags) % 255 + 1
 
     async def send_zcl(self, nwk: int, cluster: int, zcl: bytes, *, encrypt: bool = False) -> bool:
         """APS unicast (APS ack, optionally APS-encrypted with the partner's link key); True once delivered."""
-        tag = next(self._tags) & 0xFFFF
+        tag = self._next_tag()
         options = 0x0040 | (0x0020 if encrypt else 0)
         aps = t.EmberApsFrame(profileId=pairing.SE_PROFILE, clusterId=cluster, sourceEndpoint=pairing.ENDPOINT,
                               destinationEndpoint=pairing.ENDPOINT, options=t.EmberApsOption(options), groupId=0,
                               sequence=0)
         fut = self._sent[tag] = asyncio.get_running_loop().create_future()
-        status, _seq = await self.ezsp.sendUnicast(message_type=t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk=nwk,
-                                                   aps_frame=aps, message_tag=tag, message=zcl)
-        if status != t.sl_Status.OK:
+        status, _seq = await self.ezsp.send_unicast(nwk=nwk, aps_frame=aps, message_tag=tag, data=zcl)
+        if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
             self._sent.pop(tag, None)
             return False
         try:
@@ -369,14 +511,34 @@ class EzspRole:
         await self.ezsp.setPolicy(policyId=t.EzspPolicyId.TRUST_CENTER_POLICY, decisionId=decision)
 
     async def resume_network(self) -> bool:
-        """``networkInit`` from NV; True when the NCP had a network to resume."""
+        """``networkInit`` from NV, then NETWORK_UP; True when the NCP had a network and brought it up.
+
+        The NCP answers ``networkInit`` before the stack is up and reports NETWORK_UP later in a
+        ``stackStatusHandler`` (bellows' own application waits for it the same way); nothing that needs
+        the network (permit joining, transient keys, sends) may go out before it.  A network that does
+        not come up within ``NETWORK_UP_TIMEOUT_S`` raises ``RoleError('network_not_up')``."""
+        up = asyncio.ensure_future(self.wait_for_callback(
+            "stackStatusHandler", lambda *a: self._network_status(*a) in (t.sl_Status.NETWORK_UP,
+                                                                          t.sl_Status.NETWORK_DOWN),
+            NETWORK_UP_TIMEOUT_S, "NETWORK_UP after networkInit"))
+        await asyncio.sleep(0)                   # the listener is registered before the command goes out
         (status,) = await self.ezsp.networkInit(networkInitBitmask=t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS)
-        return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+        if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
+            up.cancel()
+            return False
+        try:
+            args = await up
+        except TimeoutError:
+            raise RoleError("network_not_up", f"networkInit answered OK, no NETWORK_UP within "
+                                              f"{NETWORK_UP_TIMEOUT_S:g} s") from None
+        if self._network_status(*args) != t.sl_Status.NETWORK_UP:
+            raise RoleError("network_not_up", "networkInit was followed by NETWORK_DOWN")
+        return True
 
     async def form_network(self, *, extended_pan_id: str, pan_id: int, channel: int, network_key: bytes,
-                           security_bitmask: int) -> None:
+                           security_bitmask: t.EmberInitialSecurityBitmask) -> None:
         """Form as coordinator and trust centre (bellows waits for NETWORK_UP)."""
-        await self.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
+        await self.checked("setInitialSecurityState", state=t.EmberInitialSecurityState(
             bitmask=t.EmberInitialSecurityBitmask(security_bitmask),
             preconfiguredKey=t.KeyData(b"ZigBeeAlliance09"), networkKey=t.KeyData(network_key),
             networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
@@ -399,9 +561,8 @@ class EzspRole:
         """A ZDO unicast (endpoint 0, profile 0); True when the NCP accepted it for sending."""
         aps = t.EmberApsFrame(profileId=0, clusterId=cluster, sourceEndpoint=0, destinationEndpoint=0,
                               options=t.EmberApsOption(0), groupId=0, sequence=0)
-        status, _ = await self.ezsp.sendUnicast(message_type=t.EmberOutgoingMessageType.OUTGOING_DIRECT,
-                                                nwk=nwk, aps_frame=aps, message_tag=0xFFF0, message=payload)
-        return status == t.sl_Status.OK
+        status, _ = await self.ezsp.send_unicast(nwk=nwk, aps_frame=aps, message_tag=self._next_tag(), data=payload)
+        return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
 
     async def active_scan(self, duration: int) -> list:
         """Beacons heard on every channel: ``[(network, lqi, rssi), ...]`` as bellows returns them."""
@@ -414,8 +575,7 @@ class EzspRole:
     async def switch_eui64(self, eui64: str) -> None:
         """Write the custom EUI-64 (NV3 token) and reset the NCP so that it takes effect."""
         await self.ezsp.write_custom_eui64(eui_obj(eui64))
-        await self.ezsp.reset()
-        await self.ezsp.version()
+        await self.reset_ncp()
 
     async def disconnect(self) -> None:
         await self.ezsp.disconnect()
@@ -423,12 +583,23 @@ class EzspRole:
     def _network_status(self, *args) -> t.sl_Status:
         return t.sl_Status.from_ember_status(args[0])
 
-    async def join(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes) -> str:
-        """Join as a router with the install-code link key; returns 'ok' or the failure status name."""
-        await self.ezsp.setInitialSecurityState(state=t.EmberInitialSecurityState(
-            bitmask=t.EmberInitialSecurityBitmask(0x0100 | 0x0800 | 0x0040 | 0x0010),
-            preconfiguredKey=t.KeyData(install_code_key), networkKey=t.KeyData(bytes(16)),
-            networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=zt.EUI64(bytes(8))))
+    async def join(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, *,
+                   trust_center: str | None = None) -> str:
+        """Join as a router with the install-code link key; returns 'ok' or the failure status name.
+
+        The initial security state names only documented bits (``JOIN_SECURITY``): the key is a
+        preconfigured (install-code) key and the network key must come encrypted with it.  With
+        ``trust_center`` (EUI-64 hex) the NCP is told to accept that trust centre only
+        (HAVE_TRUST_CENTER_EUI64); without it the trust centre is learnt while joining, as EmberZNet
+        does by default — never the bit with an all-zero EUI-64, which no trust centre has."""
+        bitmask = JOIN_SECURITY
+        tc = zt.EUI64(bytes(8))
+        if trust_center is not None:
+            bitmask |= Sec.HAVE_TRUST_CENTER_EUI64
+            tc = eui_obj(trust_center)
+        await self.checked("setInitialSecurityState", state=t.EmberInitialSecurityState(
+            bitmask=bitmask, preconfiguredKey=t.KeyData(install_code_key), networkKey=t.KeyData(bytes(16)),
+            networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=tc))
         waiter = asyncio.ensure_future(self.wait_for_callback(
             "stackStatusHandler", lambda *a: self._network_status(*a) != t.sl_Status.ZIGBEE_NETWORK_OPENED,
             pairing.JOIN_TIMEOUT_S, "stackStatusHandler after joinNetwork"))
@@ -470,7 +641,7 @@ class EzspRole:
 
     async def run_ke_initiator(self, send, partner: str, label: str):
         """CBKE as initiator; ``send(command_id, payload)`` carries the KE payload; returns the KeResult."""
-        initiator = KeInitiator(self.ke_engine(), send, self.clock, partner_eui64=eui_bytes(partner, "big"))
+        initiator = KeInitiator(self.ke_engine().session(), send, self.clock, partner_eui64=eui_bytes(partner, "big"))
         self._ke_session = initiator
         try:
             result = await self.clock.wait_for(initiator.run(), pairing.KE_TIMEOUT_S, f"CBKE {label}")
@@ -484,4 +655,6 @@ class EzspRole:
             asyncio.ensure_future(session.handle(zcl.command_id, zcl.payload))
 
     def ke_responder(self, send) -> KeResponder:
-        return KeResponder(self.ke_engine(), send, self.clock)
+        """A responder session with its own handle on the NCP's CBKE library: concurrent sessions (the
+        CH's inter-PAN and HAN responders) take turns for its one set of temporary data (``EzspKeEngine``)."""
+        return KeResponder(self.ke_engine().session(), send, self.clock)

@@ -49,7 +49,7 @@ class Hht:
         self._tunnel_fut: asyncio.Future | None = None
         self._first_answer = asyncio.Event()
         self.role.on("macFilterMatchMessageHandler", self._on_interpan)
-        self.role.on("incomingMessageHandler", self._on_incoming)
+        self.role.on_fields("incomingMessageHandler", self._on_incoming)
 
     @property
     def name(self) -> str:
@@ -199,11 +199,12 @@ class Hht:
             if whole is not None:
                 self._deliver_response(whole)
 
-    def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
+    def _on_incoming(self, cb) -> None:
+        aps, nwk, eui64 = cb.aps_frame, cb.nwk, cb.eui64
         if aps.profileId != pairing.SE_PROFILE:
             return
         try:
-            zcl = ZclHeader.decode(bytes(rest[-1]))
+            zcl = ZclHeader.decode(bytes(cb.message))
         except Exception:  # noqa: BLE001
             return
         if aps.clusterId == pairing.KE_CLUSTER:

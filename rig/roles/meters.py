@@ -76,7 +76,7 @@ class EsmeShim:
         self._rx = Reassembler()
         self.known: dict[str, int] = {}           # partner EUI -> NWK address, learnt from announcements
         self.refused: list[str] = []
-        self.role.on("incomingMessageHandler", self._on_incoming)
+        self.role.on_fields("incomingMessageHandler", self._on_incoming)
 
     async def power_on(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, ch_eui: str) -> str:
         role = self.role
@@ -92,9 +92,8 @@ class EsmeShim:
         role.emit("meter.cbke_with_ch", "ok" if result.success else result.reason.name.lower())
         return "ok" if result.success else "cbke_failed"
 
-    def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
-        message = bytes(rest[-1])
-        eui = eui_hex(eui64)
+    def _on_incoming(self, cb) -> None:
+        aps, nwk, message, eui = cb.aps_frame, cb.nwk, bytes(cb.message), eui_hex(cb.eui64)
         if aps.profileId == 0 and aps.clusterId == ZDOCmd.Device_annce:
             if len(message) >= 3:
                 self.known[eui] = struct.unpack_from("<H", message, 1)[0]

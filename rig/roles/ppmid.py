@@ -12,7 +12,7 @@ waits for the ESME's first report (the ESME, CS03A1 initiator, makes first conta
 ESME's meter reading (``exchange_with_esme``).  A one-dongle dual-address PPMID holds one CBKE
 certificate in the NCP (MFG_CBKE_283K1_DATA is write-once, its subject is identity A), so identity B's
 certificate and key (``credentials_b``, a CBKE token) are held by the host: B runs CBKE with the CH
-after joining with that host-side engine, and the agreed link key is imported into the NCP's key table
+after joining with that host-side engine, and the agreed link key is imported as the NCP's trust-centre link key
 (``rig.cbke.ezsp_engine.HostKeEngine``).  [I] Without ``credentials_b`` B skips CBKE (NWK-secured only).
 """
 
@@ -71,7 +71,7 @@ class DualAddressPpmid:
     async def switch_identity(self) -> None:
         self.role_b = role = EzspRole("PPMID/B", self.ezsp, self.clock, self.events)
         await role.switch_eui64(self.identity_b)
-        role.on("incomingMessageHandler", self._on_incoming)
+        role.on_fields("incomingMessageHandler", self._on_incoming)
         eui = await role.read_eui64()
         if eui != self.identity_b:
             role.emit("ppmid.identity_switched", "eui64_not_changed", eui64=eui)
@@ -126,12 +126,13 @@ class DualAddressPpmid:
         role.emit("ppmid.esme_read", peer=eui, value=value)
         return value
 
-    def _on_incoming(self, message_type, aps, nwk, eui64, *rest) -> None:
+    def _on_incoming(self, cb) -> None:
+        aps, nwk, eui64 = cb.aps_frame, cb.nwk, cb.eui64
         if aps.profileId != pairing.SE_PROFILE or aps.clusterId not in (pairing.METERING_CLUSTER,
                                                                          pairing.KE_CLUSTER):
             return
         try:
-            zcl = ZclHeader.decode(bytes(rest[-1]))
+            zcl = ZclHeader.decode(bytes(cb.message))
         except Exception:  # noqa: BLE001
             return
         if aps.clusterId == pairing.KE_CLUSTER:

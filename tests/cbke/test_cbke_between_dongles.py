@@ -74,13 +74,19 @@ class InterPanLink:
 
 async def test_cbke_over_interpan_gives_both_dongles_the_same_link_key(tmp_path):
     clock, air, d = await make_lab(tmp_path, ["ch", "hht"])
-    app = await bellows_app.ControllerApplication.new(zigpy_config(d["ch"].url, channel=15), auto_form=True,
-                                                      start_radio=True)
+    # the MAC filter tables sized for the list and its end marker before the stack is up (interpan host plugin)
+    table = {"CONFIG_MAC_FILTER_TABLE_SIZE": len(INTERPAN_FILTERS) // 2 + 1}
+    app = await bellows_app.ControllerApplication.new({**zigpy_config(d["ch"].url, channel=15), "ezsp_config": table},
+                                                      auto_form=True, start_radio=True)
     hht = await open_ezsp(d["hht"].url)
     try:
         info = app.state.network_info
-        await app._ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=INTERPAN_FILTERS)
-        await hht.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=INTERPAN_FILTERS)
+        (status,) = await hht.setConfigurationValue(configId=t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE,
+                                                    value=table["CONFIG_MAC_FILTER_TABLE_SIZE"])
+        assert status == t.sl_Status.OK
+        for ezsp in (app._ezsp, hht):
+            (status,) = await ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=INTERPAN_FILTERS)
+            assert status == t.sl_Status.OK
         await hht.setRadioChannel(channel=info.channel)
         ch_link = InterPanLink(app._ezsp, d["ch"].node.eui64, info.pan_id)
         hht_link = InterPanLink(hht, d["hht"].node.eui64, 0xFFFF)

@@ -40,9 +40,10 @@ async def lab(tmp_path):
 
 
 async def start_coordinator(url):
-    """Unmodified zigpy (bellows radio) forming a network on channel 15."""
-    return await bellows_app.ControllerApplication.new(zigpy_config(url, channel=15), auto_form=True,
-                                                      start_radio=True)
+    """Unmodified zigpy (bellows radio) forming a network on channel 15; the MAC filter table sized for
+    Silicon Labs' 12-entry inter-PAN list (+ its end marker), as the interpan host plugin sizes it."""
+    config = {**zigpy_config(url, channel=15), "ezsp_config": {"CONFIG_MAC_FILTER_TABLE_SIZE": 13}}
+    return await bellows_app.ControllerApplication.new(config, auto_form=True, start_radio=True)
 
 
 async def permit_and_join(app, router, key, joiner_key=None):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import bellows.types as t
 import bellows.zigbee.application as bellows_app
+import pytest
 import zigpy.types as zt
 
 from firmware_shims.air import Air
@@ -90,10 +91,12 @@ async def test_energy_and_active_scans_report_every_channel_and_the_network(tmp_
         await scanner.stop()
 
 
-async def test_rig_sim_up_prints_one_url_per_dongle_and_serves_them(tmp_path):
+@pytest.mark.parametrize("ezsp_version", [None, 13])
+async def test_rig_sim_up_prints_one_url_per_dongle_and_serves_them(tmp_path, ezsp_version):
     rig = str(Path(sys.executable).parent / "rig")
+    version = [] if ezsp_version is None else ["--ezsp-version", str(ezsp_version)]
     proc = await asyncio.create_subprocess_exec(rig, "sim", "up", "--dongles", "ch,hht", "--state-dir",
-                                                str(tmp_path), stdout=asyncio.subprocess.PIPE)
+                                                str(tmp_path), *version, stdout=asyncio.subprocess.PIPE)
     try:
         lines = [(await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split() for _ in range(2)]
         assert [name for name, _url in lines] == ["ch", "hht"]
@@ -101,7 +104,11 @@ async def test_rig_sim_up_prints_one_url_per_dongle_and_serves_them(tmp_path):
         assert all(u.startswith("tcp://127.0.0.1:") for u in urls.values())
         ezsp = await open_ezsp(urls["hht"])
         (eui,) = await ezsp.getEui64()
+        _mfg, _board, firmware = await ezsp.get_board_info()
+        spoken = ezsp.ezsp_version
         await ezsp.disconnect()
+        if ezsp_version is not None:             # the firmware speaks that version and names its EmberZNet
+            assert spoken == ezsp_version and firmware.startswith("7.4.4.0")
         assert (tmp_path / "hht.nv.json").exists()
         assert str(eui).replace(":", "").upper() in (tmp_path / "hht.nv.json").read_text()
     finally:

@@ -85,3 +85,21 @@ async def test_extra_dongles_share_the_premises_air_and_its_one_capture(tmp_path
         assert premises.pcap == tmp_path / "run.pcap"
     finally:
         await premises.close()
+
+
+async def test_a_dongle_that_cannot_play_its_role_is_refused_at_start_up(tmp_path):
+    """Issue 13: a dongle built without the CBKE library is named before any role runs."""
+    import pytest
+
+    from rig.backend import SIM_EUI64S, SimBackend
+    from rig.premises import Premises, PremisesError
+
+    backend = SimBackend(state_dir=tmp_path / "nv")
+    backend.lab.add("esme", eui64=SIM_EUI64S["esme"], cbke_library=False)
+    premises = Premises(backend, tmp_path)
+    try:
+        with pytest.raises(PremisesError, match=r"the esme dongle \(0052494700000003\) cannot play its role: "
+                                                r"the firmware was built without the CBKE 283k1 library"):
+            await premises.setup()
+    finally:
+        await premises.close()

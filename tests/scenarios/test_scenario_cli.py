@@ -26,6 +26,18 @@ def test_json_output_has_outcome_reason_policy_and_steps(tmp_path):
     assert "run.pcap" in page and "<script" not in page and "http" not in page.replace('http://www.w3.org', '')
 
 
+def test_ezsp_version_chooses_the_emulated_firmware(tmp_path):
+    result = CliRunner().invoke(app, ["scenario", "secmp0037", "--policy", "gbcs", "--ppmid-delay", "60m1s",
+                                      "--ezsp-version", "13", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["outcome"] == "refused" and out["reason"] == "interpan_window_closed"
+    assert set(out["firmware"]) >= {"ch", "esme", "ppmid"}
+    assert all(text == "EmberZNet 7.4.4.0, EZSP v13" for text in out["firmware"].values())
+    bad = CliRunner().invoke(app, ["scenario", "secmp0037", "--ezsp-version", "12"])
+    assert bad.exit_code != 0 and "EZSP version 12 is not emulated" in bad.output
+
+
 def test_readable_table_and_report_with_decoded_gbcs(tmp_path):
     report = tmp_path / "paired.html"
     result = CliRunner().invoke(app, ["scenario", "secmp0037", "--policy", "secmp0037", "--ppmid-delay", "5d",

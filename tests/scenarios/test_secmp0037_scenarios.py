@@ -61,6 +61,13 @@ async def test_both_policies_pair_fully_inside_the_first_hour(tmp_path, policy, 
         assert name in names
 
 
+@pytest.mark.parametrize("ezsp_version", [13, 19])     # v14, the default, runs in every other scenario test
+async def test_the_scenario_pairs_on_every_ezsp_version(tmp_path, ezsp_version):
+    result = await scenario(tmp_path, "secmp0037", "0", ezsp_version=ezsp_version)
+    assert (result.outcome, result.reason) == ("paired", None), result.steps
+    assert PAIRED_CHECKS <= set(result.checks) and all(result.checks.values()), result.checks
+
+
 # The matrix rows where the policy decides the outcome (60 minutes 1 second after the CH's power-on,
 # with and without a CH power cycle 30 minutes before), run as ``make run`` runs them; ``make run``
 # runs the whole matrix.

@@ -37,7 +37,9 @@ DEFAULT_CONFIG = {
     t.EzspConfigId.CONFIG_END_DEVICE_POLL_TIMEOUT: 8,
     t.EzspConfigId.CONFIG_TC_REJOINS_USING_WELL_KNOWN_KEY_TIMEOUT_S: 90,
     t.EzspConfigId.CONFIG_APPLICATION_ZDO_FLAGS: 0,
-    t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE: 0,
+    # gecko_sdk's NCP default (SL_ZIGBEE_CUSTOM_MAC_FILTER_TABLE_SIZE / EMBER_CUSTOM_MAC_FILTER_TABLE_SIZE 2): the
+    # interpan host plugin sizes it to its filter count + 1 before writing the list (interpan-host.c)
+    t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE: 2,
 }
 
 
@@ -57,6 +59,10 @@ class ConfigurationArea(Area):
         return {"status": "OK", "value": self.state.config.get(cid, 0)}
 
     def cmd_setConfigurationValue(self, p):
+        # EZSP reference (setConfigurationValue): values can be modified after a reset; once the stack
+        # status has changed to NETWORK_UP they can no longer be, and the answer is EZSP_ERROR_INVALID_CALL
+        if self.state.config_locked:
+            return {"status": "INVALID_STATE"}
         self.state.config[int(p["configId"])] = int(p["value"])
         return {"status": "OK"}
 
@@ -96,7 +102,13 @@ class ConfigurationArea(Area):
         elif vid == t.EzspValueId.VALUE_MAC_FILTER_LIST:
             if len(value) % 2:
                 return {"status": "INVALID_PARAMETER"}
-            self.state.mac_filters = [v for (v,) in struct.iter_unpack("<H", value)]
+            filters = [v for (v,) in struct.iter_unpack("<H", value)]
+            if len(filters) + 1 > self.state.config[t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE]:
+                # the table holds the list and its end marker (hence Silicon Labs' interpan host plugin
+                # sizes it to N + 1); [I] a longer list is refused as an invalid value
+                # (EZSP_ERROR_INVALID_VALUE on v13; SL_STATUS_INVALID_PARAMETER on v14+)
+                return {"status": "INVALID_PARAMETER"}
+            self.state.mac_filters = filters
         elif vid in (t.EzspValueId.VALUE_CERTIFICATE_283K1, t.EzspValueId.VALUE_PUBLIC_KEY_283K1,
                      t.EzspValueId.VALUE_PRIVATE_KEY_283K1):
             sizes = {t.EzspValueId.VALUE_CERTIFICATE_283K1: 74, t.EzspValueId.VALUE_PUBLIC_KEY_283K1: 37,
@@ -116,6 +128,8 @@ class ConfigurationArea(Area):
         return {"status": "OK", "decisionId": self.state.policies.get(pid, 0)}
 
     def cmd_addEndpoint(self, p):
+        if self.state.config_locked:      # EZSP reference: no endpoints once the stack reported NETWORK_UP
+            return {"status": "INVALID_STATE"}
         ep = int(p["endpoint"])
         if ep in self.state.endpoints or ep == 0:
             return {"status": "INVALID_PARAMETER"}

@@ -14,6 +14,9 @@ import zigpy.types as zt
 from ..ezsp import ZeroRest
 from .base import Area, eui_from_hex, eui_to_hex
 
+#: What ``store_link_key`` returns when the key became the trust-centre link key (no key-table slot).
+TC_LINK_KEY_SLOT = -1
+
 
 class KeysArea(Area):
     """Key table, transient keys and security state."""
@@ -105,9 +108,24 @@ class KeysArea(Area):
         if self.stack is not None:
             self.stack.radio.key_hint(bytes(key), label)
 
+    def is_my_trust_centre(self, eui_hex: str) -> bool:
+        """``eui_hex`` is the trust centre of the network this (non-TC) node is on."""
+        net = self.network
+        return net is not None and net.node_type != t.EmberNodeType.COORDINATOR and eui_hex == net.tc_eui64.upper()
+
     def store_link_key(self, eui_hex: str, key: bytes) -> int | None:
-        """Add/replace the key-table entry for ``eui_hex``; None when the table is full."""
+        """Keep a link key with ``eui_hex``: the key-table entry (added or replaced; None when the table is
+        full) — or, when ``eui_hex`` is this node's trust centre, the trust-centre link key
+        (``TC_LINK_KEY_SLOT``), which is what APS security with the trust centre uses.
+
+        [I] As Silicon Labs' SE key-establishment plugin has it: CBKE with the trust centre updates the
+        trust-centre link key (EmberZNet's clearTemporaryDataMaybeStoreLinkKey stores a partner's key in
+        the key table, the trust centre's as the TC link key)."""
         self.key_hint(key, f"link key with {eui_hex}")
+        if self.is_my_trust_centre(eui_hex):
+            self.network.tc_link_key = key.hex().upper()
+            self.nv.save()
+            return TC_LINK_KEY_SLOT
         table = self.nv.state.key_table
         for i, entry in enumerate(table):
             if entry["eui64"] == eui_hex:
@@ -121,6 +139,9 @@ class KeysArea(Area):
         return len(table) - 1
 
     def link_key_for(self, eui_hex: str) -> bytes | None:
+        """The APS link key with ``eui_hex``: the TC link key for our trust centre, else the key table's."""
+        if self.is_my_trust_centre(eui_hex):
+            return bytes.fromhex(self.network.tc_link_key)
         for entry in self.nv.state.key_table:
             if entry["eui64"] == eui_hex:
                 return bytes.fromhex(entry["key"])
@@ -135,6 +156,22 @@ class KeysArea(Area):
             del table[index]            # the emulated table is kept dense: later entries move up one
             self.nv.save()
         return {"status": "OK"}
+
+    def cmd_importKey(self, p):
+        """Security manager import (v13+): the TC link key or an application link key by index."""
+        ctx, key = p["context"], bytes(p["key"])
+        kind = int(ctx.core_key_type)
+        if kind == t.SecurityManagerKeyType.TC_LINK:
+            if self.network is None:
+                return {"status": "INVALID_STATE", "context": ctx}
+            self.key_hint(key, "trust centre link key (imported)")
+            self.network.tc_link_key = key.hex().upper()
+            self.nv.save()
+            return {"status": "OK", "context": ctx}
+        if kind == t.SecurityManagerKeyType.APP_LINK:
+            result = self.cmd_importLinkKey({"index": int(ctx.key_index), "address": ctx.eui64, "key": key})
+            return {**result, "context": ctx}
+        return {"status": "INVALID_PARAMETER", "context": ctx}
 
     def cmd_findKeyTableEntry(self, p):
         eui = eui_to_hex(p["address"])

@@ -16,6 +16,10 @@ from ..ezsp import ZeroRest
 from ..nv import NetworkTokens
 from .base import Area, eui_from_hex, eui_to_hex
 
+#: [I] How long after answering ``networkInit`` the stack reports NETWORK_UP (an NCP restores the network
+#: from its tokens and starts the radio; the EZSP reference only says the status comes in a callback).
+NETWORK_INIT_S = 0.1
+
 
 class NetworkArea(Area):
     """Network lifecycle, radio channel, scans and the RAM tables."""
@@ -26,15 +30,27 @@ class NetworkArea(Area):
         return {"status": t.EmberNetworkStatus.NO_NETWORK}
 
     def cmd_networkInit(self, p):
-        if self.state.network_up:
+        if self.state.network_up or self.state.network_initialising:
             return {"status": "INVALID_STATE"}
         if self.network is None:
             return {"status": "NOT_JOINED"}
-        self._bring_up()
+        # The stack comes up after the answer: NETWORK_UP is a later stackStatusHandler, and until then
+        # the network is down (bellows' own application awaits it; so must every host).
+        self.state.network_initialising = True
+        state = self.state
+        self.clock.call_later(NETWORK_INIT_S, self._init_done, state)
         return {"status": "OK"}
+
+    def _init_done(self, state) -> None:
+        if self.state is not state or not state.network_initialising:
+            return                                        # reset (RAM lost) or left meanwhile
+        state.network_initialising = False
+        if self.network is not None and not state.network_up:
+            self._bring_up()
 
     def _bring_up(self) -> None:
         self.state.network_up = True
+        self.state.config_locked = True
         self.key_hint(bytes.fromhex(self.network.network_key), "network key")
         if self.stack is not None:
             self.stack.network_up()
@@ -46,7 +62,8 @@ class NetworkArea(Area):
         params = p["parameters"]
         sec = self.state.initial_security or {"bitmask": 0, "preconfigured_key": bytes(16),
                                         "network_key": bytes(16), "key_seq": 0, "tc_eui64": "0" * 16}
-        network_key = sec["network_key"] if sec["bitmask"] & 0x0200 else os.urandom(16)
+        network_key = (sec["network_key"] if sec["bitmask"] & t.EmberInitialSecurityBitmask.HAVE_NETWORK_KEY
+                       else os.urandom(16))
         ext_pan = bytes(params.extendedPanId)
         if ext_pan == bytes(8):
             ext_pan = bytes(self.state.eui64)
@@ -222,6 +239,18 @@ class NetworkArea(Area):
         if nwk is None:
             return {"status": "NOT_FOUND", "nodeId": 0xFFFF}
         return {"status": "OK", "nodeId": nwk}
+
+    def cmd_lookupEui64ByNodeId(self, p):
+        nwk = int(p["nodeId"])
+        if self.state.network_up and nwk == self.network.node_id:
+            return {"status": "OK", "eui64": self.state.eui64}
+        eui = self.stack.eui_of(nwk) if self.stack is not None and hasattr(self.stack, "eui_of") else None
+        if eui is None:
+            for entry_eui, short in self.state.address_table.values():
+                if short == nwk:
+                    return {"status": "OK", "eui64": zt.EUI64(entry_eui)}
+            return {"status": "NOT_FOUND", "eui64": zt.EUI64(b"\xff" * 8)}
+        return {"status": "OK", "eui64": eui_from_hex(f"{eui:016X}")}
 
     # --- radio ----------------------------------------------------------------------------------
     def cmd_setLogicalAndRadioChannel(self, p):

@@ -47,6 +47,11 @@ from rig.zigbee.zcl import ZclHeader
 from .core import ChCore, Refusal
 from .devicelog import DeviceLog, DeviceLogEntry
 
+_Sec = t.EmberInitialSecurityBitmask
+#: The trust centre's initial security when it forms the SM HAN (EmberInitialSecurityBitmask names).
+TC_SECURITY = (_Sec.TRUST_CENTER_GLOBAL_LINK_KEY | _Sec.PRECONFIGURED_NETWORK_KEY_MODE | _Sec.HAVE_PRECONFIGURED_KEY
+               | _Sec.HAVE_NETWORK_KEY | _Sec.GET_LINK_KEY_WHEN_JOINING)
+
 
 class ChShim:
     def __init__(self, connect, *, clock: Clock, events: EventLog, policy: str, keys: KeyStore,
@@ -146,7 +151,7 @@ class ChShim:
         pan_id = struct.unpack("<H", os.urandom(2))[0] % 0xFFF0 + 1
         await self.role.form_network(extended_pan_id=self.gpf_id, pan_id=pan_id, channel=self.channel,
                                      network_key=os.urandom(16),
-                                     security_bitmask=0x0004 | 0x0008 | 0x0100 | 0x0200 | 0x0400)
+                                     security_bitmask=TC_SECURITY)
         self.role.emit("ch.han_formed",
                        extended_pan_id=self.gpf_id, pan_id=f"{pan_id:04X}")
 
