@@ -641,6 +641,7 @@ class KeResponder(_KeSession):
     def __init__(self, engine: KeEngine, send: Send, clock: Clock, **kwargs) -> None:
         super().__init__(engine, send, clock, **kwargs)
         self.results: list[KeResult] = []
+        self.ignored: list[tuple[int, str]] = []   # messages that did not touch the exchange, with why
         self._queue: asyncio.Queue[KeResult] = asyncio.Queue()
 
     def _deliver(self, result: KeResult) -> None:
@@ -653,9 +654,17 @@ class KeResponder(_KeSession):
         return await self._queue.get()
 
     async def handle(self, command_id: int, payload: bytes) -> None:
-        """Feed one received Key Establishment payload (client -> server)."""
+        """Feed one received Key Establishment payload (client -> server).
+
+        An Initiate Request while an exchange is in progress does not disturb it: it is ignored and
+        recorded in ``ignored`` as ``(command_id, "ke_in_progress")`` (a spoofed or duplicated Initiate
+        must not reset the responder mid-exchange, nor make it terminate the genuine partner's exchange).
+        """
         if not self.active:
             await self._handle_idle(command_id, payload)
+            return
+        if command_id == KeCommand.INITIATE_KEY_ESTABLISHMENT:
+            self.ignored.append((command_id, "ke_in_progress"))
             return
         if await self._common(command_id, payload):
             return
@@ -672,6 +681,7 @@ class KeResponder(_KeSession):
         if command_id == KeCommand.TERMINATE_KEY_ESTABLISHMENT:
             return  # nothing to terminate
         self._epoch += 1
+        epoch = self._epoch
         self._reset_exchange()
         self._state = _State.WAIT_EPHEMERAL_REQUEST  # active: failures below send Terminate
         msg = self._decode(command_id, payload)
@@ -688,11 +698,16 @@ class KeResponder(_KeSession):
             return
         self.suite = msg.suite
         self._partner_eui64 = _certificate_class(self.suite).decode(msg.identity).subject
+        suite = self.suite
         try:
-            self._own_certificate = await self.engine.get_certificate(self.suite)
+            own_certificate = await self.engine.get_certificate(suite)
         except KeEngineError as exc:
-            await self._finish(KeReason.NO_LOCAL_RESOURCES, detail=str(exc))
+            if epoch == self._epoch and self.active:
+                await self._finish(KeReason.NO_LOCAL_RESOURCES, detail=str(exc))
             return
+        if epoch != self._epoch or self._state is not _State.WAIT_EPHEMERAL_REQUEST:
+            return  # the exchange ended (timeout, Terminate, a malformed frame) while the engine worked
+        self._own_certificate = own_certificate
         bad = self._check_certificate(msg.identity)
         if bad is not None:
             await self._finish(bad[0], detail=bad[1])
