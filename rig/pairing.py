@@ -57,6 +57,8 @@ SM HAN
   buffer, a new start replaces an unfinished message, and a message whose last segment leaves it
   undecodable is dropped; the CH reports each as an event (``ch.dropped``, ``rig.roles.ezsp_role.Reassembler``)
   and keeps buffers for at most ``REASSEMBLY_MAX_SENDERS`` senders per path (the oldest is dropped).
+  A message cut short (its first segments, then nothing) is dropped ``REASSEMBLY_TIMEOUT_S`` after the
+  sender's last segment, on the CH's clock (``ch.dropped`` ``message_incomplete``), on both paths [I].
 * Relay [C: SL comms-hub-function]: the CH accepts a tunnel only from a joined device in its log; a GBCS
   command for another device goes down the CH's tunnel to that device, the response comes back to the
   tunnel the command came from.  The CH opens its tunnel to a device on first use [I].
@@ -115,6 +117,7 @@ HHT_DEVICE_TYPE = DeviceType.TYPE2
 INTERPAN_CHF_COMMANDS = frozenset({"CCS01"})
 SEGMENT_BYTES = 48
 REASSEMBLY_MAX_SENDERS = 16        # senders with a GBCS message in progress, per path (inter-PAN, HAN) [I]
+REASSEMBLY_TIMEOUT_S = 10.0        # a message in progress is dropped this long after its sender's last segment [I]
 RELAY_MAX_PENDING = 16             # relayed commands awaiting their device's response (oldest dropped) [I]
 
 # tunnelling cluster (gbcs.md §7)

@@ -17,8 +17,6 @@ from rig.attacks.runner import run_attack
 CATALOGUE = load()
 
 KNOWN_BREACHES = {
-    "gbcs.tunnel_truncated": "silent drop: a message cut short is never dropped with an event once its session's "
-                             "bound passes (no reassembly timeout); item 5",
     "interpan.ke_spoofed_interleave": "breach: plaintext KE Initiates claiming a pairing HHT's address terminate its "
                                       "key establishment (one responder per claimed address); a new finding, not "
                                       "in item 4's list",

@@ -34,7 +34,7 @@ import bellows.types as t
 from zigpy.zdo.types import ZDOCmd
 
 from rig import pairing
-from rig.clock import Clock
+from rig.clock import Clock, Timer
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
 from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassemblers, segments
@@ -82,6 +82,8 @@ class ChShim:
         self._interpan_ke: dict[str, tuple[object, asyncio.Task]] = {}     # sender -> (KE responder, its waiter)
         self._han_ke: dict[int, object] = {}
         self._han_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("tunnel"))
+        self._rx_timers: dict[tuple[str, object], Timer] = {}              # (path, sender) -> reassembly bound
+        self._ke_answering = 0                                             # KE Initiates being answered now
         self._secure: set[str] = set()
         self._tunnels_out: dict[int, asyncio.Future] = {}
         self._pending: dict[tuple[str, int], tuple[int, str, int]] = {}
@@ -96,6 +98,26 @@ class ChShim:
         def dropped(sender, reason: str, n: int, detail: str) -> None:
             self._drop(reason, sender, via=via, bytes=n, detail=detail)
         return dropped
+
+    def _reassemble(self, rx: Reassemblers, via: str, sender, chunk: bytes) -> bytes | None:
+        """Feed one segment; a message still in progress ``REASSEMBLY_TIMEOUT_S`` after the sender's last
+        segment is dropped (``message_incomplete``), on the CH's clock."""
+        whole = rx.feed(sender, chunk)
+        timer = self._rx_timers.pop((via, sender), None)
+        if timer is not None:
+            timer.cancel()
+        if sender in rx:
+            self._rx_timers[(via, sender)] = self.clock.call_later(
+                pairing.REASSEMBLY_TIMEOUT_S, self._reassembly_timeout, rx, via, sender)
+        return whole
+
+    def _reassembly_timeout(self, rx: Reassemblers, via: str, sender) -> None:
+        self._rx_timers.pop((via, sender), None)
+        if sender in rx:
+            rx.discard(sender)
+            peer = sender if isinstance(sender, str) else None
+            self._drop("message_incomplete", peer, via=via,
+                       detail=f"no segment for {pairing.REASSEMBLY_TIMEOUT_S:g} s: the message was cut short")
 
     def _drop(self, reason: str, peer: str | None, **detail) -> None:
         """A frame (or the bytes of a message in progress) the CH discards without executing anything."""
@@ -236,7 +258,7 @@ class ChShim:
         if len(frame.zcl.payload) <= 2:
             self._drop("empty_transfer", src, via="interpan", detail="TransferData without GBCS bytes")
             return
-        whole = self._interpan_rx.feed(src, frame.zcl.payload[2:])
+        whole = self._reassemble(self._interpan_rx, "interpan", src, frame.zcl.payload[2:])
         if whole is None:
             return
         self.events.emit("CH", "ch.gbcs_received", peer=src, via="interpan", **_describe(whole))
@@ -375,7 +397,7 @@ class ChShim:
             if self.core.may_tunnel(eui) is not None:       # reported by ChCore (ch.refused)
                 return
             (tunnel_id,) = struct.unpack_from("<H", zcl.payload)
-            whole = self._han_rx.feed(eui, zcl.payload[2:])
+            whole = self._reassemble(self._han_rx, "tunnel", eui, zcl.payload[2:])
             if whole is None:
                 return
             if zcl.direction == 0:
