@@ -156,9 +156,12 @@ async def aps_frame_counter_replay(ctx: AttackContext) -> None:
     await expect_no_answer(ctx, ctx.ids.hht, since, "replayed APS frame", wait=pairing.INTERPAN_SESSION_MAX_S)
 
 
-@attack("ke_claiming_the_hht", family="interpan", source="ZigBee/SE", expect=("invalid_partner_message", "*partner*"),
+@attack("ke_claiming_the_hht", family="interpan", source="ZigBee/SE",
+        expect=("ke_certificate_not_sender", "invalid_partner_message"),
         rule="CBKE binds the link key to the certificate's subject: an attacker claiming the HHT's address with its "
-             "own (genuine) certificate gets no key")
+             "own (genuine) certificate gets no key (our CH drops the Initiate unanswered, "
+             "ke_certificate_not_sender; a CH answering it with Terminate BAD_MESSAGE, as the SL plugin does, "
+             "holds too: invalid_partner_message)")
 async def ke_claiming_the_hht(ctx: AttackContext) -> None:
     """The attacker runs key establishment from the HHT's EUI-64 with its own CA-issued certificate, then
     sends the HHT's genuine CCS01 as if it had a key."""
@@ -169,9 +172,12 @@ async def ke_claiming_the_hht(ctx: AttackContext) -> None:
     ctx.saw(f"{len(answers)} KE frame(s) from the CH to the claimed address")
 
 
-@attack("ke_spoofed_interleave", family="interpan", source="ZigBee/SE", expect=("*",),
+@attack("ke_spoofed_interleave", family="interpan", source="ZigBee/SE",
+        expect=("ke_certificate_not_sender", "ke_in_progress"),
         rule="frames claiming a pairing HHT's address must not break its key establishment: an attacker "
-             "interleaving spoofed KE Initiates (its own certificate) while the HHT pairs does not stop it")
+             "interleaving spoofed KE Initiates (its own certificate) while the HHT pairs does not stop it (an "
+             "Initiate whose certificate names another device is dropped unanswered, ke_certificate_not_sender; "
+             "one during the HHT's exchange is ignored, ke_in_progress)")
 async def ke_spoofed_interleave(ctx: AttackContext) -> None:
     """While the genuine HHT pairs, the attacker sends, every 20 ms of real time and claiming the HHT's
     EUI-64, an Initiate Key Establishment Request with its own certificate."""

@@ -368,6 +368,7 @@ class _KeSession:
         self._partner_eph_time = 0
         self._partner_confirm_time = 0
         self._expected_mac: bytes | None = None
+        self._generated = False  # this exchange made the engine's temporary data (its ephemeral keys)
 
     @property
     def state(self) -> str:
@@ -453,7 +454,9 @@ class _KeSession:
                 link_key = await self.engine.clear_temporary_data(suite, True)
             except KeEngineError as exc:
                 reason, detail = KeReason.NO_LOCAL_RESOURCES, f"storing the link key: {exc}"
-        if reason is not KeReason.LINK_KEY_ESTABLISHED:
+        if reason is not KeReason.LINK_KEY_ESTABLISHED and self._generated:
+            # an exchange that generated no keys leaves the engine's temporary data alone: on an NCP
+            # it may belong to another exchange in progress (a spoofed Initiate timing out)
             with contextlib.suppress(KeEngineError):
                 await self.engine.clear_temporary_data(suite or SUITE_2, False)
         status = _TERMINATE_FOR.get(reason) if send_terminate else None
@@ -477,6 +480,16 @@ class _KeSession:
             detail=detail,
         )
         self._deliver(result)
+
+    def abandon(self) -> None:
+        """Forget the exchange in progress without a word or an engine call (its partner's session was
+        dropped by the caller): no timer left to fire, no Terminate, no result."""
+        self._epoch += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._state = _State.IDLE
+        self._reset_exchange()
 
     def _deliver(self, result: KeResult) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -610,6 +623,7 @@ class KeInitiator(_KeSession):
         self._partner_eph_time = msg.ephemeral_data_generate_time
         self._partner_confirm_time = msg.confirm_key_generate_time
         self._enter(_State.GENERATING_KEYS, TIMEOUT_BASE_S + self.ephemeral_data_generate_time)
+        self._generated = True
         qe = await self._engine_call(self.engine.generate_keys(self.suite))
         if qe is None:
             return
@@ -649,6 +663,11 @@ class KeResponder(_KeSession):
         self._queue.put_nowait(result)
         self._state = _State.IDLE
         self._reset_exchange()
+
+    @property
+    def waiting_for_ephemeral(self) -> bool:
+        """It answered an Initiate and waits for the partner's Ephemeral Data (the exchange's first step)."""
+        return self._state is _State.WAIT_EPHEMERAL_REQUEST and self._own_certificate is not None
 
     async def next_result(self) -> KeResult:
         return await self._queue.get()
@@ -728,6 +747,7 @@ class KeResponder(_KeSession):
     async def _on_ephemeral_request(self, msg: EphemeralData) -> None:
         self._partner_ephemeral = msg.public_key
         self._enter(_State.GENERATING_KEYS, TIMEOUT_BASE_S + self.ephemeral_data_generate_time)
+        self._generated = True
         qe = await self._engine_call(self.engine.generate_keys(self.suite))
         if qe is None:
             return

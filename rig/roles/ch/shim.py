@@ -34,6 +34,8 @@ import bellows.types as t
 from zigpy.zdo.types import ZDOCmd
 
 from rig import pairing
+from rig.cbke.certificate import Certificate163k1, Certificate283k1
+from rig.cbke.ke_cluster import SUITE_1, SUITE_2, InitiateKeyEstablishment, KeCommand
 from rig.clock import Clock, Timer
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
@@ -46,6 +48,17 @@ from rig.zigbee.zcl import ZclHeader
 
 from .core import ChCore, Refusal
 from .devicelog import DeviceLog, DeviceLogEntry
+
+
+def _certificate_subject(payload: bytes) -> bytes | None:
+    """The subject of an Initiate Key Establishment Request's certificate (None: not one of suites 1, 2)."""
+    try:
+        msg = InitiateKeyEstablishment.decode(payload)
+        if msg.suite not in (SUITE_1, SUITE_2):
+            return None
+        return (Certificate283k1 if msg.suite == SUITE_2 else Certificate163k1).decode(msg.identity).subject
+    except ValueError:                          # PayloadError is one: the responder refuses it, named
+        return None
 
 
 class ChShim:
@@ -83,7 +96,8 @@ class ChShim:
         self._han_ke: dict[int, object] = {}
         self._han_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("tunnel"))
         self._rx_timers: dict[tuple[str, object], Timer] = {}              # (path, sender) -> reassembly bound
-        self._ke_answering = 0                                             # KE Initiates being answered now
+        self._ke_answering: set[asyncio.Task] = set()                      # KE Initiates being answered now
+        self._ke_tokens, self._ke_tokens_at = float(pairing.INTERPAN_KE_PER_S), self.clock.now()
         self._secure: set[str] = set()
         self._tunnels_out: dict[int, asyncio.Future] = {}
         self._pending: dict[tuple[str, int], tuple[int, str, int]] = {}
@@ -226,9 +240,46 @@ class ChShim:
         if frame is None:
             self._drop("interpan_unparseable", None, via="interpan", detail="not an inter-PAN frame with a long source")
             return
-        if self.core.screen_interpan(frame) is not None or self.core.begin_session(frame.src) is not None:
+        if self.core.screen_interpan(frame) is not None:
             return                                  # ChCore has reported the refusal (ch.refused)
-        self._spawn(self._interpan(frame))
+        initiate = frame.cluster == pairing.KE_CLUSTER and frame.zcl.command_id == KeCommand.INITIATE_KEY_ESTABLISHMENT
+        if initiate and self._initiate_dropped(frame):
+            return
+        if self.core.begin_session(frame.src) is not None:
+            return                                  # ChCore has reported the refusal (ch.refused)
+        task = self._spawn(self._interpan(frame))
+        if initiate:                                # answered now, never queued (rig.pairing)
+            self._ke_answering.add(task)
+            task.add_done_callback(self._ke_answering.discard)
+
+    def _initiate_dropped(self, frame: InterPanFrame) -> bool:
+        """A KE Initiate the CH does not answer (``rig.pairing``): one for a sender whose key establishment is
+        in progress, one whose certificate names another device than its source, one beyond what the CH
+        answers at once.  Each is a ``ch.dropped`` event; nothing of the sender's state changes."""
+        src = frame.src
+        current = self._interpan_ke.get(src)
+        if current is not None and current[0].active:
+            self._drop("ke_in_progress", src, via="interpan", state=current[0].state)
+            return True
+        subject = _certificate_subject(frame.zcl.payload)
+        if subject is not None and subject != eui_bytes(src, "big"):
+            self._drop("ke_certificate_not_sender", src, via="interpan",
+                       detail=f"certificate subject {subject.hex().upper()}")
+            return True
+        if len(self._ke_answering) >= pairing.INTERPAN_KE_ANSWERING:
+            self._drop("ke_rate_limited", src, via="interpan",
+                       detail=f"{len(self._ke_answering)} Initiates being answered (INTERPAN_KE_ANSWERING)")
+            return True
+        now = self.clock.now()
+        self._ke_tokens = min(float(pairing.INTERPAN_KE_PER_S),
+                              self._ke_tokens + (now - self._ke_tokens_at) * pairing.INTERPAN_KE_PER_S)
+        self._ke_tokens_at = now
+        if self._ke_tokens < 1:
+            self._drop("ke_rate_limited", src, via="interpan",
+                       detail=f"more than {pairing.INTERPAN_KE_PER_S} Initiates a second (INTERPAN_KE_PER_S)")
+            return True
+        self._ke_tokens -= 1
+        return False
 
     def _refuse(self, refusal: Refusal, peer: str | None) -> None:
         """A refusal decided here rather than in ``ChCore`` (relay, GPF): reported the same way."""
@@ -253,6 +304,8 @@ class ChShim:
                 self._interpan_ke[src] = (ke, self._spawn(self._await_interpan_ke(src, ke)))
             else:
                 ke = current[0]
+            if frame.zcl.command_id == KeCommand.EPHEMERAL_DATA and ke.waiting_for_ephemeral:
+                self.core.session_progressed(src)     # it heard the CH's answer: not a spoofed source
             await ke.handle(frame.zcl.command_id, frame.zcl.payload)
             return
         if len(frame.zcl.payload) <= 2:
@@ -291,6 +344,7 @@ class ChShim:
         """Drop what the CH holds for an inter-PAN sender whose session ended or was evicted."""
         ke = self._interpan_ke.pop(src, None)
         if ke is not None:
+            ke[0].abandon()                         # no timer left to fire for a forgotten sender
             ke[1].cancel()
         self._interpan_rx.discard(src)
         self._interpan_keys.pop(src, None)
