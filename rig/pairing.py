@@ -118,7 +118,7 @@ INTERPAN_SESSION_MAX_S = 30.0
 INTERPAN_MAX_SESSIONS = 8          # inter-PAN pairing sessions the CH holds at once [I]
 INTERPAN_KE_ANSWERING = 2          # KE Initiates the CH answers at once; more are dropped (ke_rate_limited) [I]
 INTERPAN_KE_PER_S = 4              # KE Initiates the CH answers a second (burst as many); more dropped [I]
-INTERPAN_ATTEMPTS = 4              # the HHT's KE Initiate attempts over inter-PAN [I]
+INTERPAN_ATTEMPTS = 5              # the HHT's KE Initiate attempts over inter-PAN (25 s with the pauses) [I]
 INTERPAN_RETRY_S = 1.0             # the HHT's pause before its second attempt, doubling after [I]
 HHT_RESIDENCY_S = 18 * 60 * 60
 
