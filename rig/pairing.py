@@ -82,6 +82,9 @@ SM HAN
 * HHT residency [U, SECMP0037 seed]: an entry added by an HHT's own inter-PAN CCS01 is removed after
   ``HHT_RESIDENCY_S`` or at the next CH power-on, whichever comes first; the device is asked to leave
   (ZDO Mgmt_Leave_req).  Entries added through the tunnel (the PPMID's) stay.
+* A second HHT while one is on the HAN [I] (``SECOND_HHT_ALLOWED``): allowed; each HHT's entry keeps
+  its own ``HHT_RESIDENCY_S`` from its own inter-PAN CCS01 (the second's pairing neither extends nor ends
+  the first's).
 * An HHT entry is not re-added or extended by the HHT itself [I]: an HHT entry is made only by the HHT's
   own inter-PAN CCS01 and renewing it there keeps its expiry; through the HAN tunnel a CCS01 naming its
   sender (``ccs01_names_sender``: a device never registers itself on the HAN) or a device that has an
@@ -121,6 +124,7 @@ INTERPAN_KE_PER_S = 4              # KE Initiates the CH answers a second (burst
 INTERPAN_ATTEMPTS = 5              # the HHT's KE Initiate attempts over inter-PAN (25 s with the pauses) [I]
 INTERPAN_RETRY_S = 1.0             # the HHT's pause before its second attempt, doubling after [I]
 HHT_RESIDENCY_S = 18 * 60 * 60
+SECOND_HHT_ALLOWED = True          # a second HHT may pair while one is on the HAN; each keeps its residency [I]
 
 #: Silicon Labs' list: {dst PAN local, broadcast} x {src PAN non-local, local} x {dst bcast, ucast short, long}
 INTERPAN_FILTERS = bytes.fromhex("050015002500090019002900060016002600" "0a001a002a00")

@@ -184,10 +184,10 @@ async def hht_extends_itself_via_tunnel(ctx: AttackContext) -> None:
         ctx.breach(f"the HHT is still in the device log after 18 h (expiry {entry.hht_expiry})")
 
 
-@attack("second_hht_keeps_first_residency", family="residency", source="rig", constant="HHT_RESIDENCY_S",
+@attack("second_hht_keeps_first_residency", family="residency", source="rig", constant="SECOND_HHT_ALLOWED",
         expect="hht_residency_over",
-        rule="a second HHT may pair while one is on the HAN (rig choice); each keeps its own HHT_RESIDENCY_S: "
-             "the second's pairing neither extends nor ends the first's")
+        rule="a second HHT may pair while one is on the HAN (SECOND_HHT_ALLOWED); each keeps its own "
+             "HHT_RESIDENCY_S: the second's pairing neither extends nor ends the first's")
 async def second_hht_keeps_first_residency(ctx: AttackContext) -> None:
     """HHT A pairs; 30 min later (inside the gbcs window too) HHT B, on another dongle, pairs; at A's 18 h
     A is sent off and B stays."""
