@@ -13,10 +13,27 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
   the filter list closes when it ends.  Any frame of a session that begins after the deadline is refused
   (``interpan_window_closed``) and, once the list is closed, never reaches the host.
 * Per-sender state is bounded [I]: at most ``INTERPAN_MAX_SESSIONS`` inter-PAN sessions (each with its
-  KE responder, link key and reassembly buffer); a new sender beyond the cap evicts the oldest session
-  older than ``INTERPAN_SESSION_MAX_S``, else the oldest that has not finished CBKE, else the oldest
-  (``ch.session_evicted``), so spoofed Key Establishment requests can neither grow the CH's state nor
-  keep an HHT from starting, and cannot push out an HHT that is past CBKE.
+  KE responder, link key and reassembly buffer).  A new sender beyond the cap evicts by least progress,
+  then age (``ch.session_evicted``): the oldest session older than ``INTERPAN_SESSION_MAX_S``, else the
+  oldest that has not got past its KE Initiate (its partner never sent Ephemeral Data); a session past
+  its Initiate and younger than its bound is never evicted, and when every slot holds one the new sender
+  is refused (``interpan_sessions_full``).  Spoofed sources never get past Initiate (the CH's answers go to
+  addresses nobody holds) while a real HHT does, so spoofed Key Establishment requests can neither grow
+  the CH's state nor push out an HHT that is pairing.
+* Key Establishment Initiates are answered, never queued [I]: the CH answers at most
+  ``INTERPAN_KE_ANSWERING`` Initiates at once and ``INTERPAN_KE_PER_S`` a second (a token bucket on the
+  CH's clock); one beyond either is dropped (``ke_rate_limited``) instead of waiting behind a flood, so a
+  flood costs the CH cheap drops, not answers (a real HHT retries, below).  An Initiate for a
+  sender whose key establishment is in progress is ignored (``ke_in_progress``): it neither restarts nor
+  terminates the exchange.  An Initiate whose certificate subject is not the frame's source is dropped
+  (``ke_certificate_not_sender``) unanswered: CBKE could never give that sender a key, and a Terminate
+  would go to an address whose owner did not ask (a spoofed Initiate must not end a pairing HHT's
+  exchange).  An exchange that ends before its ephemeral keys were generated leaves the NCP's CBKE
+  temporary data alone (it may be another exchange's).
+* The HHT retries its first Key Establishment Initiate [I]: up to ``INTERPAN_ATTEMPTS`` attempts, each
+  waiting ``INTERPAN_ANSWER_TIMEOUT_S`` for the CH's answer, ``INTERPAN_RETRY_S`` between the first two
+  and doubling after (an attempt whose CBKE fails is retried too), so a pairing begun during a flood
+  completes once the flood stops or a slot frees.
 * Plaintext allow-list: only Key Establishment (cluster 0x0800, commands 0-3, either direction) is
   accepted unsecured (SL's SE allow-list, inter-pan.md §1 [C]); everything else must be APS-secured.
 * The CH's inter-PAN allow-list [I] (``INTERPAN_ALLOW_LIST``, checked before a frame opens a session):
@@ -66,12 +83,17 @@ SM HAN
   buffer, a new start replaces an unfinished message, and a message whose last segment leaves it
   undecodable is dropped; the CH reports each as an event (``ch.dropped``, ``rig.roles.ezsp_role.Reassembler``)
   and keeps buffers for at most ``REASSEMBLY_MAX_SENDERS`` senders per path (the oldest is dropped).
+  A message cut short (its first segments, then nothing) is dropped ``REASSEMBLY_TIMEOUT_S`` after the
+  sender's last segment, on the CH's clock (``ch.dropped`` ``message_incomplete``), on both paths [I].
 * Relay [C: SL comms-hub-function]: the CH accepts a tunnel only from a joined device in its log; a GBCS
   command for another device goes down the CH's tunnel to that device, the response comes back to the
   tunnel the command came from.  The CH opens its tunnel to a device on first use [I].
 * HHT residency [U, SECMP0037 seed]: an entry added by an HHT's own inter-PAN CCS01 is removed after
   ``HHT_RESIDENCY_S`` or at the next CH power-on, whichever comes first; the device is asked to leave
   (ZDO Mgmt_Leave_req).  Entries added through the tunnel (the PPMID's) stay.
+* A second HHT while one is on the HAN [I] (``SECOND_HHT_ALLOWED``): allowed; each HHT's entry keeps
+  its own ``HHT_RESIDENCY_S`` from its own inter-PAN CCS01 (the second's pairing neither extends nor ends
+  the first's).
 * An HHT entry is not re-added or extended by the HHT itself [I]: an HHT entry is made only by the HHT's
   own inter-PAN CCS01 and renewing it there keeps its expiry; through the HAN tunnel a CCS01 naming its
   sender (``ccs01_names_sender``: a device never registers itself on the HAN) or a device that has an
@@ -90,7 +112,7 @@ SM HAN
   traffic to B is APS-encrypted as for every other device (``rig.cbke.ezsp_engine.HostKeEngine``).
 * A CHF refusal is a logged reason (event ``ch.refused``), not an answer: the sender times out
   (``RESPONSE_TIMEOUT_S``); with the inter-PAN window closed nothing reaches the CH host at all and the
-  HHT gives up after ``INTERPAN_ANSWER_TIMEOUT_S`` [I].
+  HHT gives up after ``INTERPAN_ATTEMPTS`` attempts of ``INTERPAN_ANSWER_TIMEOUT_S`` [I].
 """
 
 from __future__ import annotations
@@ -108,7 +130,12 @@ INTERPAN_WINDOW_S = 60 * 60
 INTERPAN_SESSION_MAX_S = 30.0
 INTERPAN_HELD_FRAMES = 8             # secured frames held per sender while its CBKE key is fetched [I]
 INTERPAN_MAX_SESSIONS = 8          # inter-PAN pairing sessions the CH holds at once [I]
+INTERPAN_KE_ANSWERING = 2          # KE Initiates the CH answers at once; more are dropped (ke_rate_limited) [I]
+INTERPAN_KE_PER_S = 4              # KE Initiates the CH answers a second (burst as many); more dropped [I]
+INTERPAN_ATTEMPTS = 5              # the HHT's KE Initiate attempts over inter-PAN (25 s with the pauses) [I]
+INTERPAN_RETRY_S = 1.0             # the HHT's pause before its second attempt, doubling after [I]
 HHT_RESIDENCY_S = 18 * 60 * 60
+SECOND_HHT_ALLOWED = True          # a second HHT may pair while one is on the HAN; each keeps its residency [I]
 
 #: Silicon Labs' list: {dst PAN local, broadcast} x {src PAN non-local, local} x {dst bcast, ucast short, long}
 INTERPAN_FILTERS = bytes.fromhex("050015002500090019002900060016002600" "0a001a002a00")
@@ -126,6 +153,7 @@ HHT_DEVICE_TYPE = DeviceType.TYPE2
 INTERPAN_CHF_COMMANDS = frozenset({"CCS01"})
 SEGMENT_BYTES = 48
 REASSEMBLY_MAX_SENDERS = 16        # senders with a GBCS message in progress, per path (inter-PAN, HAN) [I]
+REASSEMBLY_TIMEOUT_S = 10.0        # a message in progress is dropped this long after its sender's last segment [I]
 RELAY_MAX_PENDING = 16             # relayed commands awaiting their device's response (oldest dropped) [I]
 
 # tunnelling cluster (gbcs.md §7)

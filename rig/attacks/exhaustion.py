@@ -14,6 +14,7 @@ import struct
 import time
 
 from rig import pairing
+from rig.cbke.certificate import Certificate283k1
 from rig.gbcs import Message, Role
 
 from .catalogue import attack
@@ -61,6 +62,7 @@ async def flood_while_pairing(ctx: AttackContext, frames: list[bytes], what: str
             await ctx.inject(mpdu, wait=False)
         took.append(time.monotonic() - started)
 
+    wall = time.monotonic()
     sampler = asyncio.ensure_future(sample())
     flooding = asyncio.ensure_future(flood())
     await asyncio.sleep(0.05)                      # the flood is under way when the HHT starts
@@ -74,7 +76,7 @@ async def flood_while_pairing(ctx: AttackContext, frames: list[bytes], what: str
         await asyncio.gather(sampler, flooding, return_exceptions=True)
     peak = max(peak, per_sender_state(ctx))
     ctx.saw(f"sent {len(frames)} frames in {took[0] if took else float('nan'):.1f} s ({what}); "
-            f"CH per-sender state peaked at {peak}")
+            f"CH per-sender state peaked at {peak}; flood and pairing took {time.monotonic() - wall:.1f} s")
     if ctx.ch is not None and peak > STATE_BOUND:
         ctx.breach(f"the CH's per-sender inter-PAN state grew to {peak} entries (bound {STATE_BOUND})")
     left = per_sender_state(ctx)
@@ -86,19 +88,30 @@ def spoofed() -> str:
     return os.urandom(8).hex().upper()
 
 
-@attack("ke_flood_spoofed_sources", family="exhaustion", source="rig", constant="PLAINTEXT_INTERPAN",
-        expect=("*", ),
+def initiate_as(payload: bytes, eui: str) -> bytes:
+    """An Initiate payload whose certificate names ``eui`` (ECQV certificates carry no signature: anyone can
+    write one for any subject, though nobody holds its private key)."""
+    cert = Certificate283k1.decode(payload[4:]).replace(subject=bytes.fromhex(eui)).encode()
+    return payload[:4] + cert
+
+
+@attack("ke_flood_spoofed_sources", family="exhaustion", source="rig", constant="INTERPAN_MAX_SESSIONS",
+        expect=("ke_rate_limited", "session_not_established", "interpan_sessions_full"),
         rule="1000 Key Establishment requests from spoofed sources within seconds neither stop a legitimate HHT "
-             "pairing nor grow the CH's per-sender state without bound")
+             "pairing nor grow the CH's per-sender state without bound (INTERPAN_MAX_SESSIONS slots, evicted "
+             "by least progress then age; INTERPAN_KE_ANSWERING Initiates answered at once, the rest dropped; "
+             "the HHT retries INTERPAN_ATTEMPTS times)")
 async def ke_flood_spoofed_sources(ctx: AttackContext) -> None:
-    """1000 genuine-looking Initiate Key Establishment Requests (the attacker's certificate) from 1000 random
-    EUI-64s, while the HHT pairs."""
+    """1000 genuine-looking Initiate Key Establishment Requests from 1000 random EUI-64s, each with a
+    certificate naming its source (the attacker's, subject rewritten), while the HHT pairs."""
     payload = await ke_initiate(ctx)
-    frames = [ctx.interpan_mpdu(pairing.KE_CLUSTER, ctx.zcl(0x00, payload), src=spoofed()) for _ in range(FLOOD_KE)]
+    sources = [spoofed() for _ in range(FLOOD_KE)]
+    frames = [ctx.interpan_mpdu(pairing.KE_CLUSTER, ctx.zcl(0x00, initiate_as(payload, src)), src=src)
+              for src in sources]
     await flood_while_pairing(ctx, frames, f"a flood of {FLOOD_KE} KE requests")
 
 
-@attack("secured_junk_flood", family="exhaustion", source="ZigBee/SE", expect=("aps_security_failed", "*"),
+@attack("secured_junk_flood", family="exhaustion", source="ZigBee/SE", expect="aps_security_failed",
         rule="a flood of APS-secured junk (random ciphertext) from spoofed sources is refused frame by frame, "
              "keeps no per-sender state and does not stop a legitimate HHT pairing")
 async def secured_junk_flood(ctx: AttackContext) -> None:

@@ -368,6 +368,7 @@ class _KeSession:
         self._partner_eph_time = 0
         self._partner_confirm_time = 0
         self._expected_mac: bytes | None = None
+        self._generated = False  # this exchange made the engine's temporary data (its ephemeral keys)
 
     @property
     def state(self) -> str:
@@ -453,7 +454,9 @@ class _KeSession:
                 link_key = await self.engine.clear_temporary_data(suite, True)
             except KeEngineError as exc:
                 reason, detail = KeReason.NO_LOCAL_RESOURCES, f"storing the link key: {exc}"
-        if reason is not KeReason.LINK_KEY_ESTABLISHED:
+        if reason is not KeReason.LINK_KEY_ESTABLISHED and self._generated:
+            # an exchange that generated no keys leaves the engine's temporary data alone: on an NCP
+            # it may belong to another exchange in progress (a spoofed Initiate timing out)
             with contextlib.suppress(KeEngineError):
                 await self.engine.clear_temporary_data(suite or SUITE_2, False)
         status = _TERMINATE_FOR.get(reason) if send_terminate else None
@@ -477,6 +480,16 @@ class _KeSession:
             detail=detail,
         )
         self._deliver(result)
+
+    def abandon(self) -> None:
+        """Forget the exchange in progress without a word or an engine call (its partner's session was
+        dropped by the caller): no timer left to fire, no Terminate, no result."""
+        self._epoch += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._state = _State.IDLE
+        self._reset_exchange()
 
     def _deliver(self, result: KeResult) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -610,6 +623,7 @@ class KeInitiator(_KeSession):
         self._partner_eph_time = msg.ephemeral_data_generate_time
         self._partner_confirm_time = msg.confirm_key_generate_time
         self._enter(_State.GENERATING_KEYS, TIMEOUT_BASE_S + self.ephemeral_data_generate_time)
+        self._generated = True
         qe = await self._engine_call(self.engine.generate_keys(self.suite))
         if qe is None:
             return
@@ -641,6 +655,7 @@ class KeResponder(_KeSession):
     def __init__(self, engine: KeEngine, send: Send, clock: Clock, **kwargs) -> None:
         super().__init__(engine, send, clock, **kwargs)
         self.results: list[KeResult] = []
+        self.ignored: list[tuple[int, str]] = []   # messages that did not touch the exchange, with why
         self._queue: asyncio.Queue[KeResult] = asyncio.Queue()
 
     def _deliver(self, result: KeResult) -> None:
@@ -649,13 +664,26 @@ class KeResponder(_KeSession):
         self._state = _State.IDLE
         self._reset_exchange()
 
+    @property
+    def waiting_for_ephemeral(self) -> bool:
+        """It answered an Initiate and waits for the partner's Ephemeral Data (the exchange's first step)."""
+        return self._state is _State.WAIT_EPHEMERAL_REQUEST and self._own_certificate is not None
+
     async def next_result(self) -> KeResult:
         return await self._queue.get()
 
     async def handle(self, command_id: int, payload: bytes) -> None:
-        """Feed one received Key Establishment payload (client -> server)."""
+        """Feed one received Key Establishment payload (client -> server).
+
+        An Initiate Request while an exchange is in progress does not disturb it: it is ignored and
+        recorded in ``ignored`` as ``(command_id, "ke_in_progress")`` (a spoofed or duplicated Initiate
+        must not reset the responder mid-exchange, nor make it terminate the genuine partner's exchange).
+        """
         if not self.active:
             await self._handle_idle(command_id, payload)
+            return
+        if command_id == KeCommand.INITIATE_KEY_ESTABLISHMENT:
+            self.ignored.append((command_id, "ke_in_progress"))
             return
         if await self._common(command_id, payload):
             return
@@ -672,6 +700,7 @@ class KeResponder(_KeSession):
         if command_id == KeCommand.TERMINATE_KEY_ESTABLISHMENT:
             return  # nothing to terminate
         self._epoch += 1
+        epoch = self._epoch
         self._reset_exchange()
         self._state = _State.WAIT_EPHEMERAL_REQUEST  # active: failures below send Terminate
         msg = self._decode(command_id, payload)
@@ -688,11 +717,16 @@ class KeResponder(_KeSession):
             return
         self.suite = msg.suite
         self._partner_eui64 = _certificate_class(self.suite).decode(msg.identity).subject
+        suite = self.suite
         try:
-            self._own_certificate = await self.engine.get_certificate(self.suite)
+            own_certificate = await self.engine.get_certificate(suite)
         except KeEngineError as exc:
-            await self._finish(KeReason.NO_LOCAL_RESOURCES, detail=str(exc))
+            if epoch == self._epoch and self.active:
+                await self._finish(KeReason.NO_LOCAL_RESOURCES, detail=str(exc))
             return
+        if epoch != self._epoch or self._state is not _State.WAIT_EPHEMERAL_REQUEST:
+            return  # the exchange ended (timeout, Terminate, a malformed frame) while the engine worked
+        self._own_certificate = own_certificate
         bad = self._check_certificate(msg.identity)
         if bad is not None:
             await self._finish(bad[0], detail=bad[1])
@@ -713,6 +747,7 @@ class KeResponder(_KeSession):
     async def _on_ephemeral_request(self, msg: EphemeralData) -> None:
         self._partner_ephemeral = msg.public_key
         self._enter(_State.GENERATING_KEYS, TIMEOUT_BASE_S + self.ephemeral_data_generate_time)
+        self._generated = True
         qe = await self._engine_call(self.engine.generate_keys(self.suite))
         if qe is None:
             return

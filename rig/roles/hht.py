@@ -5,8 +5,9 @@
 1. ``hht.scan``: active scan; the CH is the network whose Extended PAN ID is the GPF Entity ID printed on
    the hub (its HAN radio's IEEE address, so inter-PAN frames go to that EUI-64).
 2. ``hht.cbke_interpan``: CBKE with the CH over inter-PAN (Key Establishment cluster, plaintext: the
-   only inter-PAN traffic a CH accepts unsecured).  No answer within ``INTERPAN_ANSWER_TIMEOUT_S`` ends
-   the pairing.
+   only inter-PAN traffic a CH accepts unsecured).  No answer within ``INTERPAN_ANSWER_TIMEOUT_S``, or a
+   failed CBKE, is retried after ``INTERPAN_RETRY_S`` (doubling), ``INTERPAN_ATTEMPTS`` attempts in all;
+   then the pairing ends.
 3. ``hht.ccs01_sent`` / ``hht.ccs01_response``: its own CCS01 (Entity ID + install code, built by the
    DCC) in APS-secured TransferData segments keyed with the CBKE link key; waits for the CH's response.
 4. ``hht.joined_han``: joins with its install-code key; ``hht.cbke_han``: CBKE with the CH again.
@@ -34,8 +35,9 @@ from rig.zigbee.zcl import ZclHeader
 
 class Hht:
     def __init__(self, ezsp, clock: Clock, events: EventLog, *, install_code: bytes, ccs01: bytes,
-                 name: str = "HHT") -> None:
+                 name: str = "HHT", attempts: int = pairing.INTERPAN_ATTEMPTS) -> None:
         self.role = EzspRole(name, ezsp, clock, events)
+        self.attempts = attempts
         self.clock = clock
         self.install_code = install_code
         self.ccs01 = ccs01
@@ -86,20 +88,15 @@ class Hht:
         async def send(c, p):
             return await role.send_interpan(ch, pan, pairing.KE_CLUSTER, role.zcl(c, p, direction=0))
 
-        ke = asyncio.ensure_future(role.run_ke_initiator(send, ch, "with the CH over inter-PAN"))
-        try:
-            await self.clock.wait_for(self._first_answer.wait(), pairing.INTERPAN_ANSWER_TIMEOUT_S,
-                                      "the CH's inter-PAN Initiate Key Establishment Response")
-        except TimeoutError:
-            ke.cancel()
-            role.emit("hht.cbke_interpan", "no_answer_from_ch", peer="CH")
-            raise RoleError("no_answer_from_ch", "the CH did not answer inter-PAN key establishment") from None
-        result = await ke
-        if not result.success:
-            role.emit("hht.cbke_interpan", result.reason.name.lower(), peer="CH")
-            raise RoleError("cbke_interpan_failed", result.reason.value)
+        for attempt in range(1, self.attempts + 1):
+            failure = await self._interpan_cbke(send, attempt)
+            if failure is None:
+                break
+            if attempt == self.attempts:
+                raise failure
+            await self.clock.sleep(pairing.INTERPAN_RETRY_S * 2 ** (attempt - 1))
         self.link_key = await role.link_key_for(ch)
-        role.emit("hht.cbke_interpan", peer="CH")
+        role.emit("hht.cbke_interpan", peer="CH", attempt=attempt)
 
         fut = self._expect(self.ccs01)
         for piece in segments(self.ccs01):
@@ -110,6 +107,25 @@ class Hht:
         role.emit("hht.ccs01_sent", peer="CH", **_info(self.ccs01))
         response = await self._await_response(fut, "CCS01 response over inter-PAN")
         role.emit("hht.ccs01_response", peer="CH", **_info(response))
+
+    async def _interpan_cbke(self, send, attempt: int) -> RoleError | None:
+        """One attempt at CBKE with the CH over inter-PAN; the failure (not raised), or None."""
+        role = self.role
+        self._first_answer.clear()
+        ke = asyncio.ensure_future(role.run_ke_initiator(send, self.ch_eui, "with the CH over inter-PAN"))
+        try:
+            await self.clock.wait_for(self._first_answer.wait(), pairing.INTERPAN_ANSWER_TIMEOUT_S,
+                                      "the CH's inter-PAN Initiate Key Establishment Response")
+        except TimeoutError:
+            ke.cancel()
+            await asyncio.gather(ke, return_exceptions=True)
+            role.emit("hht.cbke_interpan", "no_answer_from_ch", peer="CH", attempt=attempt)
+            return RoleError("no_answer_from_ch", "the CH did not answer inter-PAN key establishment")
+        result = await ke
+        if not result.success:
+            role.emit("hht.cbke_interpan", result.reason.name.lower(), peer="CH", attempt=attempt)
+            return RoleError("cbke_interpan_failed", result.reason.value)
+        return None
 
     async def join_han(self) -> None:
         role = self.role

@@ -472,3 +472,52 @@ async def test_engine_in_an_executor(pki):
         client = await asyncio.wait_for(pair.client.wait(), 10)
         server = await asyncio.wait_for(pair.server.next_result(), 10)
     assert client.success and server.success and client.link_key == server.link_key
+
+
+class _SlowCertificate(LocalKeEngine):
+    """An engine whose certificate read takes a few loop turns (as an NCP's EZSP call does)."""
+
+    async def get_certificate(self, suite: int) -> bytes:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return await super().get_certificate(suite)
+
+
+async def _initiate_payload(token) -> bytes:
+    cert = await LocalKeEngine(CbkeEngine(token)).get_certificate(SUITE_2)
+    return ke.InitiateKeyEstablishment(suite=SUITE_2, ephemeral_data_generate_time=10,
+                                       confirm_key_generate_time=10, identity=cert).encode()
+
+
+async def test_second_initiate_during_an_exchange_is_ignored_not_a_reset(pki):
+    """Two Initiates on one responder (the second spoofed, while it reads its certificate for the first):
+    the second is ignored (``ke_in_progress``), nothing escapes, the genuine exchange completes."""
+    pair = Pair(pki["dev"], pki["ch"])
+    pair.server.engine = _SlowCertificate(pair.server_engine)
+    spoofed = await _initiate_payload(pki["dev2"])
+    await pair.client.start()
+    await asyncio.sleep(0)                          # the genuine Initiate is being handled
+    assert pair.server.active
+    await pair.server.handle(KeCommand.INITIATE_KEY_ESTABLISHMENT, spoofed)
+    client = await asyncio.wait_for(pair.client.wait(), 5)
+    for _ in range(50):
+        if not pair.wire.tasks:
+            break
+        await asyncio.sleep(0)
+    assert client.success and pair.server.results[-1].success
+    assert pair.server.ignored == [(KeCommand.INITIATE_KEY_ESTABLISHMENT, "ke_in_progress")]
+    assert all(t.done() and t.exception() is None for t in pair.wire.tasks)
+
+
+async def test_exchange_ended_while_reading_the_certificate_is_not_resumed(pki):
+    """A Terminate while the responder reads its certificate ends the exchange; the Initiate's continuation
+    must not resume it with the reset suite (was: ValueError, Certificate163k1 must be 48 bytes, got 74)."""
+    pair = Pair(pki["dev"], pki["ch"])
+    pair.server.engine = _SlowCertificate(pair.server_engine)
+    genuine = await _initiate_payload(pki["dev"])
+    first = asyncio.ensure_future(pair.server.handle(KeCommand.INITIATE_KEY_ESTABLISHMENT, genuine))
+    await asyncio.sleep(0)
+    await pair.server.handle(KeCommand.TERMINATE_KEY_ESTABLISHMENT, bytes([3, 30, 2, 0]))
+    await first                                     # no exception
+    assert [r.reason for r in pair.server.results] == [KeReason.PARTNER_SENT_TERMINATE]
+    assert not pair.server.active and KeCommand.INITIATE_KEY_ESTABLISHMENT not in pair.wire.commands(S2C)

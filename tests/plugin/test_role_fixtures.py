@@ -33,6 +33,7 @@ async def test_hht_fixture_is_refused_after_the_window_closes(ch, hht, premises)
     await premises.clock.advance(60 * 60 + 1)          # the jump costs no real time
     assert not ch.core.interpan_open
     log, counters = ch.core.log.snapshot(), (dict(ch.core.counters.counters), dict(ch.gpf.counters.counters))
+    hht.attempts = 1                                   # unanswered whatever the retries: one attempt shows it
     with pytest.raises(RoleError) as err:
         await hht.power_on(premises.ids.gpf)
     # the CH closed inter-PAN reception with the window: the HHT's Key Establishment goes unanswered

@@ -120,7 +120,8 @@ async def test_gbcs_window_closed_frames_never_reach_the_ch_host(tmp_path):
         ids = premises.ids
         ezsp = await premises.open("ppmid")
         ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
-        hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
+        hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01,
+                  attempts=1)              # nothing reaches the host whatever the retries: one attempt shows it
         with pytest.raises(RoleError) as err:
             await hht.power_on(ids.gpf)
         assert err.value.reason == "no_answer_from_ch"

@@ -10,7 +10,9 @@
   the window may finish, for at most ``INTERPAN_SESSION_MAX_S``; any other inter-PAN frame after the
   window is refused (``interpan_window_closed``).  ``reception_needed`` tells the shim when it may
   close the MAC filter list.  At most ``INTERPAN_MAX_SESSIONS`` sessions exist: a new sender beyond the
-  cap evicts the oldest expired session, else the oldest that has not finished CBKE, else the oldest
+  cap evicts by least progress, then age: the oldest expired session, else the oldest that has not got
+  past its KE Initiate (``session_progressed``); a session past Initiate and younger than its bound is
+  never evicted, and with every slot holding one the new sender is refused (``interpan_sessions_full``)
   (``ch.session_evicted``; ``on_session_evicted`` tells the shim to drop that sender's state).
 * ``screen_interpan(frame)``: the inter-PAN allow-list (profile, APS unicast, cluster, security, ZCL
   frame type, direction, command; ``rig.pairing.INTERPAN_ALLOW_LIST``), before a frame opens a session.
@@ -71,6 +73,7 @@ class ChCore:
     closed_at: float | None = None
     sessions: dict[str, float] = field(default_factory=dict)      # sender -> start, oldest first
     established: set[str] = field(default_factory=set)              # sessions past CBKE
+    progressed: set[str] = field(default_factory=set)               # sessions past their KE Initiate
     _timers: list[Timer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -97,6 +100,7 @@ class ChCore:
         self.closed_at = None
         self.sessions.clear()
         self.established.clear()
+        self.progressed.clear()
         removed = [e for e in list(self.log.entries.values()) if e.is_hht]
         for entry in removed:
             self._remove(entry, "ch_power_on")
@@ -179,31 +183,44 @@ class ChCore:
         sender = sender.upper()
         if sender not in self.sessions:
             while len(self.sessions) >= pairing.INTERPAN_MAX_SESSIONS:
-                self._evict_session()
+                if not self._evict_session():
+                    return self._refuse(Refusal(
+                        "interpan_sessions_full", f"{len(self.sessions)} inter-PAN sessions past their KE Initiate "
+                        f"and younger than {pairing.INTERPAN_SESSION_MAX_S:g} s"), sender, via="interpan")
             self.sessions[sender] = self.clock.now()
         return None
 
-    def _evict_session(self) -> None:
-        """Make room (``INTERPAN_MAX_SESSIONS``): the oldest expired session, else the oldest that has not
-        finished CBKE, else the oldest; so unauthenticated senders cannot push out an HHT past CBKE."""
+    def _evict_session(self) -> bool:
+        """Make room (``INTERPAN_MAX_SESSIONS``) by least progress, then age: the oldest expired session,
+        else the oldest that has not got past its KE Initiate; False when every session is past Initiate
+        and within its bound (none is evicted: spoofed senders cannot push out an HHT that is pairing)."""
         now = self.clock.now()
         expired = [s for s, started in self.sessions.items() if now - started > pairing.INTERPAN_SESSION_MAX_S]
-        pending = [s for s in self.sessions if s not in self.established]
-        victim, why = ((expired[0], "session_expired") if expired else
-                       (pending[0], "session_not_established") if pending else (next(iter(self.sessions)), "oldest"))
+        pending = [s for s in self.sessions if s not in self.progressed and s not in self.established]
+        if not expired and not pending:
+            return False
+        victim, why = (expired[0], "session_expired") if expired else (pending[0], "session_not_established")
         self.end_session(victim)
         self._emit("ch.session_evicted", why, peer=victim, cap=pairing.INTERPAN_MAX_SESSIONS)
         if self.on_session_evicted is not None:
             self.on_session_evicted(victim)
+        return True
+
+    def session_progressed(self, sender: str) -> None:
+        """The sender got past its KE Initiate (it sent Ephemeral Data: it heard the CH's answer)."""
+        if sender.upper() in self.sessions:
+            self.progressed.add(sender.upper())
 
     def session_established(self, sender: str) -> None:
         """The sender's session finished CBKE (the shim holds a link key with it)."""
         if sender.upper() in self.sessions:
             self.established.add(sender.upper())
+            self.progressed.add(sender.upper())
 
     def end_session(self, sender: str) -> None:
         self.sessions.pop(sender.upper(), None)
         self.established.discard(sender.upper())
+        self.progressed.discard(sender.upper())
 
     def reception_needed(self) -> float:
         """Seconds the MAC filter list must stay open after the window closed (0: close it now)."""

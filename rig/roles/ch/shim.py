@@ -34,7 +34,9 @@ import bellows.types as t
 from zigpy.zdo.types import ZDOCmd
 
 from rig import pairing
-from rig.clock import Clock
+from rig.cbke.certificate import Certificate163k1, Certificate283k1
+from rig.cbke.ke_cluster import SUITE_1, SUITE_2, InitiateKeyEstablishment, KeCommand
+from rig.clock import Clock, Timer
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
 from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassemblers, segments
@@ -51,6 +53,17 @@ _Sec = t.EmberInitialSecurityBitmask
 #: The trust centre's initial security when it forms the SM HAN (EmberInitialSecurityBitmask names).
 TC_SECURITY = (_Sec.TRUST_CENTER_GLOBAL_LINK_KEY | _Sec.PRECONFIGURED_NETWORK_KEY_MODE | _Sec.HAVE_PRECONFIGURED_KEY
                | _Sec.HAVE_NETWORK_KEY | _Sec.GET_LINK_KEY_WHEN_JOINING)
+
+
+def _certificate_subject(payload: bytes) -> bytes | None:
+    """The subject of an Initiate Key Establishment Request's certificate (None: not one of suites 1, 2)."""
+    try:
+        msg = InitiateKeyEstablishment.decode(payload)
+        if msg.suite not in (SUITE_1, SUITE_2):
+            return None
+        return (Certificate283k1 if msg.suite == SUITE_2 else Certificate163k1).decode(msg.identity).subject
+    except ValueError:                          # PayloadError is one: the responder refuses it, named
+        return None
 
 
 class ChShim:
@@ -88,6 +101,9 @@ class ChShim:
         self._interpan_ke: dict[str, tuple[object, asyncio.Task]] = {}     # sender -> (KE responder, its waiter)
         self._han_ke: dict[int, object] = {}
         self._han_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("tunnel"))
+        self._rx_timers: dict[tuple[str, object], Timer] = {}              # (path, sender) -> reassembly bound
+        self._ke_answering: set[asyncio.Task] = set()                      # KE Initiates being answered now
+        self._ke_tokens, self._ke_tokens_at = float(pairing.INTERPAN_KE_PER_S), self.clock.now()
         self._secure: set[str] = set()
         self._tunnels_out: dict[int, asyncio.Future] = {}
         self._pending: dict[tuple[str, int], tuple[int, str, int]] = {}
@@ -102,6 +118,26 @@ class ChShim:
         def dropped(sender, reason: str, n: int, detail: str) -> None:
             self._drop(reason, sender, via=via, bytes=n, detail=detail)
         return dropped
+
+    def _reassemble(self, rx: Reassemblers, via: str, sender, chunk: bytes) -> bytes | None:
+        """Feed one segment; a message still in progress ``REASSEMBLY_TIMEOUT_S`` after the sender's last
+        segment is dropped (``message_incomplete``), on the CH's clock."""
+        whole = rx.feed(sender, chunk)
+        timer = self._rx_timers.pop((via, sender), None)
+        if timer is not None:
+            timer.cancel()
+        if sender in rx:
+            self._rx_timers[(via, sender)] = self.clock.call_later(
+                pairing.REASSEMBLY_TIMEOUT_S, self._reassembly_timeout, rx, via, sender)
+        return whole
+
+    def _reassembly_timeout(self, rx: Reassemblers, via: str, sender) -> None:
+        self._rx_timers.pop((via, sender), None)
+        if sender in rx:
+            rx.discard(sender)
+            peer = sender if isinstance(sender, str) else None
+            self._drop("message_incomplete", peer, via=via,
+                       detail=f"no segment for {pairing.REASSEMBLY_TIMEOUT_S:g} s: the message was cut short")
 
     def _drop(self, reason: str, peer: str | None, **detail) -> None:
         """A frame (or the bytes of a message in progress) the CH discards without executing anything."""
@@ -225,9 +261,46 @@ class ChShim:
         if frame is None:
             self._drop("interpan_unparseable", None, via="interpan", detail="not an inter-PAN frame with a long source")
             return
-        if self.core.screen_interpan(frame) is not None or self.core.begin_session(frame.src) is not None:
+        if self.core.screen_interpan(frame) is not None:
             return                                  # ChCore has reported the refusal (ch.refused)
-        self._spawn(self._interpan(frame))
+        initiate = frame.cluster == pairing.KE_CLUSTER and frame.zcl.command_id == KeCommand.INITIATE_KEY_ESTABLISHMENT
+        if initiate and self._initiate_dropped(frame):
+            return
+        if self.core.begin_session(frame.src) is not None:
+            return                                  # ChCore has reported the refusal (ch.refused)
+        task = self._spawn(self._interpan(frame))
+        if initiate:                                # answered now, never queued (rig.pairing)
+            self._ke_answering.add(task)
+            task.add_done_callback(self._ke_answering.discard)
+
+    def _initiate_dropped(self, frame: InterPanFrame) -> bool:
+        """A KE Initiate the CH does not answer (``rig.pairing``): one for a sender whose key establishment is
+        in progress, one whose certificate names another device than its source, one beyond what the CH
+        answers at once.  Each is a ``ch.dropped`` event; nothing of the sender's state changes."""
+        src = frame.src
+        current = self._interpan_ke.get(src)
+        if current is not None and current[0].active:
+            self._drop("ke_in_progress", src, via="interpan", state=current[0].state)
+            return True
+        subject = _certificate_subject(frame.zcl.payload)
+        if subject is not None and subject != eui_bytes(src, "big"):
+            self._drop("ke_certificate_not_sender", src, via="interpan",
+                       detail=f"certificate subject {subject.hex().upper()}")
+            return True
+        if len(self._ke_answering) >= pairing.INTERPAN_KE_ANSWERING:
+            self._drop("ke_rate_limited", src, via="interpan",
+                       detail=f"{len(self._ke_answering)} Initiates being answered (INTERPAN_KE_ANSWERING)")
+            return True
+        now = self.clock.now()
+        self._ke_tokens = min(float(pairing.INTERPAN_KE_PER_S),
+                              self._ke_tokens + (now - self._ke_tokens_at) * pairing.INTERPAN_KE_PER_S)
+        self._ke_tokens_at = now
+        if self._ke_tokens < 1:
+            self._drop("ke_rate_limited", src, via="interpan",
+                       detail=f"more than {pairing.INTERPAN_KE_PER_S} Initiates a second (INTERPAN_KE_PER_S)")
+            return True
+        self._ke_tokens -= 1
+        return False
 
     def _refuse(self, refusal: Refusal, peer: str | None) -> None:
         """A refusal decided here rather than in ``ChCore`` (relay, GPF): reported the same way."""
@@ -252,12 +325,14 @@ class ChShim:
                 self._interpan_ke[src] = (ke, self._spawn(self._await_interpan_ke(src, ke)))
             else:
                 ke = current[0]
+            if frame.zcl.command_id == KeCommand.EPHEMERAL_DATA and ke.waiting_for_ephemeral:
+                self.core.session_progressed(src)     # it heard the CH's answer: not a spoofed source
             await ke.handle(frame.zcl.command_id, frame.zcl.payload)
             return
         if len(frame.zcl.payload) <= 2:
             self._drop("empty_transfer", src, via="interpan", detail="TransferData without GBCS bytes")
             return
-        whole = self._interpan_rx.feed(src, frame.zcl.payload[2:])
+        whole = self._reassemble(self._interpan_rx, "interpan", src, frame.zcl.payload[2:])
         if whole is None:
             return
         self.events.emit("CH", "ch.gbcs_received", peer=src, via="interpan", **_describe(whole))
@@ -290,6 +365,7 @@ class ChShim:
         """Drop what the CH holds for an inter-PAN sender whose session ended or was evicted."""
         ke = self._interpan_ke.pop(src, None)
         if ke is not None:
+            ke[0].abandon()                         # no timer left to fire for a forgotten sender
             ke[1].cancel()
         self._interpan_rx.discard(src)
         self._interpan_keys.pop(src, None)
@@ -412,7 +488,7 @@ class ChShim:
             if self.core.may_tunnel(eui) is not None:       # reported by ChCore (ch.refused)
                 return
             (tunnel_id,) = struct.unpack_from("<H", zcl.payload)
-            whole = self._han_rx.feed(eui, zcl.payload[2:])
+            whole = self._reassemble(self._han_rx, "tunnel", eui, zcl.payload[2:])
             if whole is None:
                 return
             if zcl.direction == 0:
