@@ -13,7 +13,7 @@ $(BIN)/rig: pyproject.toml
 	@touch $@
 
 test:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 run:
 	$(BIN)/rig scenario matrix
