@@ -442,6 +442,10 @@ class AirStack(Stack):
             return
         net = self.node.network
         self.devices[joiner] = short
+        # a (re)joining device is a new neighbour: the frame counters it used on an earlier stay no longer
+        # count against it (it starts again with the network key it is about to get), as for any new entry
+        # of a real stack's neighbour table
+        self.incoming_fc.pop(joiner, None)
         tk = f.ApsCommand(command_id=f.APS_CMD_TRANSPORT_KEY, key_type=f.KEY_NWK,
                           key=bytes.fromhex(net.network_key), key_seq=net.network_key_seq,
                           dst_ieee=joiner, src_ieee=self.ieee).encode()

@@ -236,12 +236,19 @@ class EzspRole:
         self._cb_id = ezsp.add_callback(self._on_callback)
         self.on_fields("messageSentHandler", self._on_message_sent)
         self.on_fields("rawTransmitCompleteHandler", self._on_raw_complete)
+        self.on("stackStatusHandler", self._on_stack_status)
 
     # --- callbacks ------------------------------------------------------------------------------
     def on(self, frame_name: str, fn: Callable) -> None:
         """Call ``fn(*fields)`` for every ``frame_name`` callback, its fields in canonical form
         (``rig.ezsp_fields``: bellows' v14 names and order, whatever version the dongle speaks)."""
         self._handlers.setdefault(frame_name, []).append(fn)
+
+    def _on_stack_status(self, status, *_rest) -> None:
+        """Off the network (a leave we asked for, or one the trust centre sent): inter-PAN frames from now on
+        carry the broadcast PAN again, so that answers reach a radio that is on no PAN."""
+        if t.sl_Status.from_ember_status(status) == t.sl_Status.NETWORK_DOWN:
+            self.pan_id = BROADCAST_PAN
 
     def on_fields(self, frame_name: str, fn: Callable) -> None:
         """Call ``fn(cb)`` with the canonical named tuple (``cb.aps_frame``, ``cb.nwk``, ``cb.message`` …)."""

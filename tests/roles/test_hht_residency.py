@@ -100,3 +100,21 @@ async def test_a_removed_hht_loses_its_keys_at_the_trust_centre_and_cannot_rejoi
     assert await premises.clock.wait_for(down, 5, "the HHT leaving the HAN")
     assert (await premises.clock.wait_for(erased, 5, "the CH erasing the HHT's keys")).peer == ids.hht
     assert await ch.role.link_key_for(ids.hht) is None
+
+
+async def test_the_same_hht_pairs_again_after_its_residency_ends(paired):
+    """After its 18 h the HHT is sent off; with a fresh CCS01 from the DCC it pairs again over inter-PAN,
+    joins with its install-code key and opens a tunnel: frame counters and keys left from its first stay
+    (its NCP's and the trust centre's) do not keep it out."""
+    premises, events, ch, hht, down = paired
+    ids = premises.ids
+    await premises.clock.advance(pairing.HHT_RESIDENCY_S + 1)
+    assert await premises.clock.wait_for(down, 5, "the HHT leaving the HAN")
+    assert ids.hht not in ch.core.log
+    hht.ccs01 = Builder(ids.keys).ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
+    await hht.interpan_pairing()
+    await hht.join_han()
+    entry = ch.core.log.get(ids.hht)
+    assert entry is not None and entry.join_state == "joined" and entry.is_hht
+    assert hht.tunnel_id is not None
+    assert [e.peer for e in events.named("ch.device_joined")].count(ids.hht) == 2
