@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from roles_ids import HHT_ID, PPMID_ID
 
-from rig.gbcs import create_test_store
+from rig.clock import VirtualClock
+from rig.events import EventLog
+from rig.gbcs import Builder, CounterStore, Device, Role, create_test_store
 from rig.premises import sim_premises
+from rig.roles.ch import ChCore, DeviceLog
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +29,13 @@ async def lab(tmp_path):
     await ezsp.disconnect()
     await ch.power_off()
     await premises.close()
+
+
+@pytest.fixture
+def core(keys, tmp_path):
+    """A powered-on ``ChCore`` (policy secmp0037) on a virtual clock, its log and counters in ``tmp_path``."""
+    clock = VirtualClock()
+    core = ChCore(clock, "secmp0037", DeviceLog(tmp_path / "log.json"), Device.from_store(keys, keys.one(Role.CHF)),
+                  CounterStore.load(tmp_path / "counters.json"), Builder(keys), EventLog(clock))
+    core.power_on()
+    return core

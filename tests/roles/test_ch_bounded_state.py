@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
 
 from rig import pairing
 from rig.clock import VirtualClock
 from rig.events import EventLog
-from rig.gbcs import Builder, CounterStore, Device, DeviceType, Role
-from rig.roles.ch import ChCore, DeviceLog
+from rig.gbcs import Builder, DeviceType, Role
 from rig.roles.ch.shim import ChShim
 from rig.zigbee.frames import interpan
 from rig.zigbee.zcl import ZclHeader
 
 SPOOFED = [f"{0xBAD0000000000000 + n:016X}" for n in range(1000)]
-
-
-@pytest.fixture
-def core(keys, tmp_path):
-    clock = VirtualClock()
-    core = ChCore(clock, "secmp0037", DeviceLog(tmp_path / "log.json"), Device.from_store(keys, keys.one(Role.CHF)),
-                  CounterStore.load(tmp_path / "counters.json"), Builder(keys), EventLog(clock))
-    core.power_on()
-    return core
 
 
 async def test_spoofed_session_flood_keeps_sessions_bounded_and_a_legitimate_hht_still_starts(core):

@@ -8,22 +8,11 @@ import importlib
 import pytest
 from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
 
-from rig.clock import VirtualClock
-from rig.events import EventLog
-from rig.gbcs import Builder, CounterStore, Device, Role
-from rig.roles.ch import ChCore, DeviceLog
+from rig.gbcs import Builder, CounterStore, Role
+from rig.roles.ch import DeviceLog
 
 COUNTERS_MODULE = importlib.import_module("rig.gbcs.validate")      # (rig.gbcs.validate is also a function)
 DEVICE_LOG_MODULE = importlib.import_module("rig.roles.ch.devicelog")
-
-
-@pytest.fixture
-def core(keys, tmp_path):
-    clock = VirtualClock()
-    core = ChCore(clock, "secmp0037", DeviceLog(tmp_path / "log.json"), Device.from_store(keys, keys.one(Role.CHF)),
-                  CounterStore.load(tmp_path / "counters.json"), Builder(keys), EventLog(clock))
-    core.power_on()
-    return core
 
 
 @pytest.fixture

@@ -9,11 +9,7 @@ import asyncio
 import pytest
 
 from rig import pairing
-from rig.clock import VirtualClock
-from rig.events import EventLog
-from rig.gbcs import Builder, CounterStore, Device, Role
 from rig.premises import sim_premises
-from rig.roles.ch import ChCore, DeviceLog
 from rig.roles.ezsp_role import EzspRole
 from rig.roles.hht import Hht
 from rig.zigbee.frames import APS_INTERPAN, ApsFrame, interpan
@@ -66,15 +62,6 @@ CASES = {
     "secured_wrong_key": (secured(TUNNEL, zcl(TRANSFER, b"\x00\x00\xdd"), key=bytes(16)), "aps_security_failed"),
     "plaintext_not_zcl": (plain(KE, b"\x01"), "interpan_malformed_zcl"),
 }
-
-
-@pytest.fixture
-def core(keys, tmp_path):
-    clock = VirtualClock()
-    core = ChCore(clock, "secmp0037", DeviceLog(tmp_path / "log.json"), Device.from_store(keys, keys.one(Role.CHF)),
-                  CounterStore.load(tmp_path / "counters.json"), Builder(keys), EventLog(clock))
-    core.power_on()
-    return core
 
 
 @pytest.mark.parametrize("case", CASES)
