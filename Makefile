@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test run attacks bench bench-slow lint clean
+.PHONY: setup test test-slow run attacks bench bench-slow lint clean
 
 setup: $(BIN)/rig
 
@@ -14,6 +14,11 @@ $(BIN)/rig: pyproject.toml
 
 test:
 	$(BIN)/pytest -q -n auto
+
+# The long form of the property and fault tests: RIG_SLOW=1 scales them (tests/conftest.py's `scaled`),
+# e.g. >= 10 000 fuzz cases per surface.
+test-slow:
+	RIG_SLOW=1 $(BIN)/pytest -q -n auto -m slow
 
 run:
 	$(BIN)/rig scenario matrix

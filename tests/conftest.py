@@ -20,6 +20,15 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 settings.register_profile("fixed", derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
+#: ``make test-slow`` sets RIG_SLOW=1: property and fault tests then run their long form.
+SLOW_RUN = os.environ.get("RIG_SLOW", "") == "1"
+
+
+def scaled(fast: int, slow: int = 10_000) -> int:
+    """How many cases a property/fault test runs: ``fast`` in ``make test`` (CI), ``slow`` in ``make
+    test-slow``.  Import it as ``from conftest import scaled`` (pytest puts tests/ on sys.path)."""
+    return slow if SLOW_RUN else fast
+
 
 def pytest_configure(config):
     if not (VECTORS / "README.md").is_file() or not any(VECTORS.rglob("*.json")):
