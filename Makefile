@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test test-slow run attacks bench bench-slow lint clean
+.PHONY: setup test test-v13 test-slow run attacks bench bench-slow lint clean
 
 setup: $(BIN)/rig
 
@@ -14,6 +14,11 @@ $(BIN)/rig: pyproject.toml
 
 test:
 	$(BIN)/pytest -q -n auto
+
+# Every test that runs on emulated dongles, with EmberZNet 7.4 (EZSP v13) firmware in them (rig.sim's switch).
+V13_TESTS := tests/roles tests/scenarios tests/attacks tests/plugin tests/lab tests/ncp tests/air tests/cbke
+test-v13:
+	$(BIN)/pytest -q -n auto --rig-ezsp-version 13 -m "not slow" $(V13_TESTS)
 
 # The long form of the property and fault tests: RIG_SLOW=1 scales them (tests/conftest.py's `scaled`),
 # e.g. >= 10 000 fuzz cases per surface.

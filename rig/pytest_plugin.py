@@ -96,6 +96,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="keep every test's artifacts folder (default: only failed tests')")
     group.addoption("--rig-artifacts", action="store", default=None, metavar="DIR",
                     help="folder for per-test artifacts (default: artifacts/ under the rootdir)")
+    group.addoption("--rig-ezsp-version", action="store", default=None, metavar="N",
+                    help="sim: the EZSP version of every emulated dongle's firmware (e.g. 13 for EmberZNet 7.4; "
+                         "default: the emulator's default, v14)")
     group.addoption("--rig-ppmid-b-install-code", action="store", default=None, metavar="HEX",
                     help="hardware: the install code on the PPMID label for its second identity (B)")
 
@@ -111,6 +114,17 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--rig={config.getoption('--rig')} with pytest-xdist -n {workers}: one bench's dongles cannot be "
             "shared between workers (each would open and power-cycle the same ports); run hardware with -n 0")
+    version = config.getoption("--rig-ezsp-version")
+    if version is not None:
+        import os
+
+        from rig.sim import EZSP_VERSION_ENV, SimError, default_ezsp_version
+
+        os.environ[EZSP_VERSION_ENV] = str(version)        # xdist workers inherit it; rig.sim reads it
+        try:
+            default_ezsp_version()
+        except SimError as exc:
+            raise pytest.UsageError(f"--rig-ezsp-version={version}: {exc}") from None
     config.stash[_TARGET_KEY] = target
 
 

@@ -7,6 +7,7 @@ processes over TCP or ptys.  ``new_air`` and ``tap_server`` give the medium and 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,23 @@ def check_ezsp_version(version: int | None) -> None:
                        f"{', '.join(map(str, emulated_ezsp_versions()))})")
 
 
+#: Environment variable naming the EZSP version every emulated dongle's firmware has when a caller does
+#: not choose one (``pytest --rig-ezsp-version N`` sets it, so the whole suite runs on that firmware).
+EZSP_VERSION_ENV = "RIG_SIM_EZSP_VERSION"
+
+
+def default_ezsp_version() -> int | None:
+    """The emulated firmware's EZSP version from ``RIG_SIM_EZSP_VERSION`` (None: the emulator's default)."""
+    text = os.environ.get(EZSP_VERSION_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise SimError(f"{EZSP_VERSION_ENV}={text!r} is not an EZSP version number (emulated: "
+                       f"{', '.join(map(str, emulated_ezsp_versions()))})")
+    check_ezsp_version(int(text))
+    return int(text)
+
+
 def new_air(clock: Clock, *, seed: int = 0, pcap: Path | str | None = None):
     """A virtual 802.15.4 medium (``firmware_shims.air.Air``) on ``clock``, capturing to ``pcap``."""
     from firmware_shims.air import Air
@@ -74,8 +92,12 @@ class SimLab:
     state_dir: Path | None = None
     air: object | None = None
     dongles: dict = field(default_factory=dict)
-    ezsp_version: int | None = None                      # every dongle's firmware EZSP version (None: default)
+    ezsp_version: int | None = None      # every dongle's firmware EZSP version (None: $RIG_SIM_EZSP_VERSION, else default)
     cbke_delays: tuple[float, float] | None = None       # every dongle's ECC delays (None: a real NCP's)
+
+    def __post_init__(self):
+        if self.ezsp_version is None:
+            self.ezsp_version = default_ezsp_version()
 
     def add(self, name: str, *, eui64: str | None = None, ezsp_version: int | None = None,
             cbke_library: bool = True, cbke_delays: tuple[float, float] | None = None):
