@@ -18,6 +18,14 @@ import zigpy.types as zt
 
 COUNTER_COUNT = len(t.EmberCounterType)
 
+#: Policies as a booted NCP has them before the host sets any [C] gecko_sdk
+#: protocol/zigbee/app/em260/em260-common.c (``DEFAULT_TC_POLICY``, set in ``emXncpInit``): the trust
+#: centre admits every joiner (with the well-known key when it holds no other) and unsecured rejoins.
+BOOT_POLICIES: dict[int, int] = {
+    int(t.EzspPolicyId.TRUST_CENTER_POLICY):
+        int(t.EzspDecisionBitmask.ALLOW_JOINS | t.EzspDecisionBitmask.ALLOW_UNSECURED_REJOINS),
+}
+
 
 @dataclass
 class NcpState:
@@ -26,7 +34,7 @@ class NcpState:
     eui64: zt.EUI64                                             # effective EUI-64, read from NV at boot
     config: dict[int, int] = field(default_factory=dict)         # EzspConfigId → value
     values: dict[int, bytes] = field(default_factory=dict)       # EzspValueId → value set by the host
-    policies: dict[int, int] = field(default_factory=dict)       # EzspPolicyId → decision
+    policies: dict[int, int] = field(default_factory=lambda: dict(BOOT_POLICIES))   # EzspPolicyId → decision
     endpoints: dict[int, dict] = field(default_factory=dict)     # endpoint → profile, device, clusters
     multicast: dict[int, tuple[int, int, int]] = field(default_factory=dict)   # index → group, ep, net
     extended_timeout: set[bytes] = field(default_factory=set)   # EUI-64s with the extended timeout

@@ -58,7 +58,8 @@ JOIN_SCAN_DURATION = 3
 GLOBAL_TC_KEY = b"ZigBeeAlliance09"
 APS_OPTION_ENCRYPTION = 0x0020
 APS_OPTION_RETRY = 0x0040
-TC_POLICY_INSTALL_CODE_ONLY = 0x10
+TC_ALLOW_JOINS = int(t.EzspDecisionBitmask.ALLOW_JOINS)
+TC_POLICY_INSTALL_CODE_ONLY = int(t.EzspDecisionBitmask.JOINS_USE_INSTALL_CODE_KEY)
 
 
 
@@ -408,8 +409,11 @@ class AirStack(Stack):
     # --- trust centre ---------------------------------------------------------------------------
     def _tc_key_for(self, eui: int) -> bytes | None:
         node = self.node
+        policy = node.state.policies.get(int(t.EzspPolicyId.TRUST_CENTER_POLICY), 0)
+        if not policy & TC_ALLOW_JOINS:            # the trust centre sends no network key: joins are denied
+            return None
         key = node.transient_key_for(_eui_obj(eui)) or node.link_key_for(_hex(eui))
-        if key is None and not node.state.policies.get(int(t.EzspPolicyId.TRUST_CENTER_POLICY), 0) & TC_POLICY_INSTALL_CODE_ONLY:
+        if key is None and not policy & TC_POLICY_INSTALL_CODE_ONLY:
             key = GLOBAL_TC_KEY
         return key
 

@@ -514,8 +514,11 @@ class EzspRole:
         """The next ZCL/ZDO transaction sequence number of this role."""
         return next(self._zcl_seq) & 0xFF
 
-    async def set_trust_center_policy(self, decision: int) -> None:
-        await self.ezsp.setPolicy(policyId=t.EzspPolicyId.TRUST_CENTER_POLICY, decisionId=decision)
+    async def set_trust_center_policy(self, decision: t.EzspDecisionBitmask) -> None:
+        """The trust-centre policy bitmask (``EzspDecisionBitmask``); a booted NCP has ALLOW_JOINS |
+        ALLOW_UNSECURED_REJOINS, i.e. it admits any joiner with the well-known key until told otherwise."""
+        await self.checked("setPolicy", "trust-centre policy", policyId=t.EzspPolicyId.TRUST_CENTER_POLICY,
+                           decisionId=decision)
 
     async def resume_network(self) -> bool:
         """``networkInit`` from NV, then NETWORK_UP; True when the NCP had a network and brought it up.

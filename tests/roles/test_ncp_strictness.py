@@ -54,7 +54,7 @@ async def trust_centre(role: EzspRole) -> EzspRole:
     from rig.roles.ch.shim import TC_SECURITY
 
     await role.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0500)
-    await role.set_trust_center_policy(0x10 | 0x01)
+    await role.set_trust_center_policy(t.EzspDecisionBitmask.ALLOW_JOINS | t.EzspDecisionBitmask.JOINS_USE_INSTALL_CODE_KEY)
     await role.form_network(extended_pan_id=EPAN, pan_id=PAN, channel=CHANNEL, network_key=bytes(16 * [7]),
                             security_bitmask=TC_SECURITY)
     return role
@@ -96,6 +96,62 @@ async def test_join_refuses_a_trust_centre_other_than_the_pinned_one(lab, monkey
     assert await joiner.join(CHANNEL, PAN, epan, LINK_KEY) == "ok"          # trust centre learnt while joining
     sent = backend.dongle("esme").nv.state.network.security_bitmask
     assert sent == int(Sec.HAVE_PRECONFIGURED_KEY | Sec.REQUIRE_ENCRYPTED_KEY)
+
+
+# --- the trust-centre policy -------------------------------------------------------------------------
+
+Decision = t.EzspDecisionBitmask
+
+
+async def tc_policy(role: EzspRole) -> int:
+    status, decision = await role.ezsp.getPolicy(policyId=t.EzspPolicyId.TRUST_CENTER_POLICY)
+    assert t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+    return int(decision)
+
+
+async def test_a_booted_ncp_admits_joiners_until_the_host_sets_the_trust_centre_policy(lab, monkeypatch):
+    """A booted NCP's policy is ALLOW_JOINS | ALLOW_UNSECURED_REJOINS (gecko_sdk's DEFAULT_TC_POLICY): a
+    trust centre whose host never sets the policy hands the network key to anyone using the well-known
+    key, so the CH must set it.  The policy is RAM: a power cycle brings the default back."""
+    monkeypatch.setattr(airstack, "TRANSPORT_KEY_WAIT", 0.5)
+    backend, role = lab
+    tc = await role("ch")
+    assert await tc_policy(tc) == int(Decision.ALLOW_JOINS | Decision.ALLOW_UNSECURED_REJOINS)
+    await tc.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0500)
+    from rig.roles.ch.shim import TC_SECURITY
+
+    await tc.form_network(extended_pan_id=EPAN, pan_id=PAN, channel=CHANNEL, network_key=bytes(16 * [7]),
+                          security_bitmask=TC_SECURITY)
+    await tc.checked("permitJoining", duration=60)
+    stranger = await role("esme")
+    epan = eui_obj(EPAN, zt.ExtendedPanId)
+    assert await stranger.join(CHANNEL, PAN, epan, airstack.GLOBAL_TC_KEY) == "ok"   # nobody admitted it
+    await stranger.leave()
+
+    await tc.set_trust_center_policy(Decision.ALLOW_JOINS | Decision.JOINS_USE_INSTALL_CODE_KEY)   # the CH's
+    assert await stranger.join(CHANNEL, PAN, epan, airstack.GLOBAL_TC_KEY) == "NOT_JOINED"   # access denied
+    assert backend.dongle("esme").nv.state.network is None
+
+    await backend.power_cycle("ch")
+    again = await role("ch")
+    assert await tc_policy(again) == int(Decision.ALLOW_JOINS | Decision.ALLOW_UNSECURED_REJOINS)
+
+
+async def test_a_policy_without_allow_joins_denies_even_an_admitted_joiner(lab, monkeypatch):
+    """JOINS_USE_INSTALL_CODE_KEY alone is not "install-code joins only": without ALLOW_JOINS the trust
+    centre sends no network key to anyone, whatever key it holds for the joiner."""
+    monkeypatch.setattr(airstack, "TRANSPORT_KEY_WAIT", 0.5)
+    backend, role = lab
+    tc = await trust_centre(await role("ch"))
+    await tc.set_trust_center_policy(Decision.JOINS_USE_INSTALL_CODE_KEY)
+    joiner = await role("esme")
+    await joiner.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0501)
+    await tc.admit(joiner.eui64, LINK_KEY, 60)
+    epan = eui_obj(EPAN, zt.ExtendedPanId)
+    assert await joiner.join(CHANNEL, PAN, epan, LINK_KEY) == "NOT_JOINED"        # association denied
+    assert backend.dongle("esme").nv.state.network is None
+    await tc.set_trust_center_policy(Decision.ALLOW_JOINS | Decision.JOINS_USE_INSTALL_CODE_KEY)
+    assert await joiner.join(CHANNEL, PAN, epan, LINK_KEY) == "ok"
 
 
 # --- networkInit, then NETWORK_UP ---------------------------------------------------------------------

@@ -164,7 +164,10 @@ class ChShim:
         removed = self.core.power_on()
         await role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER], [pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER]),
                            device_id=0x0500)
-        await role.set_trust_center_policy(0x10 | 0x01)
+        # joins only with a key from an install code (a CHF device-log entry), never the well-known key;
+        # no unsecured rejoins (the booted NCP's default allows them)
+        await role.set_trust_center_policy(t.EzspDecisionBitmask.ALLOW_JOINS
+                                           | t.EzspDecisionBitmask.JOINS_USE_INSTALL_CODE_KEY)
         if await role.resume_network():
             role.emit("ch.han_resumed")
         else:
