@@ -165,6 +165,7 @@ class AirRadio(Radio):
         self.pan_coordinator = False
         self.promiscuous = False
         self.rx_on = True
+        self.listening: Callable[[], bool] | None = None     # the NCP's receiver state, asked per frame
         self.address_filter: Callable[[MacFrame], bool] | None = None
         self.frame_pending: Callable[[MacFrame], bool] | None = None
         self.retries = 0
@@ -445,6 +446,9 @@ class Air:
             return
         if r.promiscuous:
             self._hand_over(r, data, lqi, rssi)
+            return
+        if r.listening is not None and not r.listening():
+            stats.not_listening += 1             # receiver off (off-network and not told to listen, or ECC)
             return
         if not r.accepts(frame):
             stats.filtered += 1

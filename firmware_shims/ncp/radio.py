@@ -38,6 +38,7 @@ class Radio:
 
     channel: int = 11
     on_receive: ReceiveCallback | None = None
+    listening: Callable[[], bool] | None = None      # set by the NCP's stack: is the receiver on now?
 
     def set_channel(self, channel: int) -> None:
         if channel not in CHANNELS:

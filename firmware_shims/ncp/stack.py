@@ -48,9 +48,25 @@ class Stack:
         self.node = node
         self.radio = radio
         self.radio.on_receive = self.on_receive
+        self.radio.listening = self.listening
         self._tasks: set[asyncio.Task] = set()
         self._scan_token = 0
+        self.rx_hold = 0                       # scans and joins in progress: the receiver is on for them
         self.reset()
+
+    def listening(self) -> bool:
+        """Whether the receiver is on now (the air drops frames that reach a deaf radio; acks to this
+        radio's own transmissions are always received, as a real radio turns round for them).
+
+        [I] EmberZNet keeps the receiver on while it is on a network as a router or coordinator, during
+        scans and joins, and off the network only when the host asked for it: ``zllSetRadioIdleMode``
+        (RX_ON until set OFF) or ``zllSetRxOnWhenIdle`` (for a duration) — the calls Silicon Labs' ZLL and
+        inter-PAN code make for an unjoined device that must hear answers.  [U] Not modelled: the radio
+        being off while the CBKE library computes (gecko_sdk crypto-state.h says only that the NCP is
+        "completely consumed" for seconds)."""
+        state = self.state
+        return (state.network_up or self.rx_hold > 0 or state.rx_idle_on
+                or self.node.clock.now() < state.rx_on_until)
 
     @property
     def state(self) -> NcpState:
@@ -231,6 +247,13 @@ class Stack:
         self._scan_token += 1
 
     async def _scan(self, token: int, scan_type: int, channels: list[int], duration: int) -> None:
+        self.rx_hold += 1
+        try:
+            await self._scan_channels(token, scan_type, channels, duration)
+        finally:
+            self.rx_hold -= 1
+
+    async def _scan_channels(self, token: int, scan_type: int, channels: list[int], duration: int) -> None:
         node = self.node
         home = self.radio.channel
         for channel in channels:

@@ -53,6 +53,8 @@ class NcpState:
     counters: list[int] = field(default_factory=lambda: [0] * COUNTER_COUNT)
     radio_power: int = 8
     aps_seq: int = 0                                             # last APS counter used
+    rx_idle_on: bool = False                                     # zllSetRadioIdleMode(RX_ON): listen while off-network
+    rx_on_until: float = 0.0                                     # zllSetRxOnWhenIdle: listen until this clock time
     cbke_busy: str | None = None                                 # the ECC operation in progress, if any
     cbke_engine: Any = None                                      # CBKE library, built on first use
     cbke_staged: dict[int, bytes] = field(default_factory=dict)  # certificate/keys from setValue

@@ -488,7 +488,7 @@ class AirStack(Stack):
 
     # --- joining --------------------------------------------------------------------------------
     def join(self, node_type: int, parameters, security) -> None:
-        self.spawn(self._join(node_type, parameters, security or {}))
+        self.spawn(self._join_listening(node_type, parameters, security or {}))
 
     def _preconfigured_key(self, security: dict) -> bytes | None:
         bitmask = security.get("bitmask", 0)
@@ -509,6 +509,13 @@ class AirStack(Stack):
         if not security.get("bitmask", 0) & Sec.HAVE_TRUST_CENTER_EUI64:
             return None
         return int(security.get("tc_eui64", "0" * 16), 16)
+
+    async def _join_listening(self, node_type: int, params, security: dict) -> None:
+        self.rx_hold += 1                        # beacons, association response, Transport Key
+        try:
+            await self._join(node_type, params, security)
+        finally:
+            self.rx_hold -= 1
 
     async def _join(self, node_type: int, params, security: dict) -> None:
         node = self.node

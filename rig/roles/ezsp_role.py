@@ -579,8 +579,13 @@ class EzspRole:
         return await self.ezsp.startScan(scanType=t.EzspNetworkScanType.ACTIVE_SCAN,
                                          channelMask=t.Channels.ALL_CHANNELS, duration=duration)
 
-    async def set_channel(self, channel: int) -> None:
-        await self.ezsp.setRadioChannel(channel=channel)
+    async def set_channel(self, channel: int, *, listen: bool = True) -> None:
+        """Tune the radio to ``channel``; with ``listen`` keep the receiver on while off the network
+        (``zllSetRadioIdleMode(RX_ON)``): an unjoined NCP's receiver is off when idle, so an HHT or
+        PPMID talking inter-PAN before it joins would never hear the CH's answers."""
+        await self.checked("setRadioChannel", f"channel {channel}", channel=channel)
+        if listen:
+            await self.ezsp.zllSetRadioIdleMode(mode=t.EmberRadioPowerMode.RADIO_POWER_MODE_RX_ON)
 
     async def switch_eui64(self, eui64: str) -> None:
         """Write the custom EUI-64 (NV3 token) and reset the NCP so that it takes effect."""

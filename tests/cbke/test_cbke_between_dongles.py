@@ -88,6 +88,8 @@ async def test_cbke_over_interpan_gives_both_dongles_the_same_link_key(tmp_path)
             (status,) = await ezsp.setValue(valueId=t.EzspValueId.VALUE_MAC_FILTER_LIST, value=INTERPAN_FILTERS)
             assert status == t.sl_Status.OK
         await hht.setRadioChannel(channel=info.channel)
+        # off the network the receiver is off when idle: the HHT keeps it on to hear the CH's answers
+        await hht.zllSetRadioIdleMode(mode=t.EmberRadioPowerMode.RADIO_POWER_MODE_RX_ON)
         ch_link = InterPanLink(app._ezsp, d["ch"].node.eui64, info.pan_id)
         hht_link = InterPanLink(hht, d["hht"].node.eui64, 0xFFFF)
         hht_link.peer = (eui_int(d["ch"].node.eui64), info.pan_id)

@@ -201,6 +201,55 @@ async def test_a_mac_filter_list_longer_than_the_table_is_refused_and_the_host_s
     assert frame.src == tx.eui64 and frame.cluster == pairing.KE_CLUSTER
 
 
+# --- the receiver of an unjoined NCP ---------------------------------------------------------------------
+
+async def interpan_pair(role):
+    """Two unjoined NCPs with KE in their MAC filters: ``rx`` listens for what ``tx`` sends inter-PAN."""
+    rx, tx = await role("hht"), await role("ppmid")
+    for r in (rx, tx):
+        await r.prepare(([pairing.KE_CLUSTER], [pairing.KE_CLUSTER]), device_id=0x0500)
+        await r.open_interpan()
+    heard: list = []
+    rx.on("macFilterMatchMessageHandler", lambda *args: heard.append(args))
+    return rx, tx, heard
+
+
+async def send_ke(tx, rx) -> bool:
+    """One KE frame from ``tx`` to ``rx``; True when ``rx``'s radio acknowledged it (a deaf one does not)."""
+    acked = await tx.send_interpan(rx.eui64, 0xFFFF, pairing.KE_CLUSTER, tx.zcl(0, b"\x02\x00", direction=0))
+    await asyncio.sleep(0.2)
+    return acked
+
+
+async def test_an_unjoined_ncp_hears_inter_pan_only_when_its_host_keeps_the_receiver_on(lab):
+    """Off the network the receiver is off when idle; the host code before issue 13 only tuned the channel,
+    so an HHT never heard the CH's inter-PAN answers on a real NCP.  ``set_channel`` now also sets the idle
+    mode to RX_ON; ``zllSetRxOnWhenIdle`` listens for a while."""
+    backend, role = lab
+    rx, tx, heard = await interpan_pair(role)
+    await tx.set_channel(CHANNEL)
+    await rx.ezsp.setRadioChannel(channel=CHANNEL)                # the old host code: tune, nothing more
+    assert not await send_ke(tx, rx)                              # no MAC ack from a deaf radio
+    assert heard == [] and backend.air.stats.not_listening >= 1
+
+    (status,) = await rx.ezsp.zllSetRxOnWhenIdle(durationMs=2000)  # on for two seconds
+    assert t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+    assert await send_ke(tx, rx)
+    assert len(heard) == 1
+    await asyncio.sleep(2.0)
+    assert not await send_ke(tx, rx)
+    assert len(heard) == 1                                         # the duration is over: deaf again
+
+    await rx.set_channel(CHANNEL)                                  # the fixed host: idle mode RX_ON
+    assert (await rx.ezsp.zllRxOnWhenIdleGetActive()) == [True]
+    assert await send_ke(tx, rx)
+    assert len(heard) == 2
+
+    await backend.power_cycle("hht")                               # RAM: a reset makes it deaf again
+    rx2 = await role("hht")
+    assert (await rx2.ezsp.zllRxOnWhenIdleGetActive()) == [False]
+
+
 async def test_configuration_is_refused_once_the_network_has_been_up(lab):
     from rig.roles.ezsp_role import NcpCommandError
 

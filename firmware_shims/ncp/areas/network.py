@@ -280,6 +280,20 @@ class NetworkArea(Area):
         self.state.radio_power = int(p["power"])
         return {"status": "OK"}
 
+    # --- the receiver off the network (ZLL commands, also how an unjoined inter-PAN device listens) ----
+    def cmd_zllSetRadioIdleMode(self, p):
+        self.state.rx_idle_on = int(p["mode"]) == int(t.EmberRadioPowerMode.RADIO_POWER_MODE_RX_ON)
+        return {}
+
+    def cmd_zllSetRxOnWhenIdle(self, p):
+        duration_ms = int(p["durationMs"])                 # 0 cancels
+        self.state.rx_on_until = self.clock.now() + duration_ms / 1000 if duration_ms else 0.0
+        return {"status": "OK"}
+
+    def cmd_zllRxOnWhenIdleGetActive(self, p):
+        state = self.state
+        return {"zllRxOnWhenIdleGetActive": state.rx_idle_on or self.clock.now() < state.rx_on_until}
+
     # --- scans ----------------------------------------------------------------------------------
     def cmd_startScan(self, p):
         if self.stack is None:
