@@ -16,6 +16,8 @@ Callers close their own EZSP connection before ``power_cycle(role)`` and reopen 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -238,6 +240,38 @@ class InventoryBackend(RigBackend):
         from rig.power import power_cycle
 
         return await power_cycle(self.dongle(role), self.inventory)
+
+    async def unanswered(self, *, timeout: float = 20.0) -> list[str]:
+        """Every dongle of the inventory (but the sniffer) that does not answer EZSP (ASH reset, version,
+        ``getEui64``) within ``timeout`` seconds, one line each naming the dongle, its role, its port and
+        the error; [] when the bench is whole.  Tried one after another (a bench's ports are independent,
+        but two answers at once would only hide which one hung)."""
+        from rig.power import PowerError, open_when_ready
+
+        problems = []
+        for dongle in self.inventory.dongles.values():
+            if dongle.role == "sniffer":
+                continue
+            try:
+                port = self.dongle(dongle.role).port
+            except InventoryError as exc:
+                problems.append(f"dongle {dongle.name} (role {dongle.role}): {exc}")
+                continue
+            try:
+                ezsp = await open_when_ready(port, **dongle.serial_settings(), timeout=timeout,
+                                             attempt=min(5.0, timeout))
+            except PowerError as exc:
+                problems.append(f"dongle {dongle.name} (role {dongle.role}) at {port} does not answer: {exc}")
+                continue
+            try:
+                await asyncio.wait_for(ezsp.getEui64(), timeout)
+            except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding
+                problems.append(f"dongle {dongle.name} (role {dongle.role}) at {port} does not answer getEui64: "
+                                f"{exc or type(exc).__name__}")
+            finally:
+                with contextlib.suppress(Exception):
+                    await ezsp.disconnect()
+        return problems
 
     def describe(self) -> str:
         roles = ", ".join(f"{d.role}={d.port}" for d in self.inventory.dongles.values())
