@@ -261,7 +261,7 @@ class InventoryBackend(RigBackend):
                 ezsp = await open_when_ready(port, **dongle.serial_settings(), timeout=timeout,
                                              attempt=min(5.0, timeout))
             except PowerError as exc:
-                problems.append(f"dongle {dongle.name} (role {dongle.role}) at {port} does not answer: {exc}")
+                problems.append(f"dongle {dongle.name} (role {dongle.role}): {exc}")
                 continue
             try:
                 await asyncio.wait_for(ezsp.getEui64(), timeout)

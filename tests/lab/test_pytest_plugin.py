@@ -186,3 +186,49 @@ def test_plugin_works_under_xdist_on_sim_and_refuses_to_share_a_bench_between_wo
     shared.stderr.fnmatch_lines(["*--rig=lab.yaml with pytest-xdist -n 2: one bench's dongles cannot be shared*"])
     serial = pytester.runpytest("-p", "xdist", "-n", "0", "--rig=lab.yaml", "-k", "test_hw")
     serial.assert_outcomes(passed=1, deselected=4)
+
+
+BENCH_TESTS = """
+    import pytest
+
+    pytestmark = pytest.mark.hardware
+
+    async def test_first(premises):
+        raise AssertionError("must not run: the bench check comes first")
+
+    async def test_second(rig_backend):
+        raise AssertionError("must not run: the run stopped")
+"""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", ["closed", "silent"])
+def test_a_dongle_that_does_not_answer_fails_set_up_naming_it_and_stops_the_run(pytester, dongles, kind):
+    import socket
+
+    ch = dongles.start("ch")
+    with socket.socket() as silent:          # accepts TCP (the kernel completes the handshake), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1] if kind == "silent" else _closed_port()
+        pytester.makefile(".yaml", lab=f"""\
+dongles:
+  ch-dongle: {{port: "{ch.url}", role: ch}}
+  esme-stick: {{port: "tcp://127.0.0.1:{port}", role: esme}}
+""")
+        pytester.makepyfile(test_bench=BENCH_TESTS)
+        result = pytester.runpytest("--rig=lab.yaml", "--rig-answer-timeout=2", "-m", "hardware")
+    assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    result.assert_outcomes(errors=1)                   # the first test's set-up; the second never starts
+    why = "Connect call failed" if kind == "closed" else "TimeoutError"
+    line = (f"bench lab.yaml: dongle esme-stick (role esme): NCP at tcp://127.0.0.1:{port} did not answer within "
+            f"2 s (last error: *{why}*")
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_first*", line, f"! Interrupted: {line}"])
+    assert "ch-dongle" not in result.stdout.str().split("short test summary")[-1]    # the CH answered
