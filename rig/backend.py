@@ -82,6 +82,11 @@ class RigBackend:
         """The label of ``role``'s device (what the premises cannot read from the dongle)."""
         return Label(self.eui64s(role))
 
+    def keys_dir(self) -> Path | None:
+        """The bench's GBCS key store (``rig provision`` writes it beside the inventory); None: the
+        premises makes its own."""
+        return None
+
     async def power_cycle(self, role: str) -> str:
         """Power-cycle ``role``'s dongle and wait until its port is back; returns the method."""
         raise NotImplementedError  # pragma: no cover - interface
@@ -201,6 +206,22 @@ class InventoryBackend(RigBackend):
         self.ppmid_b_install_code = ppmid_b_install_code
         self.ppmid_b = ppmid_b.upper() if ppmid_b else None
         self._resolved: dict[str, Dongle] = {}
+        self.provisioned = self._provision_dir()
+
+    def _provision_dir(self) -> Path | None:
+        """``rig provision``'s folder beside the inventory file, when it has been run."""
+        from rig.provision import LABELS_FILE, provision_dir
+
+        source = Path(self.inventory.source)
+        if not source.suffix:
+            return None
+        directory = provision_dir(source)
+        return directory if (directory / LABELS_FILE).is_file() else None
+
+    def keys_dir(self) -> Path | None:
+        if self.provisioned and (self.provisioned / "keys" / "roles.json").is_file():
+            return self.provisioned / "keys"
+        return None
 
     @classmethod
     def from_file(cls, path: str | Path, clock: Clock | None = None,
@@ -227,8 +248,20 @@ class InventoryBackend(RigBackend):
         return self.inventory.dongle_for(role).eui64s
 
     def label(self, role: str) -> Label:
-        """The inventory's EUI-64s; for the PPMID, identity B's install code as given on the command line
-        (``--rig-ppmid-b-install-code``: it is on the device's label, not in any token)."""
+        """What ``rig provision`` wrote beside the inventory (``labels.json``: identity B's EUI-64, install
+        code and host-held certificate); else the inventory's EUI-64s and, for the PPMID, identity B's
+        install code as given on the command line (``--rig-ppmid-b-install-code``: it is on the device's
+        label, not in any token), which also overrides the provisioned label."""
+        if self.provisioned and not self.ppmid_b_install_code:
+            from rig.cbke.token import load_token
+            from rig.provision import load_labels
+
+            entry = load_labels(self.provisioned).get(role)
+            if entry:
+                return Label(tuple(entry["eui64s"]),
+                             {eui: bytes.fromhex(code) for eui, code in entry["install_codes"].items()},
+                             {eui: load_token(self.provisioned / path).to_json()
+                              for eui, path in entry["cbke_tokens"].items()})
         euis = self.eui64s(role)
         if role == "ppmid" and self.ppmid_b:
             euis = (*euis[:1], self.ppmid_b)

@@ -122,7 +122,7 @@ class Premises:
             raise PremisesError("the PPMID's identity B needs its EUI-64 (inventory eui64s: [A, B]) and its "
                                 "install code (--rig-ppmid-b-install-code)")
         identity_b = label.eui64s[1]
-        keys_dir = self.work_dir / "keys"
+        keys_dir = self.backend.keys_dir() or self.work_dir / "keys"
         keys = KeyStore(keys_dir) if (keys_dir / "roles.json").exists() else create_test_store(
             keys_dir, hht=[euis["ppmid"]], ppmid=[identity_b], ids={Role.GPF: euis["ch"], Role.ESME: euis["esme"]})
         self.ids = Identities(keys, keys.one(Role.CHF), euis["ch"], euis["esme"], hht=euis["ppmid"],
