@@ -16,7 +16,8 @@ Markers and what runs where
   internals); skipped on an inventory/labgrid environment with the reason.
   Under ``--rig=PATH.yaml``/``labgrid:``: a test that is neither ``hardware`` nor ``sim_only`` and uses
   no dongle fixture (codecs, crypto, a test that starts its own emulated dongles) runs as on sim; one
-  that asks for a dongle fixture (``DONGLE_FIXTURES``) without being marked ``hardware`` is skipped as
+  that asks for a dongle fixture (``DONGLE_FIXTURES``, all resting on ``rig_backend``) without being
+  marked ``hardware`` is skipped as
   emulation-only (it was never declared bench-runnable), and one asking for ``air`` is ``sim_only``.
   Before the first dongle test, every dongle of the inventory must answer EZSP within
   ``--rig-answer-timeout`` seconds; one that does not fails that test's set-up naming it (dongle name,
@@ -148,8 +149,8 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"rig: {config.stash[_TARGET_KEY].describe()}"
 
 
-#: the fixtures that reach dongles (all through ``rig_backend``): a test using one is bench-runnable only
-#: when marked ``hardware``
+#: the fixtures that reach dongles (all through ``rig_backend``, so a test using one uses it — a test's own
+#: fixture of the same name that does not is not counted): bench-runnable only when marked ``hardware``
 DONGLE_FIXTURES = ("rig_backend", "premises", "rig_events", "ch", "gpf", "esme", "hht", "ppmid", "air")
 
 
@@ -163,10 +164,11 @@ def skip_reason(target: RigTarget, *, hardware: tuple[str, ...] | None, sim_only
     where = f"--rig={target.path}" if target.kind == "inventory" else f"--rig=labgrid:{target.path}"
     if sim_only is not None:
         return f"sim_only: needs the emulator's insides{f' ({sim_only})' if sim_only else ''}; not run on {where}"
-    if "air" in fixtures:
+    dongles = "rig_backend" in fixtures
+    if dongles and "air" in fixtures:
         return f"sim_only: uses the virtual air (fixture 'air'); not run on {where}"
     if hardware is None:
-        if any(name in fixtures for name in DONGLE_FIXTURES):
+        if dongles:
             return (f"emulation only: uses the rig's dongles but is not marked hardware (bench-runnable); "
                     f"not run on {where}")
         return None
