@@ -16,6 +16,8 @@ Callers close their own EZSP connection before ``power_cycle(role)`` and reopen 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -79,6 +81,11 @@ class RigBackend:
     def label(self, role: str) -> Label:
         """The label of ``role``'s device (what the premises cannot read from the dongle)."""
         return Label(self.eui64s(role))
+
+    def keys_dir(self) -> Path | None:
+        """The bench's GBCS key store (``rig provision`` writes it beside the inventory); None: the
+        premises makes its own."""
+        return None
 
     async def power_cycle(self, role: str) -> str:
         """Power-cycle ``role``'s dongle and wait until its port is back; returns the method."""
@@ -199,6 +206,22 @@ class InventoryBackend(RigBackend):
         self.ppmid_b_install_code = ppmid_b_install_code
         self.ppmid_b = ppmid_b.upper() if ppmid_b else None
         self._resolved: dict[str, Dongle] = {}
+        self.provisioned = self._provision_dir()
+
+    def _provision_dir(self) -> Path | None:
+        """``rig provision``'s folder beside the inventory file, when it has been run."""
+        from rig.provision import LABELS_FILE, provision_dir
+
+        source = Path(self.inventory.source)
+        if not source.suffix:
+            return None
+        directory = provision_dir(source)
+        return directory if (directory / LABELS_FILE).is_file() else None
+
+    def keys_dir(self) -> Path | None:
+        if self.provisioned and (self.provisioned / "keys" / "roles.json").is_file():
+            return self.provisioned / "keys"
+        return None
 
     @classmethod
     def from_file(cls, path: str | Path, clock: Clock | None = None,
@@ -225,8 +248,20 @@ class InventoryBackend(RigBackend):
         return self.inventory.dongle_for(role).eui64s
 
     def label(self, role: str) -> Label:
-        """The inventory's EUI-64s; for the PPMID, identity B's install code as given on the command line
-        (``--rig-ppmid-b-install-code``: it is on the device's label, not in any token)."""
+        """What ``rig provision`` wrote beside the inventory (``labels.json``: identity B's EUI-64, install
+        code and host-held certificate); else the inventory's EUI-64s and, for the PPMID, identity B's
+        install code as given on the command line (``--rig-ppmid-b-install-code``: it is on the device's
+        label, not in any token), which also overrides the provisioned label."""
+        if self.provisioned and not self.ppmid_b_install_code:
+            from rig.cbke.token import load_token
+            from rig.provision import load_labels
+
+            entry = load_labels(self.provisioned).get(role)
+            if entry:
+                return Label(tuple(entry["eui64s"]),
+                             {eui: bytes.fromhex(code) for eui, code in entry["install_codes"].items()},
+                             {eui: load_token(self.provisioned / path).to_json()
+                              for eui, path in entry["cbke_tokens"].items()})
         euis = self.eui64s(role)
         if role == "ppmid" and self.ppmid_b:
             euis = (*euis[:1], self.ppmid_b)
@@ -238,6 +273,38 @@ class InventoryBackend(RigBackend):
         from rig.power import power_cycle
 
         return await power_cycle(self.dongle(role), self.inventory)
+
+    async def unanswered(self, *, timeout: float = 20.0) -> list[str]:
+        """Every dongle of the inventory (but the sniffer) that does not answer EZSP (ASH reset, version,
+        ``getEui64``) within ``timeout`` seconds, one line each naming the dongle, its role, its port and
+        the error; [] when the bench is whole.  Tried one after another (a bench's ports are independent,
+        but two answers at once would only hide which one hung)."""
+        from rig.power import PowerError, open_when_ready
+
+        problems = []
+        for dongle in self.inventory.dongles.values():
+            if dongle.role == "sniffer":
+                continue
+            try:
+                port = self.dongle(dongle.role).port
+            except InventoryError as exc:
+                problems.append(f"dongle {dongle.name} (role {dongle.role}): {exc}")
+                continue
+            try:
+                ezsp = await open_when_ready(port, **dongle.serial_settings(), timeout=timeout,
+                                             attempt=min(5.0, timeout))
+            except PowerError as exc:
+                problems.append(f"dongle {dongle.name} (role {dongle.role}): {exc}")
+                continue
+            try:
+                await asyncio.wait_for(ezsp.getEui64(), timeout)
+            except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding
+                problems.append(f"dongle {dongle.name} (role {dongle.role}) at {port} does not answer getEui64: "
+                                f"{exc or type(exc).__name__}")
+            finally:
+                with contextlib.suppress(Exception):
+                    await ezsp.disconnect()
+        return problems
 
     def describe(self) -> str:
         roles = ", ".join(f"{d.role}={d.port}" for d in self.inventory.dongles.values())

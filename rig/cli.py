@@ -15,6 +15,7 @@ REGISTRARS: list[str] = [
     "rig.cbke.cli",
     "rig.gbcs.cli",
     "rig.lab_cli",
+    "rig.provision_cli",
     "rig.scenario_cli",
     "rig.sim_cli",
     "rig.sniff",

@@ -7,10 +7,13 @@ The scenario report, the ``--json`` output and the test transcripts all read the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rig.clock import Clock
+
+LOGGER = logging.getLogger("rig.events")     # every event at DEBUG too: a failed test's rig.log shows them
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class EventLog:
     def emit(self, actor: str, name: str, result: str = "ok", *, peer: str | None = None, **detail: Any) -> Event:
         event = Event(name, self.now(), result, actor, peer, detail)
         self.events.append(event)
+        if LOGGER.isEnabledFor(logging.DEBUG):
+            LOGGER.debug("%.3f %s %s %s peer=%s %s", event.time, actor, name, result, peer,
+                         {k: v for k, v in detail.items() if k != "hex"})
         for listener in self.listeners:
             listener(event)
         return event

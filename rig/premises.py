@@ -101,12 +101,19 @@ class Premises:
         from rig.roles.ezsp_role import DongleUnfit, EzspRole
 
         await self.backend.manufacture(PREMISES_ROLES)
+        label = self.backend.label("ppmid")
         euis, codes = {}, {}
         for role in PREMISES_ROLES:
             ezsp = await self.open(role)
             reader = EzspRole(f"premises/{role}", ezsp, self.clock, self.events)
             try:
+                if self.backend.hardware:
+                    await reader.factory_reset()       # no network, keys or identity left by the previous test
                 euis[role] = await reader.read_eui64()
+                if role == "ppmid" and len(label.eui64s) >= 2 and euis[role] == label.eui64s[1]:
+                    # a bench's PPMID left as identity B by the previous test: back to A (NV3, reset)
+                    await reader.switch_eui64(label.eui64s[0])
+                    euis[role] = await reader.read_eui64()
                 codes[role] = await reader.read_install_code()
                 await reader.check_dongle()            # EZSP version, CBKE library and certificate
             except DongleUnfit as exc:
@@ -117,12 +124,11 @@ class Premises:
         for role in ("esme", "ppmid"):
             if codes[role] is None:
                 raise PremisesError(f"the {role} dongle ({euis[role]}) has no MFG_INSTALLATION_CODE token")
-        label = self.backend.label("ppmid")
         if len(label.eui64s) < 2 or label.eui64s[1] not in label.install_codes:
             raise PremisesError("the PPMID's identity B needs its EUI-64 (inventory eui64s: [A, B]) and its "
                                 "install code (--rig-ppmid-b-install-code)")
         identity_b = label.eui64s[1]
-        keys_dir = self.work_dir / "keys"
+        keys_dir = self.backend.keys_dir() or self.work_dir / "keys"
         keys = KeyStore(keys_dir) if (keys_dir / "roles.json").exists() else create_test_store(
             keys_dir, hht=[euis["ppmid"]], ppmid=[identity_b], ids={Role.GPF: euis["ch"], Role.ESME: euis["esme"]})
         self.ids = Identities(keys, keys.one(Role.CHF), euis["ch"], euis["esme"], hht=euis["ppmid"],

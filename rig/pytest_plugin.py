@@ -7,9 +7,21 @@ Options
   ``--rig-keep-artifacts``       keep every test's artifacts folder, not just failed tests'
   ``--rig-artifacts=DIR``        where the per-test folders go (default ``artifacts/`` in rootdir)
 
-Markers
-  ``hardware`` (optionally ``hardware("ch", "hht")``): skipped unless an inventory or labgrid
-  environment is given, or when it lacks one of the named roles; the skip reason says which.
+Markers and what runs where
+  ``hardware`` (optionally ``hardware("ch", "hht")``): bench-runnable — the test reaches dongles only
+  through the role fixtures (``rig_backend``, ``premises``, ``ch``, ``hht``, ...), so it runs on emulated
+  dongles by default AND on an inventory/labgrid environment's dongles; there it is skipped, with the
+  reason, when the bench lacks one of the named roles.  ``-m hardware`` selects the bench suite.
+  ``sim_only`` (optionally ``sim_only("why")``): needs the emulator's insides (air faults, NCP
+  internals); skipped on an inventory/labgrid environment with the reason.
+  Under ``--rig=PATH.yaml``/``labgrid:``: a test that is neither ``hardware`` nor ``sim_only`` and uses
+  no dongle fixture (codecs, crypto, a test that starts its own emulated dongles) runs as on sim; one
+  that asks for a dongle fixture (``DONGLE_FIXTURES``, all resting on ``rig_backend``) without being
+  marked ``hardware`` is skipped as
+  emulation-only (it was never declared bench-runnable), and one asking for ``air`` is ``sim_only``.
+  Before the first dongle test, every dongle of the inventory must answer EZSP within
+  ``--rig-answer-timeout`` seconds; one that does not fails that test's set-up naming it (dongle name,
+  role, port, the error) and stops the run — a dead bench is never a pass nor "nothing collected".
   ``slow``: long-running test (deselect with ``-m "not slow"``).
 
 Fixtures
@@ -99,13 +111,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rig-ezsp-version", action="store", default=None, metavar="N",
                     help="sim: the EZSP version of every emulated dongle's firmware (e.g. 13 for EmberZNet 7.4; "
                          "default: the emulator's default, v14)")
+    group.addoption("--rig-answer-timeout", action="store", type=float, default=20.0, metavar="SECONDS",
+                    help="hardware: how long each inventory dongle may take to answer EZSP before the run stops "
+                         "naming it (default 20)")
     group.addoption("--rig-ppmid-b-install-code", action="store", default=None, metavar="HEX",
                     help="hardware: the install code on the PPMID label for its second identity (B)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "hardware(*roles): needs real radios named by --rig=PATH.yaml or "
-                                       "--rig=labgrid:ENV.yaml (skipped otherwise, with the reason)")
+    config.addinivalue_line("markers", "hardware(*roles): bench-runnable: runs on emulated dongles and on "
+                                       "--rig=PATH.yaml / --rig=labgrid:ENV.yaml (skipped there without the roles)")
+    config.addinivalue_line("markers", "sim_only(why): needs the emulator's insides (air faults, NCP internals); "
+                                       "skipped on an inventory or labgrid environment")
     config.addinivalue_line("markers", "slow: long-running test")
     config.addinivalue_line("markers", "rig_policy(name): the CH fixture's inter-PAN policy, gbcs or secmp0037")
     target = parse_rig_option(config.getoption("--rig"))
@@ -146,12 +163,30 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"rig: {config.stash[_TARGET_KEY].describe()}"
 
 
-def hardware_skip_reason(target: RigTarget, roles: tuple[str, ...]) -> str | None:
-    """Why a ``hardware``-marked test cannot run on ``target`` (None: it can)."""
+#: the fixtures that reach dongles (all through ``rig_backend``, so a test using one uses it — a test's own
+#: fixture of the same name that does not is not counted): bench-runnable only when marked ``hardware``
+DONGLE_FIXTURES = ("rig_backend", "premises", "rig_events", "ch", "gpf", "esme", "hht", "ppmid", "air")
+
+
+def skip_reason(target: RigTarget, *, hardware: tuple[str, ...] | None, sim_only: str | None,
+                fixtures: tuple[str, ...] = ()) -> str | None:
+    """Why a test cannot run on ``target`` (None: it can).  ``hardware``: the roles of its ``hardware``
+    marker (None when unmarked); ``sim_only``: its ``sim_only`` reason ("" when marked without one,
+    None when unmarked); ``fixtures``: the fixtures it uses."""
     if not target.hardware:
-        return ("hardware test: needs real dongles; run with --rig=PATH.yaml (a hardware inventory) or "
-                "--rig=labgrid:ENV.yaml (now --rig=sim)")
-    missing = [role for role in roles if not target.inventory.has_role(role)]
+        return None                                  # emulated dongles: every test runs
+    where = f"--rig={target.path}" if target.kind == "inventory" else f"--rig=labgrid:{target.path}"
+    if sim_only is not None:
+        return f"sim_only: needs the emulator's insides{f' ({sim_only})' if sim_only else ''}; not run on {where}"
+    dongles = "rig_backend" in fixtures
+    if dongles and "air" in fixtures:
+        return f"sim_only: uses the virtual air (fixture 'air'); not run on {where}"
+    if hardware is None:
+        if dongles:
+            return (f"emulation only: uses the rig's dongles but is not marked hardware (bench-runnable); "
+                    f"not run on {where}")
+        return None
+    missing = [role for role in hardware if not target.inventory.has_role(role)]
     if missing:
         return f"hardware test needs role(s) {', '.join(missing)}, which {target.path} does not provide"
     return None
@@ -160,10 +195,11 @@ def hardware_skip_reason(target: RigTarget, roles: tuple[str, ...]) -> str | Non
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     target = config.stash[_TARGET_KEY]
     for item in items:
-        marker = item.get_closest_marker("hardware")
-        if marker is None:
-            continue
-        reason = hardware_skip_reason(target, tuple(marker.args))
+        hardware = item.get_closest_marker("hardware")
+        sim_only = item.get_closest_marker("sim_only")
+        reason = skip_reason(target, hardware=None if hardware is None else tuple(hardware.args),
+                             sim_only=None if sim_only is None else " ".join(map(str, sim_only.args)),
+                             fixtures=tuple(getattr(item, "fixturenames", ())))
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
 
@@ -233,8 +269,36 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+_BENCH_KEY = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def rig_bench(request: pytest.FixtureRequest, rig_target: RigTarget) -> RigTarget:
+    """On an inventory/labgrid environment: every dongle answers EZSP (checked once, before the first test
+    that uses dongles).  One that does not fails this set-up naming it and stops the run."""
+    if not rig_target.hardware:
+        return rig_target
+    config = request.config
+    if _BENCH_KEY not in config.stash:
+        import asyncio
+        import concurrent.futures
+
+        from rig.backend import InventoryBackend
+
+        timeout = config.getoption("--rig-answer-timeout")
+        backend = InventoryBackend(rig_target.inventory)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:      # its own loop, outside any test's
+            config.stash[_BENCH_KEY] = pool.submit(asyncio.run, backend.unanswered(timeout=timeout)).result()
+    problems = config.stash[_BENCH_KEY]
+    if problems:
+        message = f"bench {rig_target.path}: " + "; ".join(problems)
+        request.session.shouldstop = message
+        pytest.fail(message, pytrace=False)
+    return rig_target
+
+
 @pytest_asyncio.fixture
-async def rig_backend(rig_target: RigTarget, clock, artifacts_dir: Path, tmp_path: Path, pytestconfig):
+async def rig_backend(rig_target: RigTarget, rig_bench, clock, artifacts_dir: Path, tmp_path: Path, pytestconfig):
     """Dongles for roles: ``await rig_backend.dongle_path(role)``, ``await rig_backend.power_cycle(role)``.
     On sim: emulated dongles on one virtual air whose capture is ``artifacts/<test>/air.pcap``."""
     from rig.backend import InventoryBackend, LabgridBackend, SimBackend
@@ -277,7 +341,7 @@ async def premises(rig_target: RigTarget, rig_backend, tmp_path: Path):
     try:
         await built.setup()
     except PremisesError as exc:
-        pytest.skip(str(exc)) if rig_target.hardware else pytest.fail(str(exc))
+        pytest.fail(str(exc), pytrace=False)      # a dongle that cannot play its role is never a pass
     try:
         yield built
     finally:

@@ -53,7 +53,7 @@ async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | No
         async with asyncio.timeout(timeout):
             await ezsp.connect(use_thread=False)
     except (OSError, TimeoutError) as exc:
-        raise TransportError(f"cannot open EZSP dongle at {path!r}: {exc or type(exc).__name__}") from exc
+        raise TransportError(f"cannot open EZSP dongle at {path!r}: {str(exc) or type(exc).__name__}") from exc
     from rig import fragments
 
     fragments.install(ezsp)          # APS fragments reassembled by the rig, not by bellows (rig.fragments)

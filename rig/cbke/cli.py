@@ -4,7 +4,9 @@
 * ``rig cbke issue DIR --eui64 HEX --out FILE`` -- certificate + private key for one device, written
   as a token file (JSON, hex ``certificate``, ``caPublicKey``, ``privateKey``) that an emulated dongle
   loads into its MFG_CBKE_283K1_DATA token;
-* ``rig cbke show FILE`` -- decode a token file and check that its key pair matches the certificate.
+* ``rig cbke show FILE`` -- decode a token file and check that its key pair matches the certificate;
+* ``rig cbke install PORT FILE --burn`` -- write a token into a dongle's write-once MFG_CBKE_283K1_DATA
+  over EZSP and read it back (``rig.cbke.install``; refused without ``--burn``, like ``rig write-eui64``).
 """
 
 from __future__ import annotations
@@ -120,6 +122,67 @@ def build_app() -> typer.Typer:
         typer.echo(f"  key pair matches certificate and CA key: {'yes' if ok else 'NO'}")
         if not ok:
             raise typer.Exit(1)
+
+    @cbke.command("install")
+    def install(
+        port: Annotated[str, typer.Argument(help="Dongle path or URL (tcp://, socket://, rfc2217://, /dev/...).")],
+        file: Annotated[Path, typer.Argument(help="A suite-2 token file (from `rig cbke issue`).")],
+        burn: Annotated[bool, typer.Option("--burn", help="Allow writing the WRITE-ONCE CBKE token (and, when "
+                                           "the certificate names another EUI-64, the write-once custom EUI-64). "
+                                           "Can never be undone.")] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+        timeout: Annotated[float, typer.Option(help="Seconds to wait for the dongle.")] = 15.0,
+        baudrate: Annotated[int, typer.Option(help="Baud rate for serial ports.")] = 115200,
+        flow_control: Annotated[str, typer.Option(help="none, software or hardware.")] = "none",
+    ) -> None:
+        """Install a CBKE certificate and keys into a dongle's manufacturing token over EZSP, then read them
+        back (exit 0 also when the dongle already holds this certificate; 1 refused; 2 dongle error)."""
+        import asyncio
+
+        from bellows.exception import EzspError
+
+        from rig.cbke.install import CbkeInstallError, install_and_read_back, plan_cbke_install
+        from rig.inventory import check_port
+        from rig.power import PowerError, open_when_ready
+
+        problem = check_port(port)
+        if problem:
+            raise typer.BadParameter(problem, param_hint="PORT")
+        if flow_control not in ("none", "software", "hardware"):
+            raise typer.BadParameter(f"{flow_control!r} is not one of none, software, hardware")
+        try:
+            token = load_token(file)
+        except (OSError, ValueError, KeyError) as exc:
+            _fail(f"cannot read token file {file}: {exc}")
+        flow = None if flow_control == "none" else flow_control
+        with asyncio.Runner() as runner:
+            try:
+                ezsp = runner.run(open_when_ready(port, baudrate=baudrate, flow_control=flow, timeout=timeout))
+            except PowerError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
+            try:
+                plan = runner.run(plan_cbke_install(ezsp, port, token, burn=burn))
+                if plan.method == "nothing":
+                    typer.echo(plan.reason)
+                    return
+                if plan.method == "refuse":
+                    typer.echo(f"refused: {port}: {plan.reason}", err=True)
+                    raise typer.Exit(1)
+                typer.echo(f"{port}: CBKE certificate for {plan.subject} (device {plan.device})")
+                typer.echo(f"writes: {plan.reason}")
+                typer.echo("WARNING: these manufacturing tokens are write-once; this can never be undone.")
+                if not yes and not typer.confirm("Write it?", default=False):
+                    typer.echo("nothing written")
+                    raise typer.Exit(1)
+                runner.run(install_and_read_back(ezsp, token, plan))
+            except (CbkeInstallError, EzspError, TimeoutError) as exc:
+                typer.echo(f"error: {port}: {str(exc) or type(exc).__name__}", err=True)
+                raise typer.Exit(2) from None
+            finally:
+                runner.run(ezsp.disconnect())
+        extra = f"; custom EUI-64 {plan.subject} from the next boot" if plan.burns_eui64 else ""
+        typer.echo(f"installed and read back: certificate for {plan.subject}{extra}")
 
     return cbke
 

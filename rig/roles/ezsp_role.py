@@ -407,6 +407,13 @@ class EzspRole:
                                  (t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE, MAC_FILTER_TABLE_SIZE)):
             await self.checked("setConfigurationValue", f"{config_id.name}={value}", configId=config_id, value=value)
 
+    async def factory_reset(self) -> None:
+        """Forget the stack's non-volatile state — network, key table — keeping the manufacturing tokens and
+        the outgoing frame counters (``tokenFactoryReset``, EZSP v13+), then reset the NCP: a bench's
+        dongle starts a premises as clean as a new emulated one."""
+        await self.ezsp.tokenFactoryReset(excludeOutgoingFC=True, excludeBootCounter=True)
+        await self.reset_ncp()
+
     async def reset_ncp(self) -> None:
         """Reset the NCP (RAM and configuration cleared, NV kept) and negotiate EZSP again."""
         await self.ezsp.reset()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rig import des, pairing
-from rig.premises import sim_premises
+from rig.premises import Premises, sim_premises
 from rig.scenarios.secmp0037 import ScenarioResult, format_duration, parse_duration, run
 
 DELAYS = ("0", "59m59s", "60m1s", "5d")
@@ -82,7 +82,12 @@ def rows(policies=pairing.POLICIES, delays=DELAYS) -> list[Row]:
     return out
 
 
-async def run_row(row: Row, work_dir: Path | None = None, pcap: Path | None = None) -> Row:
+async def run_row(row: Row, work_dir: Path | None = None, pcap: Path | None = None, *,
+                  premises: Premises | None = None) -> Row:
+    """One row on a fresh emulated premises (or on ``premises``, set up by the caller, who closes it: a
+    bench's, as the pytest plugin's fixture gives)."""
+    if premises is not None:
+        return await _run_row_on(row, premises)
     with tempfile.TemporaryDirectory(prefix="rig-matrix-") as tmp:
         try:
             premises = await sim_premises(Path(work_dir or tmp), pcap=pcap)
@@ -90,12 +95,18 @@ async def run_row(row: Row, work_dir: Path | None = None, pcap: Path | None = No
             row.error = f"{type(exc).__name__}: {exc}"
             return row
         try:
-            row.result = await run(premises, policy=row.policy, ppmid_delay=row.delay,
-                                   ch_power_cycle_at=row.power_cycle_at)
-        except Exception as exc:  # noqa: BLE001 - a crashed row is reported, not raised
-            row.error = f"{type(exc).__name__}: {exc}"
+            await _run_row_on(row, premises)
         finally:
             await premises.close()
+    return row
+
+
+async def _run_row_on(row: Row, premises: Premises) -> Row:
+    try:
+        row.result = await run(premises, policy=row.policy, ppmid_delay=row.delay,
+                               ch_power_cycle_at=row.power_cycle_at)
+    except Exception as exc:  # noqa: BLE001 - a crashed row is reported, not raised
+        row.error = f"{type(exc).__name__}: {exc}"
     return row
 
 

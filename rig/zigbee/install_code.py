@@ -75,3 +75,14 @@ def install_code_from_token(data: bytes) -> bytes | None:
         return None
     size = {0: 6, 2: 8, 4: 12, 6: 16}.get(int.from_bytes(data[:2], "little") & 0x06)
     return bytes(data[2:2 + size]) if size else None
+
+
+def install_code_token(code: bytes) -> bytes:
+    """The MFG_INSTALLATION_CODE token for an install code (without CRC, 6/8/12/16 bytes): flags u16 (the
+    size code) | value padded to 16 with 0xFF | CRC u16 little-endian — the layout read back by
+    :func:`install_code_from_token`."""
+    flags = {6: 0, 8: 2, 12: 4, 16: 6}.get(len(code))
+    if flags is None:
+        raise InstallCodeError(f"an install code is 6, 8, 12 or 16 bytes (without CRC), not {len(code)}")
+    crc = with_crc(code)[-2:]
+    return flags.to_bytes(2, "little") + code.ljust(16, b"\xff") + crc

@@ -36,6 +36,7 @@ def test_known_breaches_name_real_attacks():
     assert set(KNOWN_BREACHES) <= set(CATALOGUE)
 
 
+@pytest.mark.hardware
 @pytest.mark.parametrize(("name", "policy"), list(cases()))
 async def test_attack_is_held(name, policy, premises):
     attack = CATALOGUE[name]

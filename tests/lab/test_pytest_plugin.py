@@ -12,15 +12,19 @@ dongles:
 """
 
 
-def test_default_is_sim_hardware_tests_skip_with_the_reason_and_fixtures_are_emulated(pytester):
+def test_default_is_sim_hardware_and_sim_only_tests_run_there_and_fixtures_are_emulated(pytester):
     pytester.makepyfile(test_x="""
         import pytest
         from rig.backend import SimBackend
         from rig.clock import RealClock
 
         @pytest.mark.hardware
-        def test_needs_radios():
-            raise AssertionError("must not run")
+        async def test_bench_runnable_runs_on_sim_too(rig_backend):
+            assert isinstance(rig_backend, SimBackend)
+
+        @pytest.mark.sim_only("air faults")
+        def test_sim_only_runs_on_sim():
+            pass
 
         @pytest.mark.slow
         def test_slow_marker_is_registered():
@@ -41,16 +45,14 @@ def test_default_is_sim_hardware_tests_skip_with_the_reason_and_fixtures_are_emu
             assert str(eui).replace(":", "").upper() == rig_backend.eui64s("ch")[0]
     """)
     result = pytester.runpytest("--strict-markers", "-rs")
-    result.assert_outcomes(passed=2, skipped=1)
-    result.stdout.fnmatch_lines([
-        "rig: sim (emulated dongles in-process, discrete-event time)",
-        ("SKIPPED [[]1[]] test_x.py:*: hardware test: needs real dongles; run with --rig=PATH.yaml "
-        "(a hardware inventory) or --rig=labgrid:ENV.yaml (now --rig=sim)"),
-    ])
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["rig: sim (emulated dongles in-process, discrete-event time)"])
 
 
-def test_inventory_option_runs_hardware_tests_and_skips_those_needing_a_missing_role(pytester):
-    pytester.makefile(".yaml", lab=INVENTORY)
+def test_inventory_option_runs_hardware_tests_and_skips_sim_only_unmarked_dongle_tests_and_missing_roles(
+        pytester, dongles):
+    ch = dongles.start("ch", eui64="00124B0001A00001")
+    pytester.makefile(".yaml", lab=INVENTORY.replace("tcp://127.0.0.1:1", ch.url))
     pytester.makepyfile(test_x="""
         import pytest
         from rig.backend import InventoryBackend
@@ -64,17 +66,36 @@ def test_inventory_option_runs_hardware_tests_and_skips_those_needing_a_missing_
 
             assert isinstance(rig_backend, InventoryBackend) and isinstance(clock, RealClock)
             assert not isinstance(asyncio.get_running_loop(), DesEventLoop)     # hardware: real pace
-            assert await rig_backend.dongle_path("ch") == "tcp://127.0.0.1:1"
+            assert (await rig_backend.dongle_path("ch")).startswith("tcp://127.0.0.1:")
             assert rig_backend.eui64s("ch") == ("00124B0001A00001",)
 
         @pytest.mark.hardware("ch", "gpf")
         def test_needs_gpf():
             raise AssertionError("must not run")
+
+        @pytest.mark.sim_only("NCP internals")
+        def test_sim_only():
+            raise AssertionError("must not run")
+
+        def test_uses_the_air(air):
+            raise AssertionError("must not run")
+
+        async def test_unmarked_dongle_test(premises):
+            raise AssertionError("must not run")
+
+        def test_unmarked_plain_test_runs_on_any_rig():
+            pass
     """)
-    result = pytester.runpytest("--rig=lab.yaml", "-rs")
-    result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["rig: inventory lab.yaml (ch=tcp://127.0.0.1:1)",
-                                 "*hardware test needs role(s) gpf, which lab.yaml does not provide"])
+    result = pytester.runpytest("--rig=lab.yaml", "-rs", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, skipped=4)
+    result.stdout.fnmatch_lines([f"rig: inventory lab.yaml (ch={ch.url})"])
+    result.stdout.fnmatch_lines([
+        "*hardware test needs role(s) gpf, which lab.yaml does not provide",
+        "*sim_only: needs the emulator's insides (NCP internals); not run on --rig=lab.yaml",
+        "*sim_only: uses the virtual air (fixture 'air'); not run on --rig=lab.yaml",
+        ("*emulation only: uses the rig's dongles but is not marked hardware (bench-runnable); "
+         "not run on --rig=lab.yaml"),
+    ], consecutive=False)
 
 
 @pytest.mark.parametrize(("option", "message"), [
@@ -150,7 +171,7 @@ def test_plugin_works_under_xdist_on_sim_and_refuses_to_share_a_bench_between_wo
 
         @pytest.mark.hardware
         def test_hw(rig_target):
-            assert rig_target.kind == "inventory"
+            assert rig_target.kind in ("sim", "inventory")
 
         @pytest.mark.parametrize("n", range(4))
         async def test_many(artifacts_dir, clock, rig_backend, n):
@@ -158,10 +179,56 @@ def test_plugin_works_under_xdist_on_sim_and_refuses_to_share_a_bench_between_wo
             assert (await rig_backend.dongle_path("ch")).startswith("tcp://127.0.0.1:")
     """)
     sim = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "-rs")
-    sim.assert_outcomes(passed=4, skipped=1)
-    sim.stdout.fnmatch_lines(["*2 workers*", "*hardware test: needs real dongles*"])
+    sim.assert_outcomes(passed=5)                            # hardware-marked tests run on sim too
+    sim.stdout.fnmatch_lines(["*2 workers*"])
     shared = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "--rig=lab.yaml")
     assert shared.ret == pytest.ExitCode.USAGE_ERROR
     shared.stderr.fnmatch_lines(["*--rig=lab.yaml with pytest-xdist -n 2: one bench's dongles cannot be shared*"])
     serial = pytester.runpytest("-p", "xdist", "-n", "0", "--rig=lab.yaml", "-k", "test_hw")
     serial.assert_outcomes(passed=1, deselected=4)
+
+
+BENCH_TESTS = """
+    import pytest
+
+    pytestmark = pytest.mark.hardware
+
+    async def test_first(premises):
+        raise AssertionError("must not run: the bench check comes first")
+
+    async def test_second(rig_backend):
+        raise AssertionError("must not run: the run stopped")
+"""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", ["closed", "silent"])
+def test_a_dongle_that_does_not_answer_fails_set_up_naming_it_and_stops_the_run(pytester, dongles, kind):
+    import socket
+
+    ch = dongles.start("ch")
+    with socket.socket() as silent:          # accepts TCP (the kernel completes the handshake), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1] if kind == "silent" else _closed_port()
+        pytester.makefile(".yaml", lab=f"""\
+dongles:
+  ch-dongle: {{port: "{ch.url}", role: ch}}
+  esme-stick: {{port: "tcp://127.0.0.1:{port}", role: esme}}
+""")
+        pytester.makepyfile(test_bench=BENCH_TESTS)
+        result = pytester.runpytest("--rig=lab.yaml", "--rig-answer-timeout=2", "-m", "hardware")
+    assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    result.assert_outcomes(errors=1)                   # the first test's set-up; the second never starts
+    why = "Connect call failed" if kind == "closed" else "TimeoutError"
+    line = (f"bench lab.yaml: dongle esme-stick (role esme): NCP at tcp://127.0.0.1:{port} did not answer within "
+            f"2 s (last error: *{why}*")
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_first*", line, f"! Interrupted: {line}"])
+    assert "ch-dongle" not in result.stdout.str().split("short test summary")[-1]    # the CH answered

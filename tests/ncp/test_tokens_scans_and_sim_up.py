@@ -92,7 +92,7 @@ async def test_energy_and_active_scans_report_every_channel_and_the_network(tmp_
 
 
 @pytest.mark.parametrize("ezsp_version", [None, 13])
-async def test_rig_sim_up_prints_one_url_per_dongle_and_serves_them(tmp_path, ezsp_version):
+async def test_rig_sim_up_prints_one_url_per_dongle_and_serves_them_unprovisioned(tmp_path, ezsp_version):
     rig = str(Path(sys.executable).parent / "rig")
     version = [] if ezsp_version is None else ["--ezsp-version", str(ezsp_version)]
     proc = await asyncio.create_subprocess_exec(rig, "sim", "up", "--dongles", "ch,hht", "--state-dir",
@@ -106,7 +106,13 @@ async def test_rig_sim_up_prints_one_url_per_dongle_and_serves_them(tmp_path, ez
         (eui,) = await ezsp.getEui64()
         _mfg, _board, firmware = await ezsp.get_board_info()
         spoken = ezsp.ezsp_version
+        # like a new dongle: the CBKE library but no certificate, no install code, no custom EUI-64
+        cert_status, _cert = await ezsp.getCertificate283k1()
+        (code,) = await ezsp.getMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE)
+        (custom,) = await ezsp.getMfgToken(tokenId=t.EzspMfgTokenId.MFG_CUSTOM_EUI_64)
         await ezsp.disconnect()
+        assert t.sl_Status.from_ember_status(cert_status) not in (t.sl_Status.OK, t.sl_Status.NOT_AVAILABLE)
+        assert bytes(code) == b"\xff" * 20 and bytes(custom) == b"\xff" * 8
         if ezsp_version is not None:             # the firmware speaks that version and names its EmberZNet
             assert spoken == ezsp_version and firmware.startswith("7.4.4.0")
         assert (tmp_path / "hht.nv.json").exists()
@@ -161,3 +167,27 @@ def test_rig_sniff_names_a_bad_url():
     result = CliRunner().invoke(app, ["sniff", "http://nowhere"])
     assert result.exit_code == 2
     assert "tcp://127.0.0.1:PORT" in result.output
+
+
+async def test_the_install_code_token_is_written_once_over_ezsp_and_read_back(make_dongle):
+    from rig.zigbee.install_code import install_code_from_token, install_code_token
+
+    dongle = await make_dongle("esme")
+    code = bytes(range(16))
+    ezsp = await open_ezsp(dongle.url)
+    try:
+        (empty,) = await ezsp.getMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE)
+        assert install_code_from_token(bytes(empty)) is None                     # new: erased
+        (st,) = await ezsp.setMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE,
+                                       tokenData=install_code_token(code))
+        assert t.sl_Status.from_ember_status(st) == t.sl_Status.OK
+        (data,) = await ezsp.getMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE)
+        assert install_code_from_token(bytes(data)) == code and bytes(data) == install_code_token(code)
+        (st,) = await ezsp.setMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE,
+                                       tokenData=install_code_token(bytes(8)))
+        assert t.sl_Status.from_ember_status(st) == t.sl_Status.FAIL                  # write-once
+        (st,) = await ezsp.setMfgToken(tokenId=t.EzspMfgTokenId.MFG_INSTALLATION_CODE, tokenData=b"\x00" * 7)
+        assert t.sl_Status.from_ember_status(st) == t.sl_Status.INVALID_PARAMETER
+    finally:
+        await ezsp.disconnect()
+    assert dongle.nv.reload().install_code == (code + install_code_token(code)[-2:]).hex()

@@ -1,9 +1,10 @@
 """The plugin's role fixtures: the same test code pairs a PPMID on emulated dongles (default) or on an
-inventory's dongles (``--rig=lab.yaml``); nothing here knows which."""
+inventory's dongles (``--rig=lab.yaml``, ``-m hardware``); nothing here knows which."""
 
 import pytest
 
 
+@pytest.mark.hardware
 @pytest.mark.rig_policy("gbcs")
 async def test_ppmid_pairs_inside_the_window_with_the_fixtures(ch, esme, gpf, ppmid, premises, rig_events):
     ids = premises.ids
@@ -25,6 +26,7 @@ async def test_ppmid_pairs_inside_the_window_with_the_fixtures(ch, esme, gpf, pp
     assert key_at_ch is not None and key_at_ch == key_at_ppmid
 
 
+@pytest.mark.hardware
 @pytest.mark.rig_policy("gbcs")
 async def test_hht_fixture_is_refused_after_the_window_closes(ch, hht, premises):
     from rig.gbcs import CounterStore
@@ -44,6 +46,7 @@ async def test_hht_fixture_is_refused_after_the_window_closes(ch, hht, premises)
         assert not store.path.exists() or CounterStore.load(store.path).counters == store.counters
 
 
+@pytest.mark.sim_only("the virtual air")
 def test_air_fixture_is_the_virtual_medium_on_sim(air, rig_target):
     from firmware_shims.air import Air
 

@@ -8,7 +8,6 @@ from roles_ids import HHT_ID, PPMID_ID
 from rig.clock import VirtualClock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, Role, create_test_store
-from rig.premises import sim_premises
 from rig.roles.ch import ChCore, DeviceLog
 
 
@@ -18,17 +17,16 @@ def keys(tmp_path_factory):
 
 
 @pytest.fixture
-async def lab(tmp_path):
-    """An emulated premises with the CH program powered on (policy secmp0037) and the PPMID dongle's
-    EZSP connection, for tests that drive an HHT by hand: ``premises, events, ch, ezsp``."""
-    premises = await sim_premises(tmp_path)
+async def lab(premises, tmp_path):
+    """The plugin's premises (emulated, or a bench's with ``--rig``) with the CH program powered on (policy
+    secmp0037) and the PPMID dongle's EZSP connection, for tests that drive an HHT by hand:
+    ``premises, events, ch, ezsp``."""
     ch = premises.ch("secmp0037", state_dir=tmp_path / "ch")
     await ch.power_on()
     ezsp = await premises.open("ppmid")
     yield premises, premises.events, ch, ezsp
-    await ezsp.disconnect()
+    await premises.disconnect(ezsp)
     await ch.power_off()
-    await premises.close()
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from ch_state import ch_state
 
 from rig import pairing
 from rig.gbcs import Builder, Role
-from rig.premises import sim_premises
 from rig.roles.hht import Hht
+
+pytestmark = pytest.mark.hardware
 
 
 @pytest.fixture
-async def paired(tmp_path):
-    premises = await sim_premises(tmp_path)
+async def paired(premises, tmp_path):
     ids = premises.ids
     events = premises.events
     ch = premises.ch("secmp0037", state_dir=tmp_path / "ch")
@@ -30,9 +30,8 @@ async def paired(tmp_path):
     hht.role.on("stackStatusHandler", lambda status, *_: t.sl_Status.from_ember_status(status)
                 == t.sl_Status.NETWORK_DOWN and not down.done() and down.set_result(True))
     yield premises, events, ch, hht, down
-    await ezsp.disconnect()
+    await premises.disconnect(ezsp)
     await ch.power_off()
-    await premises.close()
 
 
 async def test_hht_sent_off_the_han_after_18_hours(paired):

@@ -35,6 +35,7 @@ async def refused_with(premises, events, ch, ezsp, ccs01: bytes) -> str:
     return event.result
 
 
+@pytest.mark.hardware
 async def test_altered_ccs01_refused_bad_mac(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids
@@ -43,6 +44,7 @@ async def test_altered_ccs01_refused_bad_mac(lab):
     assert await refused_with(premises, events, ch, ezsp, bytes(ccs01)) == "gbcs_rejected:bad_mac"
 
 
+@pytest.mark.hardware
 async def test_wrongly_addressed_ccs01_refused(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids
@@ -50,6 +52,7 @@ async def test_wrongly_addressed_ccs01_refused(lab):
     assert await refused_with(premises, events, ch, ezsp, ccs01) == "gbcs_rejected:wrong_recipient"
 
 
+@pytest.mark.hardware
 async def test_ccs01_for_another_device_refused(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids
@@ -58,6 +61,7 @@ async def test_ccs01_for_another_device_refused(lab):
     assert await refused_with(premises, events, ch, ezsp, message.to_bytes()) == "ccs01_not_for_sender"
 
 
+@pytest.mark.hardware
 async def test_hht_ccs01_claiming_to_be_an_esme_refused(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids
@@ -65,6 +69,7 @@ async def test_hht_ccs01_claiming_to_be_an_esme_refused(lab):
     assert await refused_with(premises, events, ch, ezsp, ccs01) == "interpan_device_type_not_hht"
 
 
+@pytest.mark.hardware
 async def test_ccs02_over_interpan_refused_and_the_esme_stays(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids
@@ -75,6 +80,7 @@ async def test_ccs02_over_interpan_refused_and_the_esme_stays(lab):
     assert ids.esme in ch.core.log
 
 
+@pytest.mark.hardware
 async def test_replayed_ccs01_refused_counter_not_newer(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids
@@ -86,6 +92,7 @@ async def test_replayed_ccs01_refused_counter_not_newer(lab):
     assert await refused_with(premises, events, ch, ezsp, ccs01) == "gbcs_rejected:counter_not_newer"
 
 
+@pytest.mark.hardware
 async def test_plaintext_interpan_outside_allow_list_refused(lab):
     premises, events, ch, ezsp = lab
     ids = premises.ids

@@ -27,6 +27,8 @@ Sec = t.EmberInitialSecurityBitmask
 
 #: What ``EzspRole.join`` set before issue 13: HAVE_TRUST_CENTER_EUI64 with an all-zero EUI-64 and the
 #: hidden 0x0010 (EMBER_HAVE_TRUST_CENTER_UNKNOWN_KEY_TOKEN, "used internally").
+pytestmark = pytest.mark.sim_only("the emulated NCP's strictness, on its own emulated dongles")
+
 OLD_JOIN_BITMASK = 0x0100 | 0x0800 | 0x0040 | 0x0010
 
 

@@ -85,6 +85,7 @@ def collect_from(rx: Reassemblers, sender, pieces) -> list[bytes]:
 
 # --- on the CH, over the air -----------------------------------------------------------------------
 
+@pytest.mark.hardware
 async def test_junk_segment_before_each_message_is_dropped_and_pairing_and_tunnel_still_work(lab, monkeypatch):
     premises, events, ch, ezsp = lab
     ids = premises.ids

@@ -1,4 +1,6 @@
-"""The SECMP0037 scenarios on emulated dongles (issue 7's test list).
+"""The SECMP0037 scenarios (issue 7's test list), on the plugin's ``premises`` (``hardware``: emulated
+dongles by default, a bench's with ``--rig=lab.yaml``); the runs that pick an emulated firmware, transport
+or capture are ``sim_only``.
 
 Every run is a whole scenario: CH power-on, ESME commissioning, the dual-address PPMID's two phases,
 then the HHT's 18-hour residency; virtual hours are RealClock jumps, so a run takes a few seconds.
@@ -20,22 +22,26 @@ PAIRED_CHECKS = {"bundle_responses_success", "log_has_hht_and_ppmid", "esme_acce
                  "hht_removed_after_18h", "ppmid_stays", "ppmid_reads_esme_at_end"}
 
 
-async def scenario(tmp_path, policy, delay, power_cycle_at=None, **premises_kw):
+async def scenario(premises, policy, delay, power_cycle_at=None):
+    return await run(premises, policy=policy, ppmid_delay=parse_duration(delay),
+                     ch_power_cycle_at=None if power_cycle_at is None else parse_duration(power_cycle_at))
+
+
+async def sim_scenario(tmp_path, policy, delay, **premises_kw):
     premises = await sim_premises(tmp_path / "premises", **premises_kw)
     try:
-        return await run(premises, policy=policy, ppmid_delay=parse_duration(delay),
-                         ch_power_cycle_at=None if power_cycle_at is None else parse_duration(power_cycle_at))
+        return await scenario(premises, policy, delay)
     finally:
         await premises.close()
 
 
-async def matrix_row(tmp_path, policy: str, delay: str, *, power_cycle: bool, outcome: tuple[str, str | None]):
+async def matrix_row(premises, policy: str, delay: str, *, power_cycle: bool, outcome: tuple[str, str | None]):
     """Run one row of the matrix ``make run`` runs (``rig.scenarios.matrix``), as that command does, and
     assert the scenario's outcome, the matrix's expectation and ``outcome`` (what SECMP0037 says) agree
     and that every check of the run passed."""
     (row,) = [r for r in mx.rows(policies=[policy], delays=[delay]) if (r.power_cycle_at is not None) == power_cycle]
     assert (row.expected_outcome, row.expected_reason) == outcome
-    await mx.run_row(row, tmp_path / "row")
+    await mx.run_row(row, premises=premises)
     assert row.error is None, row.error
     assert (row.result.outcome, row.result.reason) == outcome, row.result.steps
     assert row.failed_checks == [] and row.as_expected, row.result.checks
@@ -46,10 +52,11 @@ def step_names(result, ok_only=True):
     return [s["name"] for s in result.steps if not ok_only or s["result"] == "ok"]
 
 
+@pytest.mark.hardware
 @pytest.mark.parametrize("policy", ["gbcs", "secmp0037"])
 @pytest.mark.parametrize("delay", ["0", "59m59s"])
-async def test_both_policies_pair_fully_inside_the_first_hour(tmp_path, policy, delay):
-    result = await scenario(tmp_path, policy, delay)
+async def test_both_policies_pair_fully_inside_the_first_hour(premises, policy, delay):
+    result = await scenario(premises, policy, delay)
     assert (result.outcome, result.reason) == ("paired", None), result.steps
     assert PAIRED_CHECKS <= set(result.checks) and all(result.checks.values()), result.checks
     after = {e["eui64"]: e for e in result.device_log_after_pairing}
@@ -61,9 +68,10 @@ async def test_both_policies_pair_fully_inside_the_first_hour(tmp_path, policy, 
         assert name in names
 
 
+@pytest.mark.sim_only("emulated firmware of a chosen EZSP version")
 @pytest.mark.parametrize("ezsp_version", [13, 19])     # v14, the default, runs in every other scenario test
 async def test_the_scenario_pairs_on_every_ezsp_version(tmp_path, ezsp_version):
-    result = await scenario(tmp_path, "secmp0037", "0", ezsp_version=ezsp_version)
+    result = await sim_scenario(tmp_path, "secmp0037", "0", ezsp_version=ezsp_version)
     assert (result.outcome, result.reason) == ("paired", None), result.steps
     assert PAIRED_CHECKS <= set(result.checks) and all(result.checks.values()), result.checks
 
@@ -73,8 +81,9 @@ async def test_the_scenario_pairs_on_every_ezsp_version(tmp_path, ezsp_version):
 # runs the whole matrix.
 
 
-async def test_gbcs_refuses_after_60_minutes_with_named_reason_and_log_unchanged(tmp_path):
-    row = await matrix_row(tmp_path, "gbcs", "60m1s", power_cycle=False, outcome=("refused", "interpan_window_closed"))
+@pytest.mark.hardware
+async def test_gbcs_refuses_after_60_minutes_with_named_reason_and_log_unchanged(premises):
+    row = await matrix_row(premises, "gbcs", "60m1s", power_cycle=False, outcome=("refused", "interpan_window_closed"))
     result = row.result
     assert result.checks == {"device_log_unchanged": True}
     assert result.device_log_after_pairing == result.device_log_before
@@ -83,19 +92,22 @@ async def test_gbcs_refuses_after_60_minutes_with_named_reason_and_log_unchanged
     assert "ch.cbke_interpan" not in step_names(result, ok_only=False)    # no inter-PAN frame reached the CH host
 
 
-async def test_secmp0037_pairs_at_60_minutes_1_second(tmp_path):
-    row = await matrix_row(tmp_path, "secmp0037", "60m1s", power_cycle=False, outcome=("paired", None))
+@pytest.mark.hardware
+async def test_secmp0037_pairs_at_60_minutes_1_second(premises):
+    row = await matrix_row(premises, "secmp0037", "60m1s", power_cycle=False, outcome=("paired", None))
     assert PAIRED_CHECKS <= set(row.result.checks)
 
 
-async def test_ch_power_cycle_reopens_the_gbcs_window(tmp_path):
-    row = await matrix_row(tmp_path, "gbcs", "60m1s", power_cycle=True, outcome=("paired", None))
+@pytest.mark.hardware
+async def test_ch_power_cycle_reopens_the_gbcs_window(premises):
+    row = await matrix_row(premises, "gbcs", "60m1s", power_cycle=True, outcome=("paired", None))
     assert row.power_cycle_at == parse_duration("30m1s")
     assert PAIRED_CHECKS <= set(row.result.checks)
 
 
-async def test_hht_gone_at_next_ch_power_on_ppmid_stays_and_keeps_working(tmp_path):
-    result = await scenario(tmp_path, "gbcs", "0", power_cycle_at="30m")
+@pytest.mark.hardware
+async def test_hht_gone_at_next_ch_power_on_ppmid_stays_and_keeps_working(premises):
+    result = await scenario(premises, "gbcs", "0", power_cycle_at="30m")
     assert result.outcome == "paired"
     assert result.checks["hht_removed_at_ch_power_on"]
     assert result.checks["ppmid_kept_after_ch_power_cycle"]
@@ -112,9 +124,10 @@ def test_bad_durations_are_named():
     assert parse_duration("59m59s") == 3599 and parse_duration("5d") == 432000 and parse_duration("90") == 90
 
 
+@pytest.mark.sim_only("the emulated air's capture")
 async def test_pcap_shows_interpan_exchange_both_joins_and_tunnelled_gbcs(tmp_path):
     pcap = tmp_path / "run.pcap"
-    result = await scenario(tmp_path, "secmp0037", "0", pcap=pcap)
+    result = await sim_scenario(tmp_path, "secmp0037", "0", pcap=pcap)
     assert result.outcome == "paired"
     keys = KeyRing()
     for line in (tmp_path / "run.wireshark" / "zigbee_pc_keys").read_text().splitlines():
@@ -131,6 +144,7 @@ async def test_pcap_shows_interpan_exchange_both_joins_and_tunnelled_gbcs(tmp_pa
     assert any("APS sec" in s for s in tunnel)                           # APS-encrypted with the CBKE key
 
 
+@pytest.mark.sim_only("emulated dongles served on ptys")
 async def test_same_scenario_over_pty_transport(tmp_path):
-    result = await scenario(tmp_path, "gbcs", "59m59s", transport="pty")
+    result = await sim_scenario(tmp_path, "gbcs", "59m59s", transport="pty")
     assert result.outcome == "paired" and all(result.checks.values())

@@ -1,6 +1,6 @@
 """Tokens area: the EUI-64, manufacturing tokens and the NV3 restored EUI-64.
 
-``setMfgToken`` writes only MFG_CUSTOM_EUI_64, once (write-once flash); the NV3 token
+``setMfgToken`` writes MFG_CUSTOM_EUI_64 and MFG_INSTALLATION_CODE, once each (write-once flash); the NV3 token
 ``NV3_RESTORED_EUI64`` is rewritable and takes effect at the next boot.  ``tokenFactoryReset`` drops
 the network (network area) and the key table but keeps the manufacturing tokens.
 """
@@ -54,6 +54,8 @@ class TokensArea(Area):
 
     def cmd_setMfgToken(self, p):
         tid, data = int(p["tokenId"]), bytes(p["tokenData"])
+        if tid == t.EzspMfgTokenId.MFG_INSTALLATION_CODE:
+            return self._set_install_code(data)
         if tid != t.EzspMfgTokenId.MFG_CUSTOM_EUI_64:
             return {"status": "INVALID_PARAMETER"}
         if len(data) != 8:
@@ -62,6 +64,19 @@ class TokensArea(Area):
             # write-once flash: a second write cannot clear bits back to 1
             return {"status": "FAIL"}
         self.nv.state.mfg_custom_eui64 = data[::-1].hex().upper()
+        self.nv.save()
+        return {"status": "OK"}
+
+    def _set_install_code(self, data: bytes) -> dict:
+        """MFG_INSTALLATION_CODE (flags u16 | value[16] | CRC u16), written once like every token in the
+        CIB: setMfgToken writes a token only while it is erased (EZSP reference: not for the CBKE, ASH or
+        calibration tokens).  [I] A second write answers FAIL, as MFG_CUSTOM_EUI_64's does here."""
+        size = {0: 6, 2: 8, 4: 12, 6: 16}.get(int.from_bytes(data[:2], "little") & 0x06) if len(data) == 20 else None
+        if size is None or data[:2] == b"\xff\xff":
+            return {"status": "INVALID_PARAMETER"}
+        if self.nv.state.install_code:
+            return {"status": "FAIL"}
+        self.nv.state.install_code = (data[2:2 + size] + data[18:20]).hex()
         self.nv.save()
         return {"status": "OK"}
 

@@ -254,9 +254,12 @@ class ChShim:
         """One inter-PAN frame the NCP passed up: the allow-list first, then it belongs to a session."""
         contents = bytes(args[-1])
         frame = EzspRole.parse_interpan(contents, self._interpan_keys.get)
-        if frame is not None and frame.secured and frame.zcl is None and frame.src in self._key_pending:
-            # its CBKE has just succeeded and the CH is still fetching the agreed key from its NCP: hold the
-            # frame until then (bounded), rather than refuse the HHT's first secured segment
+        if frame is not None and frame.secured and frame.src in self._key_pending:
+            # its CBKE has just succeeded and the CH is still fetching the agreed key from its NCP (and
+            # erasing it there): hold the frame until then (bounded), rather than refuse the HHT's first
+            # secured segment — every secured frame of that sender, also one that already decrypts once
+            # the key is known, so that the held ones are not overtaken (segments stay in order; at real
+            # pace the second segment arrives while the key is being erased)
             held = self._key_pending[frame.src]
             if len(held) < pairing.INTERPAN_HELD_FRAMES:
                 held.append(contents)
