@@ -274,3 +274,66 @@ def test_one_target_can_be_chosen_by_name(tmp_path):
     assert load_labgrid_env(env, target="b").dongle_for("ch").port == "/dev/zero"
     with pytest.raises(InventoryError, match="targets.c: no such target"):
         load_labgrid_env(env, target="c")
+
+
+ROLE_FIXTURE_TESTS = """
+    import pytest
+    from labgrid import Environment
+
+    @pytest.mark.hardware("ch", "esme", "ppmid")
+    @pytest.mark.rig_policy("gbcs")
+    async def test_the_ch_fixture_comes_from_labgrids_env(env, rig_target, rig_backend, premises, ch, gpf):
+        assert isinstance(env, Environment) and rig_target.lab.env is env     # labgrid's own env fixture
+        assert rig_backend.kind == "labgrid" and rig_backend.lab is rig_target.lab
+        assert set(env.targets) == {"ch", "esme", "ppmid"}
+        assert await rig_backend.dongle_path("ch") == env.get_target("ch")[rig_target.lab.drivers["ch"].__class__].url
+        assert premises.ids.gpf == rig_backend.eui64s("ch")[0]                 # read from the CH dongle
+        assert ch.core.policy == "gbcs" and ch.core.interpan_open              # the CH program is up
+        assert gpf is ch.gpf
+"""
+
+
+def test_lg_env_feeds_the_rigs_role_fixtures(pytester, dongles, tmp_path):
+    """labgrid's pytest plugin makes the Environment (``--lg-env``); the rig's plugin takes it as its
+    backend: the premises, CH and GPF fixtures run on the dongles its EzspDrivers name."""
+    from rig.backend import SimBackend
+    from rig.clock import RealClock
+
+    async def factory():                 # a factory floor: provisioned dongles on one air, served on TCP
+        backend = SimBackend(RealClock(), state_dir=tmp_path / "nv")
+        await backend.manufacture(["ch", "esme", "ppmid"])
+        urls = {role: await backend.dongle_path(role) for role in ("ch", "esme", "ppmid")}
+        return backend, urls
+
+    backend, urls = dongles.call(factory())
+    try:
+        label = backend.label("ppmid")
+        targets = "".join(
+            f"  {role}:\n"
+            f"    resources: {{NetworkSerialPort: {{host: 127.0.0.1, port: {url.rsplit(':', 1)[1]}, protocol: raw}}}}\n"
+            f"    drivers: {{EzspDriver: {{eui64s: {list(label.eui64s if role == 'ppmid' else backend.eui64s(role))}}}}}\n"
+            for role, url in urls.items())
+        pytester.makefile(".yaml", env="imports: [rig.labgrid]\ntargets:\n" + targets)
+        pytester.makepyfile(test_roles=ROLE_FIXTURE_TESTS)
+        code_b = label.install_codes[label.eui64s[1]].hex()
+        result = pytester.runpytest("--lg-env=env.yaml", f"--rig-ppmid-b-install-code={code_b}", "-rs")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"rig: labgrid env.yaml (ch=socket://127.0.0.1:{urls['ch'].rsplit(':', 1)[1]}, *"])
+    finally:
+        dongles.call(backend.close())
+
+
+def test_lg_env_and_rig_option_together_are_refused(pytester):
+    pytester.makefile(".yaml", env="targets: {}\n")
+    pytester.makepyfile(test_x="def test_a(): pass\n")
+    result = pytester.runpytest("--lg-env=env.yaml", "--rig=labgrid:env.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --rig=labgrid:env.yaml and --lg-env=env.yaml: give one of them*"])
+
+
+def test_an_lg_env_without_dongles_stops_the_run_naming_it(pytester):
+    pytester.makefile(".yaml", env="targets:\n  main:\n    resources: {RawSerialPort: {port: /dev/null}}\n")
+    pytester.makepyfile(test_x="def test_a(): pass\n")
+    result = pytester.runpytest("--lg-env=env.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --lg-env=env.yaml: env.yaml: targets: no target has an EzspDriver*"])
