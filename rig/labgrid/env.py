@@ -189,7 +189,7 @@ class LabgridRig:
             except (InvalidConfigError, BindingError, ValueError) as exc:
                 self._fail(where, labgrid_error(exc))
             except Exception as exc:  # noqa: BLE001 - a RemotePlace: coordinator unreachable, place not acquired
-                self._fail(where, f"{type(exc).__name__}: {labgrid_error(exc)}")
+                self._fail(where, self._remote_problem(exc))
             for entry in self.roles.values():
                 if entry.target != name:
                     continue
@@ -228,6 +228,19 @@ class LabgridRig:
         self._inventory = Inventory(self.source, dongles, kind="labgrid",
                                     labgrid=LabgridRef(env=source.resolve(), target=self.only))
         return self._inventory
+
+    def _remote_problem(self, exc: BaseException) -> str:
+        """What went wrong asking the coordinator for a RemotePlace, and what to do about it."""
+        from labgrid.remote.client import UserError
+
+        text = labgrid_error(exc)
+        if isinstance(exc, UserError):
+            text = text.removeprefix("Error: ")
+            if "not acquired" in text:
+                text += " (labgrid-client -p PLACE acquire)"
+            return text
+        address = self.env.config.get_option("coordinator_address", "") or "127.0.0.1:20408"
+        return f"{type(exc).__name__}: {text} (coordinator {address})"
 
     def _add_option_driver(self, target, entry: RoleEntry) -> None:
         """The EzspDriver an ``options: rig:`` role gets, bound to its named serial resource."""
