@@ -255,7 +255,7 @@ class LabgridBackend(InventoryBackend):
 
     def __init__(self, lab, clock: Clock | None = None, **label) -> None:
         super().__init__(None, clock, **label)
-        self.lab = lab
+        self.labgrid = lab
 
     @classmethod
     def from_env(cls, path: str | Path, clock: Clock | None = None, *, target: str | None = None,
@@ -268,11 +268,11 @@ class LabgridBackend(InventoryBackend):
 
     @property
     def inventory(self) -> Inventory:
-        return self.lab.resolve()
+        return self.labgrid.resolve()
 
     async def ready(self) -> Inventory:
         """Make the targets and activate the drivers (once) outside the running loop."""
-        return await asyncio.get_running_loop().run_in_executor(None, self.lab.resolve)
+        return await asyncio.get_running_loop().run_in_executor(None, self.labgrid.resolve)
 
     async def dongle_path(self, role: str) -> str:
         _check_role(role)
@@ -286,7 +286,7 @@ class LabgridBackend(InventoryBackend):
         await self.ready()
         dongle = self.dongle(role)
         try:
-            switched = await asyncio.get_running_loop().run_in_executor(None, self.lab.power_cycle, role)
+            switched = await asyncio.get_running_loop().run_in_executor(None, self.labgrid.power_cycle, role)
         except Exception as exc:  # noqa: BLE001 - a power driver's own errors, whatever labgrid raises
             raise PowerError(f"{role}: labgrid power cycle through {dongle.power.resource} failed: "
                              f"{type(exc).__name__}: {labgrid_error(exc)}") from None
@@ -297,7 +297,7 @@ class LabgridBackend(InventoryBackend):
         return "labgrid"
 
     def describe(self) -> str:
-        return f"{self.kind} {self.lab.source} ({self.lab.describe()})"
+        return f"{self.kind} {self.labgrid.source} ({self.labgrid.describe()})"
 
 
 def backend_for(spec: str, clock: Clock | None = None, *, state_dir: Path | str | None = None,

@@ -59,7 +59,7 @@ class RigTarget:
     kind: str
     path: Path | None = None
     inventory: Inventory | None = None
-    lab: Any = None            # labgrid: the rig.labgrid.LabgridRig over the Environment
+    labgrid: Any = None        # labgrid: the rig.labgrid.LabgridRig over the Environment
 
     @property
     def hardware(self) -> bool:
@@ -151,9 +151,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     here, before the report header names the dongles and before collection skips hardware tests."""
     config = session.config
     target = config.stash[_TARGET_KEY]
-    if target.kind != "labgrid" or target.lab is not None:
-        if target.lab is not None:
-            config.add_cleanup(target.lab.close)
+    if target.kind != "labgrid" or target.labgrid is not None:
+        if target.labgrid is not None:
+            config.add_cleanup(target.labgrid.close)
         return
     from labgrid.pytestplugin.hooks import LABGRID_ENV_KEY
 
@@ -161,7 +161,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         target = labgrid_target(target.path, config.stash[LABGRID_ENV_KEY])
     except InventoryError as exc:
         raise pytest.UsageError(f"--lg-env={target.path}: {exc}") from None
-    config.add_cleanup(target.lab.close)
+    config.add_cleanup(target.labgrid.close)
     config.stash[_TARGET_KEY] = target
 
 
@@ -284,7 +284,7 @@ async def rig_backend(rig_target: RigTarget, clock, artifacts_dir: Path, tmp_pat
         code = pytestconfig.getoption("--rig-ppmid-b-install-code")
         label = {"ppmid_b_install_code": bytes.fromhex(code) if code else None}
         if rig_target.kind == "labgrid":
-            backend = LabgridBackend(rig_target.lab, clock, **label)
+            backend = LabgridBackend(rig_target.labgrid, clock, **label)
         else:
             backend = InventoryBackend(rig_target.inventory, clock, **label)
     try:

@@ -7,7 +7,7 @@ A lab describes its radios in one YAML file (``examples/lab.yaml``)::
         port: /dev/serial/by-id/usb-Silicon_Labs_CP2102N_..._0001-if00-port0
         baudrate: 115200            # default
         flow_control: hardware      # none | software | hardware (default none)
-        role: ch                    # ch | hht | ppmid | esme | gpf | sniffer
+        role: ch                    # ch | esme | ppmid | hht | gpf | sniffer | hht2 | attacker
         eui64: "00124B0001ABCDEF"   # optional (quoted: all-digit EUI-64s would read as numbers)
         power:
           uhubctl: {hub: "1-1.4", port: 2}     # or  labgrid: {resource: ch-power}

@@ -28,11 +28,11 @@ def test_example_inventory_loads_with_every_field():
     assert ch.baudrate == 115200 and ch.flow_control == "hardware" and ch.bellows_flow_control == "hardware"
     assert ch.eui64 == "00124B0001A00001"
     assert ch.power == UhubctlPower(hub="1-1.4", port=1, delay=2.0)
-    assert inv.dongle_for("hht").power == UhubctlPower(hub="1-1.4", port=2, delay=3.0)
+    assert inv.dongle_for("esme").power == UhubctlPower(hub="1-1.4", port=2, delay=3.0)
     ppmid = inv.dongle_for("ppmid")
     assert ppmid.eui64s == ("00124B0001A00003", "00124B0001A00004")
     assert ppmid.power is None and ppmid.bellows_flow_control is None and ppmid.is_network
-    assert inv.roles == ("ch", "hht", "ppmid")
+    assert inv.roles == ("ch", "esme", "ppmid")            # the premises, as `rig scenario --rig` says
     assert inv.sniffer.dongle == "sniff-dongle" and inv.sniffer.channel == 15
 
 

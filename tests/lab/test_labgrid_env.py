@@ -73,9 +73,9 @@ def test_url_is_the_device_path_or_the_socket_and_rfc2217_url_and_needs_an_activ
 def test_example_environment_names_its_roles_without_asking_the_coordinator():
     lab = LabgridRig.from_file(EXAMPLE)
     assert isinstance(lab.env, Environment) and lab.env.targets == {}         # no target made yet
-    assert sorted(lab.roles) == ["ch", "hht", "ppmid"]
+    assert sorted(lab.roles) == ["ch", "esme", "ppmid"]              # the premises' dongles, as in --help
     assert {role: (e.target, e.driver) for role, e in lab.roles.items()} == {
-        "ch": ("zigbee-bench", "ch"), "hht": ("zigbee-bench", "hht"), "ppmid": ("zigbee-bench", "ppmid")}
+        "ch": ("zigbee-bench", "ch"), "esme": ("zigbee-bench", "esme"), "ppmid": ("zigbee-bench", "ppmid")}
     assert lab.env.config.get_option("coordinator_address") == "labgrid-coordinator.lab.example:20408"
 
 
@@ -110,7 +110,7 @@ def test_bellows_opens_the_drivers_url_on_network_and_local_ports_of_a_template_
         assert eui == backend.eui64s(role)[0] == dongle.nv.state.effective_eui64()
     assert ch.connections >= 1 and hht.bytes_in > 0
     assert backend.describe() == f"labgrid {env} (ch={ch_url}, hht={tmp_path / 'hht.pty'})"
-    backend.lab.close()
+    backend.labgrid.close()
 
 
 def test_rig_strategy_power_cycles_the_dongle_through_its_power_protocol_driver(
@@ -129,7 +129,7 @@ def test_rig_strategy_power_cycles_the_dongle_through_its_power_protocol_driver(
         """)
     backend = LabgridBackend.from_env(env)
     on_real_loop(backend.ready())
-    strategy = backend.lab.strategies["ch"]
+    strategy = backend.labgrid.strategies["ch"]
     assert strategy.status == Status.on and emulated_power.log == [("ch", "on")]   # the rig powers it on
     assert backend.dongle("ch").power == LabgridPower("RigStrategy")
     boots = ch.nv.state.boot_counter
@@ -147,7 +147,7 @@ def test_rig_strategy_power_cycles_the_dongle_through_its_power_protocol_driver(
         _ = strategy.ezsp.url
     strategy.transition("on")
     assert strategy.ezsp.url == on_real_loop(backend.dongle_path("ch"))
-    backend.lab.close()
+    backend.labgrid.close()
 
 
 OPTIONS_FORMAT = """\
@@ -176,7 +176,7 @@ def test_the_options_rig_format_still_loads_and_cycles_through_the_named_power_d
     backend = LabgridBackend.from_env(env)
     on_real_loop(backend.ready())
     # the rig added an EzspDriver per role to labgrid's target, bound to the named resource
-    target = backend.lab.env.get_target("bench")
+    target = backend.labgrid.env.get_target("bench")
     assert {d.name: d.port.name for d in target.drivers if isinstance(d, EzspDriver)} == \
         {"ch": "ch-serial", "hht": "hht-serial"}
     assert backend.serial_settings("ch") == {"baudrate": 115200, "flow_control": "software"}
@@ -187,7 +187,7 @@ def test_the_options_rig_format_still_loads_and_cycles_through_the_named_power_d
     assert emulated_power.log == [("ch", "off"), ("ch", "on")]
     # the CH: its power loss and the rig's EZSP check after it; the HHT: the ASH reset alone
     assert (ch.nv.state.boot_counter, hht.nv.state.boot_counter) == (boots[0] + 2, boots[1] + 1)
-    backend.lab.close()
+    backend.labgrid.close()
 
 
 def test_hardware_tests_run_through_a_labgrid_environment_of_exported_ports(pytester, dongles):
@@ -283,10 +283,10 @@ ROLE_FIXTURE_TESTS = """
     @pytest.mark.hardware("ch", "esme", "ppmid")
     @pytest.mark.rig_policy("gbcs")
     async def test_the_ch_fixture_comes_from_labgrids_env(env, rig_target, rig_backend, premises, ch, gpf):
-        assert isinstance(env, Environment) and rig_target.lab.env is env     # labgrid's own env fixture
-        assert rig_backend.kind == "labgrid" and rig_backend.lab is rig_target.lab
+        assert isinstance(env, Environment) and rig_target.labgrid.env is env     # labgrid's own env fixture
+        assert rig_backend.kind == "labgrid" and rig_backend.labgrid is rig_target.labgrid
         assert set(env.targets) == {"ch", "esme", "ppmid"}
-        assert await rig_backend.dongle_path("ch") == env.get_target("ch")[rig_target.lab.drivers["ch"].__class__].url
+        assert await rig_backend.dongle_path("ch") == env.get_target("ch")[rig_target.labgrid.drivers["ch"].__class__].url
         assert premises.ids.gpf == rig_backend.eui64s("ch")[0]                 # read from the CH dongle
         assert ch.core.policy == "gbcs" and ch.core.interpan_open              # the CH program is up
         assert gpf is ch.gpf

@@ -116,7 +116,7 @@ def test_an_exported_emulated_dongle_is_acquired_through_a_remote_place(dongles,
         assert (dongle.place, dongle.serial_resource) == ("bench", "ch-serial")
         assert on_real_loop(read_eui64(url, backend.serial_settings("ch"))) == ch.nv.state.effective_eui64()
         assert ch.connections >= 1
-        backend.lab.close()
+        backend.labgrid.close()
         client(coordinator.address, "-p", "bench", "release", cwd=tmp_path)
     finally:
         exporter.stop()
