@@ -208,12 +208,15 @@ class LabgridRig:
         dongles = {}
         for role, driver in self.drivers.items():
             entry = self.roles[role]
+            strategy = self.strategies.get(role)
             try:
-                if role in self.strategies:
-                    if self.strategies[role].status != Status.on:
-                        self.strategies[role].transition(Status.on)
-                else:
-                    driver.target.activate(driver)
+                if strategy is not None and strategy.status != Status.on:
+                    strategy.transition(Status.on)
+            except Exception as exc:  # noqa: BLE001 - whatever the power driver raised
+                self._fail(entry.where, f"powering on through {strategy.name or 'RigStrategy'} failed: "
+                                        f"{type(exc).__name__}: {labgrid_error(exc)}")
+            try:
+                driver.target.activate(driver)
                 url = driver.url
             except Exception as exc:  # noqa: BLE001 - labgrid's errors for ports that never became available
                 self._fail(entry.where, f"port not available: {type(exc).__name__}: {labgrid_error(exc)}")

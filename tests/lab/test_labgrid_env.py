@@ -337,3 +337,21 @@ def test_an_lg_env_without_dongles_stops_the_run_naming_it(pytester):
     result = pytester.runpytest("--lg-env=env.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --lg-env=env.yaml: env.yaml: targets: no target has an EzspDriver*"])
+
+
+def test_a_power_driver_that_fails_to_switch_on_is_one_line_naming_the_strategy(tmp_path):
+    env = write_env(tmp_path, """\
+        targets:
+          ch:
+            resources: {RawSerialPort: {port: /dev/null}}
+            drivers:
+              - EzspDriver: {}
+              - ExternalPowerDriver: {cmd_on: "false", cmd_off: "true"}
+              - RigStrategy: {name: ch-strategy}
+        """)
+    with pytest.raises(InventoryError) as caught:
+        load_labgrid_env(env)
+    message = str(caught.value)
+    assert message.startswith(f"{env}: targets.ch.drivers.EzspDriver: powering on through ch-strategy failed: "
+                              "StrategyError: RigStrategy is in broken state"), message
+    assert "\n" not in message
