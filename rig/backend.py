@@ -8,8 +8,9 @@ open it through ``rig.transport`` like any serial device; they never know which 
   ``tcp://127.0.0.1:PORT`` (or a pty).  ``power_cycle(role)`` is the emulator's USB power loss.
 * :class:`InventoryBackend` — returns the inventory's port for the role; ``power_cycle(role)`` uses
   the inventory's power control (uhubctl, labgrid) or an NCP reset (``rig.power``).
-* :class:`LabgridBackend` — an InventoryBackend built from a labgrid environment; ports of a
-  ``RemotePlace`` are resolved through labgrid when first asked for.
+* :class:`LabgridBackend` — dongles of a labgrid ``Environment`` (:class:`rig.labgrid.LabgridRig`):
+  each role's ``EzspDriver`` gives the URL bellows opens, its ``RigStrategy`` (``PowerProtocol``)
+  power-cycles it.
 
 Callers close their own EZSP connection before ``power_cycle(role)`` and reopen it afterwards.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +31,7 @@ from rig.inventory import (
     Inventory,
     InventoryError,
     load_inventory,
-    load_labgrid_env,
-    resolve_labgrid_port,
+    require_labgrid,
 )
 
 SIM_ROLES = ROLES     # every role an inventory may name (rig.inventory.limits), emulated on demand
@@ -202,7 +201,7 @@ class InventoryBackend(RigBackend):
     def __init__(self, inventory: Inventory, clock: Clock | None = None, *,
                  ppmid_b_install_code: bytes | None = None, ppmid_b: str | None = None) -> None:
         super().__init__(clock)
-        self.inventory = inventory
+        self._inventory = inventory
         self.ppmid_b_install_code = ppmid_b_install_code
         self.ppmid_b = ppmid_b.upper() if ppmid_b else None
         self._resolved: dict[str, Dongle] = {}
@@ -229,13 +228,14 @@ class InventoryBackend(RigBackend):
         """``label``: ``ppmid_b`` / ``ppmid_b_install_code`` (what the PPMID's label says of identity B)."""
         return cls(load_inventory(path), clock, **label)
 
+    @property
+    def inventory(self) -> Inventory:
+        return self._inventory
+
     def dongle(self, role: str) -> Dongle:
         _check_role(role)
         if role not in self._resolved:
-            dongle = self.inventory.dongle_for(role)
-            if dongle.port.startswith("labgrid://"):
-                dongle = dataclasses.replace(dongle, port=resolve_labgrid_port(self.inventory, dongle))
-            self._resolved[role] = dongle
+            self._resolved[role] = self.inventory.dongle_for(role)
         return self._resolved[role]
 
     async def dongle_path(self, role: str) -> str:
@@ -312,12 +312,58 @@ class InventoryBackend(RigBackend):
 
 
 class LabgridBackend(InventoryBackend):
+    """Dongles of a labgrid environment (:class:`rig.labgrid.LabgridRig`).  Its targets are made and
+    its drivers activated on first use, in an executor thread when a loop runs (labgrid is synchronous
+    and runs its own loop for a coordinator session); power cycles go through the role's
+    ``RigStrategy`` (or its ``options: rig:`` power driver), then wait for the port and the NCP."""
+
     kind = "labgrid"
+
+    def __init__(self, lab, clock: Clock | None = None, **label) -> None:
+        super().__init__(None, clock, **label)
+        self.labgrid = lab
 
     @classmethod
     def from_env(cls, path: str | Path, clock: Clock | None = None, *, target: str | None = None,
                  **label) -> LabgridBackend:
-        return cls(load_labgrid_env(path, target=target), clock, **label)
+        """From a labgrid environment file (labgrid's ``Environment``; roles read, nothing made yet)."""
+        require_labgrid(f"the labgrid environment {path}")
+        from rig.labgrid import LabgridRig
+
+        return cls(LabgridRig.from_file(path, target=target), clock, **label)
+
+    @property
+    def inventory(self) -> Inventory:
+        return self.labgrid.resolve()
+
+    async def ready(self) -> Inventory:
+        """Make the targets and activate the drivers (once) outside the running loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.labgrid.resolve)
+
+    async def dongle_path(self, role: str) -> str:
+        _check_role(role)
+        await self.ready()
+        return self.dongle(role).port
+
+    async def power_cycle(self, role: str) -> str:
+        from rig.labgrid.env import labgrid_error
+        from rig.power import PowerError, power_cycle, wait_for_ncp, wait_for_port
+
+        await self.ready()
+        dongle = self.dongle(role)
+        try:
+            switched = await asyncio.get_running_loop().run_in_executor(None, self.labgrid.power_cycle, role)
+        except Exception as exc:  # noqa: BLE001 - a power driver's own errors, whatever labgrid raises
+            raise PowerError(f"{role}: labgrid power cycle through {dongle.power.resource} failed: "
+                             f"{type(exc).__name__}: {labgrid_error(exc)}") from None
+        if not switched:
+            return await power_cycle(dongle)            # no power control: an NCP reset
+        await wait_for_port(dongle.port)
+        await wait_for_ncp(dongle)
+        return "labgrid"
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.labgrid.source} ({self.labgrid.describe()})"
 
 
 def backend_for(spec: str, clock: Clock | None = None, *, state_dir: Path | str | None = None,

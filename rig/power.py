@@ -73,6 +73,8 @@ async def labgrid_cycle(inventory: Inventory, power: LabgridPower) -> None:
     if inventory.labgrid is None:
         raise PowerError(f"{inventory.source}: labgrid power {power.resource!r} needs a labgrid environment")
     labgrid = require_labgrid(f"power-cycling through {power.resource!r}")
+    import rig.labgrid  # noqa: F401 - EzspDriver and RigStrategy known to labgrid's target factory
+
     env = labgrid.Environment(str(inventory.labgrid.env))
     target = env.get_target(inventory.labgrid.target)
     if target is None:

@@ -3,7 +3,9 @@
 Options
   ``--rig=sim`` (default)        emulated dongles started in-process, discrete-event time (rig.des)
   ``--rig=PATH.yaml``            a hardware inventory (``rig.inventory``), real clock
-  ``--rig=labgrid:ENV.yaml``     a labgrid environment (``options: rig:`` maps roles to resources)
+  ``--rig=labgrid:ENV.yaml``     a labgrid environment (``EzspDriver`` per role; see ``rig.labgrid``)
+  ``--lg-env=ENV.yaml``          the same through labgrid's own pytest plugin: its ``env`` (the
+                                 ``Environment`` labgrid made, ``LG_ENV`` too) is the rig's backend
   ``--rig-keep-artifacts``       keep every test's artifacts folder, not just failed tests'
   ``--rig-artifacts=DIR``        where the per-test folders go (default ``artifacts/`` in rootdir)
 
@@ -45,15 +47,17 @@ Works with and without pytest-xdist on sim (each worker starts its own emulated 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from rig.inventory import Inventory, InventoryError, load_inventory, load_labgrid_env
+from rig.inventory import Inventory, InventoryError, load_inventory, require_labgrid
 
 LOG_NAMES = ("rig", "firmware_shims", "bellows", "zigpy")
 _REPORT_KEY = pytest.StashKey[dict]()
@@ -67,6 +71,7 @@ class RigTarget:
     kind: str
     path: Path | None = None
     inventory: Inventory | None = None
+    labgrid: Any = None        # labgrid: the rig.labgrid.LabgridRig over the Environment
 
     @property
     def hardware(self) -> bool:
@@ -93,10 +98,29 @@ def parse_rig_option(value: str) -> RigTarget:
     if not path.is_file():
         raise pytest.UsageError(f"--rig={value}: {path} does not exist")
     try:
-        inventory = load_labgrid_env(path) if kind == "labgrid" else load_inventory(path)
+        if kind == "labgrid":
+            return labgrid_target(path)
+        inventory = load_inventory(path)
     except InventoryError as exc:
         raise pytest.UsageError(f"--rig={value}: {exc}") from None
     return RigTarget(kind, path, inventory)
+
+
+def labgrid_target(path: Path, env: Any = None) -> RigTarget:
+    """A labgrid RigTarget: labgrid's ``Environment`` (``env``, or one made from ``path``), its targets
+    made and each role's EzspDriver activated.  Raises InventoryError."""
+    require_labgrid(f"the labgrid environment {path}")
+    from rig.labgrid import LabgridRig
+
+    lab = LabgridRig(env, source=str(path)) if env is not None else LabgridRig.from_file(path)
+    return RigTarget("labgrid", path, lab.resolve(), lab)
+
+
+def lg_env_option(config: pytest.Config) -> str | None:
+    """labgrid's ``--lg-env`` (or ``LG_ENV``) when labgrid's pytest plugin is loaded."""
+    if not hasattr(config.option, "lg_env"):
+        return None
+    return config.option.lg_env or os.environ.get("LG_ENV") or None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -125,7 +149,14 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "skipped on an inventory or labgrid environment")
     config.addinivalue_line("markers", "slow: long-running test")
     config.addinivalue_line("markers", "rig_policy(name): the CH fixture's inter-PAN policy, gbcs or secmp0037")
-    target = parse_rig_option(config.getoption("--rig"))
+    lg_env = lg_env_option(config)
+    rig_value = (config.getoption("--rig") or "sim").strip()
+    if lg_env and rig_value != "sim":
+        raise pytest.UsageError(f"--rig={rig_value} and --lg-env={lg_env}: give one of them (--lg-env is "
+                                "labgrid's own spelling of --rig=labgrid:ENV.yaml)")
+    # --lg-env: labgrid's plugin makes the Environment after this hook (trylast); pytest_sessionstart
+    # turns it into the rig's target
+    target = RigTarget("labgrid", Path(lg_env)) if lg_env else parse_rig_option(rig_value)
     workers = config.getoption("numprocesses", default=None)     # pytest-xdist's -n, when loaded
     if target.hardware and workers not in (None, 0) and not hasattr(config, "workerinput"):
         raise pytest.UsageError(
@@ -142,6 +173,26 @@ def pytest_configure(config: pytest.Config) -> None:
             default_ezsp_version()
         except SimError as exc:
             raise pytest.UsageError(f"--rig-ezsp-version={version}: {exc}") from None
+    config.stash[_TARGET_KEY] = target
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """``--lg-env``: the Environment labgrid's plugin made is the rig's backend; its targets are made
+    here, before the report header names the dongles and before collection skips hardware tests."""
+    config = session.config
+    target = config.stash[_TARGET_KEY]
+    if target.kind != "labgrid" or target.labgrid is not None:
+        if target.labgrid is not None:
+            config.add_cleanup(target.labgrid.close)
+        return
+    from labgrid.pytestplugin.hooks import LABGRID_ENV_KEY
+
+    try:
+        target = labgrid_target(target.path, config.stash[LABGRID_ENV_KEY])
+    except InventoryError as exc:
+        raise pytest.UsageError(f"--lg-env={target.path}: {exc}") from None
+    config.add_cleanup(target.labgrid.close)
     config.stash[_TARGET_KEY] = target
 
 
@@ -309,8 +360,11 @@ async def rig_backend(rig_target: RigTarget, rig_bench, clock, artifacts_dir: Pa
         backend = SimBackend(clock, state_dir=state_dir, pcap=artifacts_dir / "air.pcap")
     else:
         code = pytestconfig.getoption("--rig-ppmid-b-install-code")
-        cls = LabgridBackend if rig_target.kind == "labgrid" else InventoryBackend
-        backend = cls(rig_target.inventory, clock, ppmid_b_install_code=bytes.fromhex(code) if code else None)
+        label = {"ppmid_b_install_code": bytes.fromhex(code) if code else None}
+        if rig_target.kind == "labgrid":
+            backend = LabgridBackend(rig_target.labgrid, clock, **label)
+        else:
+            backend = InventoryBackend(rig_target.inventory, clock, **label)
     try:
         yield backend
     finally:

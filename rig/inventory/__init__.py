@@ -7,7 +7,7 @@ A lab describes its radios in one YAML file (``examples/lab.yaml``)::
         port: /dev/serial/by-id/usb-Silicon_Labs_CP2102N_..._0001-if00-port0
         baudrate: 115200            # default
         flow_control: hardware      # none | software | hardware (default none)
-        role: ch                    # ch | hht | ppmid | esme | gpf | sniffer
+        role: ch                    # ch | esme | ppmid | hht | gpf | sniffer | hht2 | attacker
         eui64: "00124B0001ABCDEF"   # optional (quoted: all-digit EUI-64s would read as numbers)
         power:
           uhubctl: {hub: "1-1.4", port: 2}     # or  labgrid: {resource: ch-power}
@@ -21,23 +21,16 @@ A lab describes its radios in one YAML file (``examples/lab.yaml``)::
 
 Every mistake raises one :class:`InventoryError` whose message is ``FILE:LINE: FIELD: problem``
 (the line is the YAML line of the offending key or value).  A labgrid environment
-(``load_labgrid_env``) is turned into the same :class:`Inventory`, so everything above this package
-sees one shape whichever way the lab is described.
+(``rig.labgrid.load_labgrid_env``) is turned into the same :class:`Inventory`, so everything above this package
+sees one shape whichever way the lab is described; labgrid itself reads the environment (``rig.labgrid``,
+the ``labgrid`` extra), this package never imports it.
 
 Modules: ``model`` (the dataclasses), ``limits`` (allowed values), ``loader`` (YAML with line
-numbers), ``checks`` (value checks), ``parse`` (the inventory file), ``labgrid_env`` (labgrid
-environments), ``errors`` (:class:`InventoryError`).  Import from ``rig.inventory`` itself.
+numbers), ``checks`` (value checks), ``parse`` (the inventory file), ``errors`` (:class:`InventoryError`).  Import from ``rig.inventory`` itself.
 """
 
 from rig.inventory.checks import check_port, normalise_eui64
-from rig.inventory.errors import InventoryError
-from rig.inventory.labgrid_env import (
-    load_labgrid_env,
-    network_serial_url,
-    parse_labgrid_env,
-    require_labgrid,
-    resolve_labgrid_port,
-)
+from rig.inventory.errors import InventoryError, require_labgrid
 from rig.inventory.limits import DEFAULT_BAUDRATE, FLOW_CONTROLS, ROLES, URL_SCHEMES
 from rig.inventory.loader import Located, LocatedList, load_yaml
 from rig.inventory.model import (
@@ -56,6 +49,5 @@ __all__ = [
     "DEFAULT_BAUDRATE", "FLOW_CONTROLS", "ROLES", "URL_SCHEMES",
     "Dongle", "Inventory", "InventoryError", "LabgridPower", "LabgridRef", "Located", "LocatedList", "Power",
     "SerialSettings", "Sniffer", "UhubctlPower",
-    "check_port", "load_inventory", "load_labgrid_env", "load_yaml", "network_serial_url", "normalise_eui64",
-    "parse_inventory", "parse_labgrid_env", "require_labgrid", "resolve_labgrid_port",
+    "check_port", "load_inventory", "load_yaml", "normalise_eui64", "parse_inventory", "require_labgrid",
 ]

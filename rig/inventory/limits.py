@@ -1,6 +1,6 @@
 """Every value limit an inventory (or labgrid environment) is checked against, written once.
 
-The checks in :mod:`rig.inventory.parse` and :mod:`rig.inventory.labgrid_env` read these; no range,
+The checks in :mod:`rig.inventory.parse` and the drivers of :mod:`rig.labgrid` read these; no range,
 length or list of choices is repeated as a literal there.
 """
 

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from types import SimpleNamespace
+from typing import ClassVar
 
+import attr
 import pytest
+from labgrid.driver import Driver
+from labgrid.factory import target_factory
+from labgrid.logging import StepLogger
+from labgrid.protocol import PowerProtocol
 
 import rig.backend
+import rig.des
+import rig.labgrid
 import rig.pytest_plugin
-import rig.transport  # noqa: F401
+import rig.transport  # noqa: F401 - imported once here: an in-process pytester run keeps these module objects
 from firmware_shims.ncp.dongle import EmulatedDongle
 
 
@@ -76,4 +85,52 @@ def pytester(request, tmp_path_factory, monkeypatch):
     tester = pytest.Pytester(request, tmp_path_factory, monkeypatch, _ispytest=True)
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:labgrid")       # (after Pytester, which clears it)
     tester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
-    return tester
+    # labgrid's pytest plugin starts its one StepLogger per process in pytest_configure: an in-process
+    # run's plugin may start it only while this session's is stopped
+    outer = StepLogger._started
+    if outer:
+        StepLogger.stop()
+    yield tester
+    if outer and not StepLogger._started:
+        StepLogger.start()
+
+
+# --- labgrid: a PowerProtocol driver for emulated dongles ------------------------------------------
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class EmulatedPowerDriver(Driver, PowerProtocol):
+    """The test double of a switched USB hub port for an emulated dongle: ``off()`` is the power loss
+    (the host connection drops, RAM is lost, the NCP boots from NV), ``on()`` lets it answer again.
+    ``switches[NAME]`` is the callable that power-cycles the dongle ``NAME``; ``log`` records the calls."""
+
+    dongle = attr.ib(validator=attr.validators.instance_of(str))
+    switches: ClassVar[dict] = {}
+    log: ClassVar[list] = []
+
+    @Driver.check_active
+    def on(self):
+        self.log.append((self.dongle, "on"))
+
+    @Driver.check_active
+    def off(self):
+        self.log.append((self.dongle, "off"))
+        self.switches[self.dongle]()
+
+    @Driver.check_active
+    def cycle(self):
+        self.off()
+        self.on()
+
+
+@pytest.fixture
+def emulated_power(dongles):
+    """``wire(dongle)``: EmulatedPowerDriver(dongle: NAME) switches the DongleThread's dongle NAME;
+    ``log``: the drivers' calls, emptied first."""
+    EmulatedPowerDriver.log.clear()
+
+    def wire(dongle):
+        EmulatedPowerDriver.switches[dongle.name] = lambda: dongles.power_cycle(dongle)
+
+    yield SimpleNamespace(wire=wire, log=EmulatedPowerDriver.log)
+    EmulatedPowerDriver.switches.clear()

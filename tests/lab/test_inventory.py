@@ -1,5 +1,6 @@
 """Inventory validation: a good file loads; every mistake is one InventoryError naming file, line, field."""
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,6 @@ from rig.inventory import (
     load_inventory,
     normalise_eui64,
     parse_inventory,
-    parse_labgrid_env,
 )
 from rig.inventory.limits import BAUDRATE, CHANNEL, POWER_OFF_SECONDS, TCP_PORT, USB_HUB_PORT
 
@@ -28,11 +28,11 @@ def test_example_inventory_loads_with_every_field():
     assert ch.baudrate == 115200 and ch.flow_control == "hardware" and ch.bellows_flow_control == "hardware"
     assert ch.eui64 == "00124B0001A00001"
     assert ch.power == UhubctlPower(hub="1-1.4", port=1, delay=2.0)
-    assert inv.dongle_for("hht").power == UhubctlPower(hub="1-1.4", port=2, delay=3.0)
+    assert inv.dongle_for("esme").power == UhubctlPower(hub="1-1.4", port=2, delay=3.0)
     ppmid = inv.dongle_for("ppmid")
     assert ppmid.eui64s == ("00124B0001A00003", "00124B0001A00004")
     assert ppmid.power is None and ppmid.bellows_flow_control is None and ppmid.is_network
-    assert inv.roles == ("ch", "hht", "ppmid")
+    assert inv.roles == ("ch", "esme", "ppmid")            # the premises, as `rig scenario --rig` says
     assert inv.sniffer.dongle == "sniff-dongle" and inv.sniffer.channel == 15
 
 
@@ -131,8 +131,14 @@ def _inventory_with(line):
 
 
 def _environment_with(resource, rig="{serial: s}"):
-    return parse_labgrid_env("targets:\n  a:\n    resources:\n      - " + resource + "\n"
-                             "    options: {rig: {ch: " + rig + "}}\n", "env.yaml")
+    """A labgrid environment read by labgrid itself (rig.labgrid), in its rig options form."""
+    from rig.labgrid import load_labgrid_env
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "env.yaml"
+        path.write_text("targets:\n  a:\n    resources:\n      - " + resource + "\n"
+                        "    options: {rig: {ch: " + rig + "}}\n")
+        return load_labgrid_env(path)
 
 
 # (limit, parse a file holding VALUE, field the check names): every range comes from rig.inventory.limits
@@ -147,11 +153,11 @@ RANGES = {
                         "sniffer.channel"),
     "labgrid baudrate": (BAUDRATE, lambda v: _environment_with("RawSerialPort: {name: s, port: /dev/ttyUSB0}",
                                                                f"{{serial: s, baudrate: {v}}}"),
-                         "targets.a.options.rig.ch.baudrate"),
+                         "targets.a.options.rig.ch"),
     "labgrid speed": (BAUDRATE, lambda v: _environment_with(f"RawSerialPort: {{name: s, port: /dev/ttyUSB0, speed: {v}}}"),
-                      "targets.a.resources.RawSerialPort.speed"),
+                      "targets.a.options.rig.ch"),
     "labgrid TCP port": (TCP_PORT, lambda v: _environment_with(f"NetworkSerialPort: {{name: s, host: h, port: {v}}}"),
-                         "targets.a.resources.NetworkSerialPort.port"),
+                         "targets.a.options.rig.ch"),
 }
 
 

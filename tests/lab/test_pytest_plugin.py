@@ -102,7 +102,7 @@ def test_inventory_option_runs_hardware_tests_and_skips_sim_only_unmarked_dongle
     ("--rig=lab.toml", "--rig=lab.toml: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml"),
     ("--rig=nowhere.yaml", "--rig=nowhere.yaml: nowhere.yaml does not exist"),
     ("--rig=bad.yaml", "--rig=bad.yaml: bad.yaml:4: dongles.ch.role: 'coordinator' is not one of *"),
-    ("--rig=labgrid:bad.yaml", "--rig=labgrid:bad.yaml: bad.yaml:1: targets: expected a mapping, got nothing"),
+    ("--rig=labgrid:bad.yaml", "--rig=labgrid:bad.yaml: bad.yaml: targets: no target has an EzspDriver *"),
 ])
 def test_bad_rig_option_stops_the_run_with_a_message_naming_the_problem(pytester, option, message):
     pytester.makefile(".yaml", bad=INVENTORY.replace("role: ch", "role: coordinator"))
