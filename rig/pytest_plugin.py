@@ -11,6 +11,8 @@ Markers
   ``hardware`` (optionally ``hardware("ch", "hht")``): skipped unless an inventory or labgrid
   environment is given, or when it lacks one of the named roles; the skip reason says which.
   ``slow``: long-running test (deselect with ``-m "not slow"``).
+  ``sim_only``: needs the emulator's insides (the virtual air's faults, an emulated dongle's reset, a
+  forked CH writer); skipped with the reason under ``--rig=PATH.yaml`` or ``--rig=labgrid:ENV.yaml``.
 
 Fixtures
   ``rig_backend``  a :class:`rig.backend.RigBackend`; ``await rig_backend.dongle_path("ch")``
@@ -104,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware(*roles): needs real radios named by --rig=PATH.yaml or "
                                        "--rig=labgrid:ENV.yaml (skipped otherwise, with the reason)")
     config.addinivalue_line("markers", "slow: long-running test")
+    config.addinivalue_line("markers", "sim_only: needs the emulator's insides (air faults, emulated NCP resets); "
+                                       "skipped with the reason on real dongles")
     config.addinivalue_line("markers", "rig_policy(name): the CH fixture's inter-PAN policy, gbcs or secmp0037")
     target = parse_rig_option(config.getoption("--rig"))
     workers = config.getoption("numprocesses", default=None)     # pytest-xdist's -n, when loaded
@@ -143,9 +147,22 @@ def hardware_skip_reason(target: RigTarget, roles: tuple[str, ...]) -> str | Non
     return None
 
 
+def sim_only_skip_reason(target: RigTarget) -> str | None:
+    """Why a ``sim_only``-marked test cannot run on ``target`` (None: it can)."""
+    if not target.hardware:
+        return None
+    return (f"sim_only test: needs the emulator's insides (virtual air faults, emulated NCP resets), "
+            f"which {target.kind} {target.path} does not have; run it with --rig=sim")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     target = config.stash[_TARGET_KEY]
     for item in items:
+        if item.get_closest_marker("sim_only") is not None:
+            reason = sim_only_skip_reason(target)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+                continue
         marker = item.get_closest_marker("hardware")
         if marker is None:
             continue
