@@ -184,7 +184,7 @@ class ChShim:
         if not power_on:
             role.emit("ch.ncp_recovered", device_log=[e.eui64 for e in self.core.log.entries.values()])
         else:
-                role.emit("ch.powered_on", policy=self.core.policy, extended_pan_id=self.gpf_id, channel=self.channel,
+            role.emit("ch.powered_on", policy=self.core.policy, extended_pan_id=self.gpf_id, channel=self.channel,
                       device_log=[e.eui64 for e in self.core.log.entries.values()])
         for entry in removed:
             await self._make_leave(entry)
