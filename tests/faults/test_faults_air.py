@@ -11,8 +11,7 @@ not asserted: it is the air's dice, and the first seeds are pinned only to pair 
 from __future__ import annotations
 
 import pytest
-from conftest import scaled
-from fault_helpers import check_ch_state, check_outcome, pairing_under
+from fault_helpers import check_ch_state, check_outcome, pairing_under, scaled
 
 from firmware_shims.air import Faults
 

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import scaled
+from fault_helpers import scaled
 
 import rig.atomic
 import rig.roles.ch.devicelog

@@ -16,8 +16,7 @@ the whole role x step x fault matrix (128 runs).
 from __future__ import annotations
 
 import pytest
-from conftest import SLOW_RUN
-from fault_helpers import check_ch_state, check_outcome, pairing_under
+from fault_helpers import SLOW_RUN, check_ch_state, check_outcome, pairing_under
 
 from rig import pairing
 
