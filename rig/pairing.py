@@ -113,6 +113,13 @@ SM HAN
 * A CHF refusal is a logged reason (event ``ch.refused``), not an answer: the sender times out
   (``RESPONSE_TIMEOUT_S``); with the inter-PAN window closed nothing reaches the CH host at all and the
   HHT gives up after ``INTERPAN_ATTEMPTS`` attempts of ``INTERPAN_ANSWER_TIMEOUT_S`` [I].
+* An NCP that resets by itself (unsolicited RSTACK) or a host link that drops [I]: the CH and the ESME,
+  long-running programs, reconnect ``NCP_RECOVERY_DELAY_S`` later (up to ``NCP_RECOVERY_ATTEMPTS`` times,
+  ``NCP_RECOVERY_RETRY_S`` apart), resume the HAN from the NCP's NV and reopen inter-PAN reception, as
+  zigpy's application does after ``connection_lost``; what was in flight (inter-PAN sessions, CBKE,
+  tunnels) is gone and the peer's own retries cover it.  The CH host keeps its RAM: it is no power-on,
+  so HHT entries stay and the 60-minute window runs on.  An HHT or PPMID ends its pairing with the
+  reason ``ncp_reset`` / ``ncp_link_lost``.
 """
 
 from __future__ import annotations
@@ -187,7 +194,12 @@ PLAINTEXT_INTERPAN = {c: a.commands for c, a in INTERPAN_ALLOW_LIST.items() if n
 # timeouts (clock seconds)
 SCAN_DURATION = 0                  # 802.15.4 exponent per channel (31 ms each, 16 channels)
 JOIN_TIMEOUT_S = 20.0
+JOIN_ATTEMPTS = 3                  # a joiner's joinNetwork attempts (a lost beacon or key transport) [I]
+SCAN_ATTEMPTS = 3                  # the HHT's active scans for the CH's beacon before ch_not_found [I]
 KE_TIMEOUT_S = 60.0
+NCP_RECOVERY_DELAY_S = 1.0         # the CH's/ESME's pause before reconnecting a lost NCP [I]
+NCP_RECOVERY_ATTEMPTS = 5          # its reconnection attempts before it reports ch.ncp_lost_for_good [I]
+NCP_RECOVERY_RETRY_S = 2.0         # between those attempts [I]
 RESPONSE_TIMEOUT_S = 5.0           # a GBCS response through inter-PAN or the tunnel
 INTERPAN_ANSWER_TIMEOUT_S = 2.0    # the HHT's patience for the CH's first inter-PAN answer (KE Initiate) [I]
 PERMIT_JOIN_S = 254

@@ -88,8 +88,10 @@ class Premises:
     async def disconnect(self, ezsp) -> None:
         if ezsp in self._open:
             self._open.remove(ezsp)
+        from rig.transport import close_ezsp
+
         with contextlib.suppress(Exception):     # a dongle that lost power has no link to close
-            await ezsp.disconnect()
+            await close_ezsp(ezsp)
 
     async def power_cycle(self, role: str) -> None:
         await self.backend.power_cycle(role)
@@ -167,7 +169,7 @@ class Premises:
         ids, builder = self.ids, self.builder
         shim = EsmeShim(await self.open("esme"),
                         MeterCore("ESME", Device.from_store(ids.keys, ids.esme), CounterStore(), builder, self.events),
-                        self.clock, self.events)
+                        self.clock, self.events, reconnect=lambda: self.open("esme"))
         await ch.add_from_wan(builder.ccs01(ids.chf, ids.esme, Role.ESME, ids.install_codes[ids.esme]).to_bytes())
         status = await shim.power_on(int(ch.channel), ch.pan_id, eui_obj(ids.gpf, zt.ExtendedPanId),
                                      ids.link_key(ids.esme), ids.gpf)

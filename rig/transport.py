@@ -40,6 +40,40 @@ def zigpy_config(path: str, *, channel: int | None = None, database: str | None 
     }
 
 
+class LinkWatch:
+    """bellows' ``application`` hook for a bare ``EZSP``: it hears the host link go, as zigpy's
+    ControllerApplication does (``connection_lost``): the port closed or the TCP connection dropped
+    (``exc`` an OSError, or None at EOF), or the NCP reset by itself (an unsolicited RSTACK:
+    ``bellows.exception.NcpFailure`` with its reset code).  ``listeners`` get the exception; a close
+    the host asked for (``close_ezsp``) is not reported."""
+
+    def __init__(self) -> None:
+        self.listeners: list = []
+        self.lost: BaseException | None = None
+        self.closing = False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self.closing or self.lost is not None:
+            return
+        self.lost = exc if exc is not None else ConnectionResetError("the dongle closed the connection")
+        for listener in list(self.listeners):
+            listener(self.lost)
+
+
+def link_watch(ezsp) -> LinkWatch | None:
+    """The ``LinkWatch`` of an EZSP opened by ``open_ezsp`` (None for one opened otherwise)."""
+    watch = getattr(ezsp, "_application", None)
+    return watch if isinstance(watch, LinkWatch) else None
+
+
+async def close_ezsp(ezsp) -> None:
+    """Close an EZSP connection on purpose (not reported as a lost link)."""
+    watch = link_watch(ezsp)
+    if watch is not None:
+        watch.closing = True
+    await ezsp.disconnect()
+
+
 async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | None = None,
                     timeout: float = 30.0) -> bellows.ezsp.EZSP:
     """Connect to an EZSP dongle, reset it and negotiate the protocol version; APS fragment reception
@@ -48,7 +82,7 @@ async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | No
     ``baudrate`` and ``flow_control`` (None, "software" or "hardware") go into bellows' device config;
     an inventory dongle gives both: ``open_ezsp(dongle.port, **dongle.serial_settings())``.
     """
-    ezsp = bellows.ezsp.EZSP(device_config(path, baudrate, flow_control))
+    ezsp = bellows.ezsp.EZSP(device_config(path, baudrate, flow_control), application=LinkWatch())
     try:
         async with asyncio.timeout(timeout):
             await ezsp.connect(use_thread=False)

@@ -14,6 +14,10 @@ Model (2.4 GHz O-QPSK PHY, 802.15.4-2006 MAC timing):
   (aTurnaroundTime) later; the ack is a real frame on the air (capture, loss, range apply).  A
   promiscuous radio receives everything and acks nothing.
 * ``delay`` delays the hand-over to ``on_receive`` (a slow receiver), not the hardware ack.
+* ``reorder`` holds a receiver's copy back (seeded, per receiver and frame) and hands it over right
+  after the next frame that receiver takes, or ``reorder_hold`` seconds later if none comes: the two
+  reach ``on_receive`` swapped.  The hardware ack is not held (the MAC has the frame; its host sees
+  it late), so the sender cannot tell.
 * Every frame and ack goes to the capture (if any) and to the taps with the clock's time at which
   it started.
 
@@ -82,9 +86,15 @@ class Faults:
     """Probability that a receiver's copy has 1-3 flipped bits (dropped by its FCS check)."""
     delay: float | tuple[float, float] = 0.0
     """Extra seconds before ``on_receive`` (a fixed value, or a uniform ``(low, high)`` range)."""
+    reorder: float = 0.0
+    """Probability that a receiver's copy is held back and handed over after the next one (swapped)."""
+    reorder_hold: float = 0.05
+    """Seconds a held-back copy waits at most for a next frame to overtake it."""
 
     def __post_init__(self) -> None:
-        for name in ("loss", "corruption"):
+        if not self.reorder_hold > 0:
+            raise ValueError(f"reorder_hold must be > 0 seconds, got {self.reorder_hold}")
+        for name in ("loss", "corruption", "reorder"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in 0..1, got {value}")
@@ -118,6 +128,8 @@ class AirStats:
     lost: int = 0
     corrupted: int = 0
     """Copies dropped by the receiver's FCS check."""
+    reordered: int = 0
+    """Copies held back so that the receiver's next frame overtook them."""
     out_of_range: int = 0
     filtered: int = 0
     """Heard but not addressed to the receiver."""
@@ -259,6 +271,7 @@ class Air:
         self._active: list[_Tx] = []
         self._interference: dict[int, int] = {}
         self._taps: list[Tap] = []
+        self._held: dict[str, tuple[bytes, int, int, object]] = {}    # receiver -> copy held back (reorder)
 
     # -- membership
 
@@ -465,6 +478,24 @@ class Air:
 
     def _hand_over(self, r: AirRadio, data: bytes, lqi: int, rssi: int) -> None:
         self.stats.delivered += 1
+        faults = self.faults
+        held = self._held.pop(r.name, None)
+        if held is None and faults.reorder and self.rng.random() < faults.reorder:
+            self.stats.reordered += 1
+            timer = self.clock.call_later(faults.reorder_hold, self._release, r)
+            self._held[r.name] = (data, lqi, rssi, timer)
+            return
+        self._pass(r, data, lqi, rssi)
+        if held is not None:                       # the held-back copy comes right after the one that overtook it
+            held[3].cancel()
+            self._pass(r, *held[:3])
+
+    def _release(self, r: AirRadio) -> None:
+        held = self._held.pop(r.name, None)
+        if held is not None:
+            self._pass(r, *held[:3])
+
+    def _pass(self, r: AirRadio, data: bytes, lqi: int, rssi: int) -> None:
         delay = self.faults.delay
         if isinstance(delay, tuple):
             delay = self.rng.uniform(*delay)

@@ -342,6 +342,17 @@ class AshNcp:
         self.failed = False
         self._send_raw(RstAck(code))
 
+    def spontaneous_reset(self, code: int = ResetCode.WATCHDOG) -> None:
+        """The NCP resets by itself (watchdog, assert, brown-out): the firmware reboots (``on_reset``) and
+        tells the host with an unsolicited RSTACK carrying ``code``, as a real NCP does after any reset."""
+        self.stats["resets"] += 1
+        self._reset_link()
+        self._on_reset()
+        self._next_reset_code = ResetCode.SOFTWARE
+        self.connected = True
+        self.failed = False
+        self._send_raw(RstAck(code))
+
     def _handle_data(self, frame: Data) -> None:
         self.stats["rx_data"] += 1
         if frame.frm_num == self._rx_seq:

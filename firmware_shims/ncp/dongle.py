@@ -174,6 +174,17 @@ class EmulatedDongle:
                 pass
         await asyncio.sleep(0)
 
+    def ncp_reset(self, code: int = ResetCode.WATCHDOG) -> None:
+        """The NCP resets by itself while the host stays connected (watchdog, assert): RAM is lost, NV is
+        kept, and an unsolicited RSTACK with ``code`` tells the host (bellows: "unexpected reset")."""
+        self.ash.spontaneous_reset(code)
+
+    def drop_link(self) -> None:
+        """The host link drops (a USB-serial adapter unplugged, a ser2net/TCP connection cut) while the NCP
+        keeps running: the host sees its connection lost; the next host to connect resets it with RST."""
+        if self._transport is not None:
+            self._transport.abort()         # connection_lost clears _transport and tells ASH the host is gone
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()

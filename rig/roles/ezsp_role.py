@@ -10,7 +10,11 @@ CH shim, the meters, the HHT and the PPMID share:
 * the HAN: ``form``/``resume``/``join``/``leave``, ZCL unicasts that wait for ``messageSentHandler``;
 * keys: the CBKE link key the NCP stored for a partner (``link_key_for``);
 * GBCS segmentation (``segments`` / ``Reassembler``, ``Reassemblers`` per sender, see ``rig.pairing``);
-* Key Establishment sessions bound to a transport (``ke_initiator`` / ``KeRouter``).
+* Key Establishment sessions bound to a transport (``ke_initiator`` / ``KeRouter``);
+* the host link going (``lost``, ``on_lost``): the NCP reset by itself (an unsolicited RSTACK) or the
+  port/TCP link dropped.  Every wait in progress then ends at once with ``RoleError('ncp_reset')`` or
+  ``RoleError('ncp_link_lost')`` rather than its timeout, and the role's owner decides: the CH and the
+  ESME reconnect and resume, an HHT or a PPMID ends its pairing with that reason.
 
 Nothing here knows whether the dongle is emulated.
 """
@@ -211,6 +215,24 @@ class Reassemblers:
         return sender in self._by_sender
 
 
+def link_lost_error(exc: BaseException) -> RoleError:
+    """The named reason for a host link that went (``rig.transport.LinkWatch``)."""
+    from bellows.ash import NcpFailure
+
+    if isinstance(exc, NcpFailure):
+        code = getattr(exc.code, "name", str(exc.code))
+        return RoleError("ncp_reset", f"the NCP reset by itself ({code}): its RAM state is gone")
+    return RoleError("ncp_link_lost", f"the host link to the dongle dropped ({exc})")
+
+
+def link_lost(ezsp) -> RoleError | None:
+    """Why ``ezsp``'s link went (None: it is up, or it was not opened by ``rig.transport.open_ezsp``)."""
+    from rig.transport import link_watch
+
+    watch = link_watch(ezsp)
+    return None if watch is None or watch.lost is None else link_lost_error(watch.lost)
+
+
 class EzspRole:
     """One role on one dongle."""
 
@@ -233,10 +255,47 @@ class EzspRole:
         self._incoming: asyncio.Queue = asyncio.Queue()
         self._resolver: asyncio.Future | None = None
         self._senders: dict[int, zt.EUI64] = {}
+        self.lost: RoleError | None = None
+        self.on_lost: list[Callable[[RoleError], None]] = []
+        self._waiters: set[asyncio.Future] = set()
+        from rig.transport import link_watch
+
+        self._watch = link_watch(ezsp)
+        if self._watch is not None:
+            self._watch.listeners.append(self._link_lost)
         self._cb_id = ezsp.add_callback(self._on_callback)
         self.on_fields("messageSentHandler", self._on_message_sent)
         self.on_fields("rawTransmitCompleteHandler", self._on_raw_complete)
         self.on("stackStatusHandler", self._on_stack_status)
+
+    # --- the host link ----------------------------------------------------------------------------
+    def _link_lost(self, exc: BaseException) -> None:
+        if self.lost is not None:
+            return
+        self.lost = link_lost_error(exc)
+        self.emit(f"{self.name.split('/')[0].lower()}.ncp_lost", self.lost.reason, detail=self.lost.detail)
+        pending = [*self._sent.values(), *self._waiters]
+        if self._raw_done is not None:
+            pending.append(self._raw_done)
+        self._sent.clear()
+        for fut in pending:
+            if not fut.done():
+                fut.set_exception(self.lost)
+                fut.exception()          # marked retrieved: a wait nobody is in any more is no error
+        for fn in list(self.on_lost):
+            fn(self.lost)
+
+    def _check_link(self) -> None:
+        if self.lost is not None:
+            raise self.lost
+
+    def _future(self) -> asyncio.Future:
+        """A future that the link's loss fails with ``self.lost`` (so no wait outlives the dongle)."""
+        self._check_link()
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.add(fut)
+        fut.add_done_callback(self._waiters.discard)
+        return fut
 
     # --- callbacks ------------------------------------------------------------------------------
     def on(self, frame_name: str, fn: Callable) -> None:
@@ -287,7 +346,7 @@ class EzspRole:
             self._dispatch("incomingMessageHandler", cb._replace(eui64=eui))
 
     async def wait_for_callback(self, name: str, predicate: Callable[..., bool], timeout: float, what: str):
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._future()
 
         def check(*args):
             if not fut.done() and predicate(*args):
@@ -304,6 +363,8 @@ class EzspRole:
 
     def detach(self) -> None:
         self.ezsp.remove_callback(self._cb_id)
+        if self._watch is not None and self._link_lost in self._watch.listeners:
+            self._watch.listeners.remove(self._link_lost)
 
     async def checked(self, command: str, what: str = "", **kwargs) -> list:
         """One EZSP command whose first field is its status; anything but OK raises ``NcpCommandError``."""
@@ -448,7 +509,7 @@ class EzspRole:
                 frame = interpan(seq, dst_pan=dst_pan, dst=eui_int(dst), src_pan=self.pan_id,
                                  src_ieee=eui_int(self.eui64), cluster=cluster, profile=pairing.SE_PROFILE)
                 frame = frame.replace(payload=frame.payload[:2] + aps)
-            self._raw_done = asyncio.get_running_loop().create_future()
+            self._raw_done = self._future()
             (status,) = await self.ezsp.sendRawMessageExtended(message=frame.encode_mpdu(), priority=0, useCca=True)
             if status != t.sl_Status.OK:
                 return False
@@ -505,7 +566,7 @@ class EzspRole:
         aps = t.EmberApsFrame(profileId=pairing.SE_PROFILE, clusterId=cluster, sourceEndpoint=pairing.ENDPOINT,
                               destinationEndpoint=pairing.ENDPOINT, options=t.EmberApsOption(options), groupId=0,
                               sequence=0)
-        fut = self._sent[tag] = asyncio.get_running_loop().create_future()
+        fut = self._sent[tag] = self._future()
         status, _seq = await self.ezsp.send_unicast(nwk=nwk, aps_frame=aps, message_tag=tag, data=zcl)
         if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
             self._sent.pop(tag, None)
@@ -600,13 +661,27 @@ class EzspRole:
         await self.reset_ncp()
 
     async def disconnect(self) -> None:
-        await self.ezsp.disconnect()
+        from rig.transport import close_ezsp
+
+        await close_ezsp(self.ezsp)
 
     def _network_status(self, *args) -> t.sl_Status:
         return t.sl_Status.from_ember_status(args[0])
 
     async def join(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, *,
-                   trust_center: str | None = None) -> str:
+                   trust_center: str | None = None, attempts: int = pairing.JOIN_ATTEMPTS) -> str:
+        """``join_once`` up to ``attempts`` times (a lost beacon, association or key transport is the air's
+        doing, and a real joiner tries again); the last status."""
+        for attempt in range(1, attempts + 1):
+            status = await self.join_once(channel, pan_id, extended_pan_id, install_code_key,
+                                          trust_center=trust_center)
+            if status == "ok" or attempt == attempts:
+                return status
+            self.emit("role.join_retry", status, attempt=attempt)
+        return status
+
+    async def join_once(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, *,
+                        trust_center: str | None = None) -> str:
         """Join as a router with the install-code link key; returns 'ok' or the failure status name.
 
         The initial security state names only documented bits (``JOIN_SECURITY``): the key is a

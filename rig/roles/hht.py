@@ -69,13 +69,16 @@ class Hht:
         await self.join_han()
 
     async def find_ch(self, gpf_entity_id: str) -> None:
-        found = await self.role.active_scan(pairing.SCAN_DURATION)
-        for network, _lqi, _rssi in found:
-            if eui_hex(network.extendedPanId) == gpf_entity_id.upper():
-                self.network = network
-                self.ch_eui = gpf_entity_id.upper()
-                self.role.emit("hht.scan", peer="CH", channel=int(network.channel), pan_id=f"{int(network.panId):04X}")
-                return
+        """Active scans (up to ``SCAN_ATTEMPTS``: one lost beacon is no absent CH) for the CH's beacon."""
+        for _attempt in range(pairing.SCAN_ATTEMPTS):
+            found = await self.role.active_scan(pairing.SCAN_DURATION)
+            for network, _lqi, _rssi in found:
+                if eui_hex(network.extendedPanId) == gpf_entity_id.upper():
+                    self.network = network
+                    self.ch_eui = gpf_entity_id.upper()
+                    self.role.emit("hht.scan", peer="CH", channel=int(network.channel),
+                                   pan_id=f"{int(network.panId):04X}")
+                    return
         self.role.emit("hht.scan", "ch_not_found", networks=len(found))
         raise RoleError("ch_not_found", f"no beacon with Extended PAN ID {gpf_entity_id}")
 

@@ -67,22 +67,76 @@ class MeterCore:
 class EsmeShim:
     """An ESME on its own dongle (``path``), driven through EZSP."""
 
-    def __init__(self, ezsp, core: MeterCore, clock: Clock, events: EventLog, *, reading: int = 123456) -> None:
+    def __init__(self, ezsp, core: MeterCore, clock: Clock, events: EventLog, *, reading: int = 123456,
+                 reconnect=None) -> None:
+        """``reconnect()`` (optional) opens the ESME's dongle again: with it the ESME recovers from its NCP
+        resetting or its link dropping (``rig.pairing.NCP_RECOVERY_DELAY_S``): it reconnects and resumes
+        the HAN from the NCP's NV (its partners and the CBKE link key with the CH survive there)."""
         self.core = core
-        self.role = EzspRole(core.actor, ezsp, clock, events)
+        self.clock = clock
+        self.events = events
+        self.reconnect = reconnect
         self.reading = reading
+        self._joined_with: tuple | None = None
+        self._recovery: asyncio.Task | None = None
+        self._attach(ezsp)
         self.ch_nwk = 0x0000
         self.tunnel_id = 0x0001
         self._rx = Reassembler()
         self.known: dict[str, int] = {}           # partner EUI -> NWK address, learnt from announcements
         self.refused: list[str] = []
+
+    def _attach(self, ezsp) -> None:
+        self.ezsp = ezsp
+        self.role = EzspRole(self.core.actor, ezsp, self.clock, self.events)
         self.role.on_fields("incomingMessageHandler", self._on_incoming)
+        self.role.on_lost.append(self._ncp_lost)
+
+    async def _prepare(self) -> None:
+        await self.role.read_eui64()
+        await self.role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER, pairing.METERING_CLUSTER],
+                                 [pairing.KE_CLUSTER]), device_id=0x0501)
+
+    def _ncp_lost(self, lost) -> None:
+        if self.reconnect is not None and (self._recovery is None or self._recovery.done()):
+            self._recovery = asyncio.ensure_future(self._recover(lost))
+
+    async def _recover(self, lost) -> None:
+        """Reconnect, then ``networkInit`` from NV (a rejoin with the install-code key if that fails)."""
+        import contextlib
+
+        from rig.transport import close_ezsp
+
+        with contextlib.suppress(Exception):
+            await close_ezsp(self.ezsp)
+        await self.clock.sleep(pairing.NCP_RECOVERY_DELAY_S)
+        for attempt in range(1, pairing.NCP_RECOVERY_ATTEMPTS + 1):
+            try:
+                self._attach(await self.reconnect())
+                await self._prepare()
+                if not await self.role.resume_network() and self._joined_with is not None:
+                    status = await self.role.join(*self._joined_with)
+                    if status != "ok":
+                        raise RuntimeError(f"rejoin: {status}")
+                self.role.emit("meter.ncp_recovered", attempt=attempt)
+                return
+            except Exception as exc:  # noqa: BLE001 - reported, then retried or given up with the reason
+                self.role.emit("meter.ncp_recovery_failed", type(exc).__name__, attempt=attempt, detail=str(exc))
+                with contextlib.suppress(Exception):
+                    await close_ezsp(self.ezsp)
+                await self.clock.sleep(pairing.NCP_RECOVERY_RETRY_S)
+        self.events.emit(self.core.actor, "meter.ncp_lost_for_good", lost.reason)
+
+    async def close(self) -> None:
+        """Stop recovering (the run is over)."""
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
 
     async def power_on(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, ch_eui: str) -> str:
         role = self.role
-        await role.read_eui64()
-        await role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER, pairing.METERING_CLUSTER],
-                            [pairing.KE_CLUSTER]), device_id=0x0501)
+        await self._prepare()
+        self._joined_with = (channel, pan_id, extended_pan_id, install_code_key)
         joined = await role.join(channel, pan_id, extended_pan_id, install_code_key)
         role.emit("meter.joined_han", joined)
         if joined != "ok":

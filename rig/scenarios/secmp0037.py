@@ -27,7 +27,7 @@ from rig.cputime import crypto_seconds
 from rig.events import EventLog
 from rig.gbcs import Message, decode_payload
 from rig.premises import Premises
-from rig.roles.ezsp_role import RoleError
+from rig.roles.ezsp_role import RoleError, link_lost
 from rig.roles.ppmid import DualAddressPpmid
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
@@ -104,7 +104,9 @@ def _response_ok(data: bytes) -> bool:
 
 
 async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_cycle_at: float | None = None,
-              state_dir=None) -> ScenarioResult:
+              state_dir=None, on_event=None) -> ScenarioResult:
+    """One pairing; ``on_event(event)`` (optional) hears every step as it happens (live output, fault
+    injection at a named step)."""
     if policy not in pairing.POLICIES:
         raise ScenarioError(f"unknown policy {policy!r} (expected gbcs or secmp0037)")
     if ppmid_delay < 0 or (ch_power_cycle_at is not None and ch_power_cycle_at < 0):
@@ -112,6 +114,8 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
     started, cpu_started, crypto_started = time.perf_counter(), time.process_time(), crypto_seconds()
     clock, ids = premises.clock, premises.ids
     events = premises.events = EventLog(clock)
+    if on_event is not None:
+        events.listeners.append(on_event)
     checks: dict[str, bool] = {}
 
     def step(name: str, result: str = "ok", **detail) -> None:
@@ -154,10 +158,15 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
         await ppmid.switch_identity()
         await ppmid.phase2()
         await ppmid.exchange_with_esme(ids.esme)
-    except RoleError as exc:
+    except Exception as exc:     # a RoleError, or bellows failing on a link that is gone (re-raised otherwise)
+        lost = link_lost(ppmid.ezsp)
+        if not isinstance(exc, RoleError) and lost is None:
+            raise
         outcome = "refused"
         new = ch.refusals[refusals_before:]
-        if new:
+        if lost is not None:                 # the PPMID's own dongle reset or its link dropped
+            reason = f"ppmid:{lost.reason}"
+        elif new:
             reason = new[0].reason
         elif not ch.core.interpan_open:
             reason = "interpan_window_closed"
@@ -195,6 +204,7 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
                             str(premises.pcap) if premises.pcap else None,
                             identities={"CHF": ids.chf, "GPF": ids.gpf, "ESME": ids.esme, "PPMID/A": ids.hht,
                                         "PPMID/B": ids.ppmid})
+    await esme.close()
     for ezsp in (ppmid.ezsp, esme.role.ezsp):
         await premises.disconnect(ezsp)
     await ch.power_off()

@@ -273,6 +273,39 @@ async def test_delay_defers_on_receive_but_not_the_hardware_ack(clock):
         Faults(delay=(0.2, 0.1))
 
 
+async def test_reorder_swaps_a_held_copy_with_the_next_frame_seeded_and_loses_nothing(clock):
+    async def run(seed: int) -> tuple[list[bytes], list[bytes], Air]:
+        clk = VirtualClock()
+        air = Air(clk, seed=seed, faults=Faults(reorder=0.3))
+        rs = pan(air, {"c": 0x0000, "r1": 0x1111})
+        sent = [data(i, 0x1111, 0x0000, bytes([i]) * 8) for i in range(100)]
+        acked = [(await send(clk, rs["c"], psdu, advance=0.002)).acked for psdu in sent]
+        assert all(acked)                          # the MAC acked every frame: its host just sees some late
+        await clk.advance(1)
+        return sent, rs["r1"].on_receive.psdus, air
+
+    sent, got, air = await run(5)
+    assert sorted(got) == sorted(sent) and got != sent          # everything arrives, not in order
+    swaps = [i for i in range(len(sent) - 1) if got[i] == sent[i + 1] and got[i + 1] == sent[i]]
+    assert len(swaps) == air.stats.reordered and 15 < air.stats.reordered < 45
+    assert (await run(5))[1] == got and (await run(6))[1] != got
+
+
+async def test_a_held_copy_with_no_frame_after_it_arrives_reorder_hold_later(clock):
+    air = Air(clock, seed=0, faults=Faults(reorder=1.0, reorder_hold=0.2))
+    rs = pan(air, {"c": 0x0000, "r1": 0x1111})
+    psdu = data(1, 0x1111, 0x0000)
+    await send(clock, rs["c"], psdu, advance=0.1)
+    assert rs["r1"].on_receive.psdus == []
+    await clock.advance(0.15)
+    assert rs["r1"].on_receive.psdus == [psdu]
+    assert rs["r1"].on_receive.items[0][0] == pytest.approx(airtime(len(psdu)) + 0.2)
+    with pytest.raises(ValueError, match="reorder must be a probability"):
+        Faults(reorder=2)
+    with pytest.raises(ValueError, match="reorder_hold must be > 0"):
+        Faults(reorder_hold=0)
+
+
 async def test_hardware_retries(clock):
     air = Air(clock, seed=1, faults=Faults(loss=0.3))
     rs = pan(air, {"c": 0x0000, "r1": 0x1111})

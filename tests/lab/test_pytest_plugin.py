@@ -98,6 +98,22 @@ def test_inventory_option_runs_hardware_tests_and_skips_sim_only_unmarked_dongle
     ], consecutive=False)
 
 
+def test_sim_only_tests_run_on_sim_and_skip_with_the_reason_on_an_inventory(pytester):
+    pytester.makefile(".yaml", lab=INVENTORY)
+    pytester.makepyfile(test_x="""
+        import pytest
+
+        @pytest.mark.sim_only
+        def test_needs_the_emulator(rig_target):
+            assert rig_target.kind == "sim"
+    """)
+    # labgrid's own pytest plugin (if installed) may be started once per process only: kept out of the inner run
+    pytester.runpytest("-p", "no:labgrid", "--strict-markers").assert_outcomes(passed=1)
+    result = pytester.runpytest("-p", "no:labgrid", "--strict-markers", "--rig=lab.yaml", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*sim_only: needs the emulator's insides; not run on --rig=lab.yaml*"])
+
+
 @pytest.mark.parametrize(("option", "message"), [
     ("--rig=lab.toml", "--rig=lab.toml: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml"),
     ("--rig=nowhere.yaml", "--rig=nowhere.yaml: nowhere.yaml does not exist"),

@@ -92,6 +92,7 @@ class ChShim:
         self.ezsp = None
         self.pan_id = 0
         self.refusals: list[Refusal] = []
+        self._recovery: asyncio.Task | None = None
         self._reset_ram()
 
     def _reset_ram(self) -> None:
@@ -154,14 +155,21 @@ class ChShim:
         """What the CH does when power returns: reconnect its dongle, HAN up, inter-PAN open."""
         if self.ezsp is not None:
             await self.power_off()
+        await self._bring_up(power_on=True)
+
+    async def _bring_up(self, *, power_on: bool) -> None:
+        """Connect the dongle and bring the HAN and inter-PAN reception up; ``power_on`` False is the
+        host's recovery after its NCP reset or its link dropped (the host kept its RAM: no HHT entry is
+        dropped, the 60-minute window runs on)."""
         self._reset_ram()
         self.ezsp = await self.connect()
         self.role = role = EzspRole("CH", self.ezsp, self.clock, self.events)
         role.on("macFilterMatchMessageHandler", self._on_interpan)
         role.on("incomingMessageHandler", self._on_incoming)
         role.on("trustCenterJoinHandler", self._on_tc_join)
+        role.on_lost.append(self._ncp_lost)
         await role.read_eui64()
-        removed = self.core.power_on()
+        removed = self.core.power_on() if power_on else []
         await role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER], [pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER]),
                            device_id=0x0500)
         # joins only with a key from an install code (a CHF device-log entry), never the well-known key;
@@ -174,9 +182,13 @@ class ChShim:
             await self._form()
         self.pan_id = await role.network_pan_id()
         role.pan_id = self.pan_id
-        await role.open_interpan()
-        role.emit("ch.powered_on", policy=self.core.policy, extended_pan_id=self.gpf_id, channel=self.channel,
-                  device_log=[e.eui64 for e in self.core.log.entries.values()])
+        if self.core.interpan_open or power_on:
+            await role.open_interpan()
+        if not power_on:
+            role.emit("ch.ncp_recovered", device_log=[e.eui64 for e in self.core.log.entries.values()])
+        else:
+            role.emit("ch.powered_on", policy=self.core.policy, extended_pan_id=self.gpf_id, channel=self.channel,
+                      device_log=[e.eui64 for e in self.core.log.entries.values()])
         for entry in removed:
             await self._make_leave(entry)
         for entry in self.core.log.entries.values():       # CBKE link keys survive in the NCP's key table
@@ -185,6 +197,37 @@ class ChShim:
         for entry in self.core.log.entries.values():
             if entry.join_state != "joined":
                 await self._admit(entry)
+
+    def _ncp_lost(self, lost) -> None:
+        """The CH's NCP reset by itself or its link dropped: what it was doing is gone (inter-PAN sessions,
+        CBKE in flight, tunnels); the host reconnects, resumes the HAN from the NCP's NV and reopens
+        inter-PAN reception, as zigpy's application reconnects after ``connection_lost``."""
+        for task in list(self._tasks):
+            task.cancel()
+        for src in list(self.core.sessions):
+            self.core.end_session(src)
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.ensure_future(self._recover(lost))
+
+    async def _recover(self, lost) -> None:
+        old = self.ezsp
+        self.ezsp = self.role = None
+        with contextlib.suppress(Exception):
+            await (self._disconnect(old) if self._disconnect is not None else old.disconnect())
+        await self.clock.sleep(pairing.NCP_RECOVERY_DELAY_S)
+        for attempt in range(1, pairing.NCP_RECOVERY_ATTEMPTS + 1):
+            try:
+                await self._bring_up(power_on=False)
+                return
+            except Exception as exc:  # noqa: BLE001 - reported, then retried or given up with the reason
+                self.events.emit("CH", "ch.ncp_recovery_failed", type(exc).__name__, attempt=attempt, detail=str(exc))
+                if self.ezsp is not None:
+                    with contextlib.suppress(Exception):
+                        await (self._disconnect(self.ezsp) if self._disconnect is not None else self.ezsp.disconnect())
+                    self.ezsp = self.role = None
+                await self.clock.sleep(pairing.NCP_RECOVERY_RETRY_S)
+        self.events.emit("CH", "ch.ncp_lost_for_good", lost.reason,
+                         detail=f"{pairing.NCP_RECOVERY_ATTEMPTS} reconnections failed")
 
     async def _form(self) -> None:
         pan_id = struct.unpack("<H", os.urandom(2))[0] % 0xFFF0 + 1
@@ -204,6 +247,9 @@ class ChShim:
 
     async def power_off(self) -> None:
         """The host side of a power loss: its connection is gone (the scenario cuts the dongle's power)."""
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         if self.role is not None:
