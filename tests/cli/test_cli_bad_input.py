@@ -146,3 +146,24 @@ def test_help_texts_show_eui64s_literally_and_no_emoji():
         assert result.exit_code == 0, path
         assert not {e for e in EMOJI_CHARS if e in result.output}, path
     assert "00:12:4B:00:01:AB:CD:EF" in helps["write-eui64"].output
+
+
+def test_a_sniffer_url_that_accepts_and_stays_silent_is_named_as_such():
+    from rig.sniff import SniffError, sniff
+
+    async def main():
+        held = []
+        server = await asyncio.start_server(lambda reader, writer: held.append(writer), "127.0.0.1", 0)
+        url = f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            with pytest.raises(SniffError) as err:
+                await sniff(url, sink=lambda *frame: None)      # discrete-event time: its 10 s cost nothing
+        finally:
+            for writer in held:
+                writer.close()
+            server.close()
+        return url, str(err.value)
+
+    url, message = des.run(main())
+    assert message == (f"{url} accepted the connection but sent no sniffer greeting in 10 s "
+                       "(is it the 'sniffer' URL rig sim up printed?)")
