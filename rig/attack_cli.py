@@ -4,20 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from rig import pairing
+from rig.cli_common import fail, output_file, write_output
+
+WIDE = 120        # columns from which attacks are one table; narrower, one indented block per attack
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+    fail(message, 2)
+
+
+def _console(stderr: bool = False) -> Console:
+    """The terminal's width; piped output (no terminal, no COLUMNS) is not wrapped at 80."""
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(stderr=stderr, width=None if wide else 200, highlight=False)
+
+
+def _block(console: Console, name: str, tag: str, fields: list[tuple[str, str]], style: str | None = None) -> None:
+    """One attack on a narrow terminal: its name and tag, then each field wrapped under it."""
+    console.print(Text.assemble((name, "bold"), f"  ({tag})"), style=style)
+    for label, text in fields:
+        console.print(Padding(Text(f"{label}: {text}"), (0, 0, 0, 4)), style=style)
 
 
 def register(app: typer.Typer) -> None:
@@ -34,13 +52,20 @@ def register(app: typer.Typer) -> None:
         if json_out:
             typer.echo(json.dumps([a.to_json() for a in attacks], indent=2))
             return
+        console = _console()
+        if console.width < WIDE:
+            console.print(f"[bold]attack catalogue ({len(attacks)} attacks)[/bold]")
+            for a in attacks:
+                _block(console, a.name, f"{a.source_label}; {', '.join(a.policies)}",
+                       [("rule", a.rule), ("expected (held)", " | ".join(a.expect))])
+            return
         table = Table(title=f"attack catalogue ({len(attacks)} attacks)")
         table.add_column("attack", no_wrap=True)
         for col in ("rule", "source", "policies", "expected (held)"):
             table.add_column(col)
         for a in attacks:
             table.add_row(a.name, a.rule, a.source_label, ", ".join(a.policies), " | ".join(a.expect))
-        Console(width=None if sys.stdout.isatty() else 200).print(table)
+        console.print(table)
 
     @group.command("run")
     def run(
@@ -88,7 +113,8 @@ def register(app: typer.Typer) -> None:
                 label = {"ppmid_b": ppmid_b, "ppmid_b_install_code": bytes.fromhex(ppmid_b_install_code)}
             except ValueError:
                 _fail(f"--ppmid-b-install-code {ppmid_b_install_code!r} is not hex")
-        console = Console(stderr=json_out, width=None if sys.stdout.isatty() else 200)
+        console = _console(stderr=json_out)
+        output_file(report, "--report")
 
         async def go():
             from rig.premises import PremisesError
@@ -118,7 +144,7 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             from rig.scenarios.report import render_attacks
 
-            report.write_text(render_attacks(results))
+            write_output(report, render_attacks(results), "--report")
         if json_out:
             typer.echo(json.dumps([r.to_json() for r in results], indent=2))
         else:
@@ -126,12 +152,20 @@ def register(app: typer.Typer) -> None:
             table.add_column("attack", no_wrap=True)
             for col in ("policy", "rule", "outcome", "reason", "state unchanged"):
                 table.add_column(col)
+            narrow = console.width < WIDE
+            if narrow:
+                console.print("[bold]attacks[/bold]")
             for r in results:
                 unchanged = "-" if r.state_unchanged is None else ("yes" if r.state_unchanged else "NO")
                 outcome = "held (unexpected reason)" if r.outcome == "held" and r.reason_expected is False else r.outcome
-                table.add_row(r.name, r.policy, r.rule, outcome, r.reason or "-", unchanged,
-                              style="red" if r.outcome != "held" else None)
-            console.print(table)
+                style = "red" if r.outcome in ("breached", "error") else None
+                if narrow:
+                    _block(console, r.name, r.policy, [("outcome", outcome), ("reason", r.reason or "-"),
+                                                       ("state unchanged", unchanged), ("rule", r.rule)], style)
+                else:
+                    table.add_row(r.name, r.policy, r.rule, outcome, r.reason or "-", unchanged, style=style)
+            if not narrow:
+                console.print(table)
             held = sum(r.outcome == "held" for r in results)
             skipped = sum(r.outcome == "skipped" for r in results)
             console.print(f"{held} of {len(results)} held; {len(results) - held - skipped} breached or in error"

@@ -7,10 +7,13 @@ import json
 
 import typer
 from bellows.exception import EzspError
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from rig.cli_common import fail, literal
 from rig.inventory import check_port
 from rig.power import PowerError, open_when_ready
 from rig.probe import (
@@ -22,6 +25,7 @@ from rig.probe import (
     write_and_read_back,
 )
 
+WIDE = 120        # columns from which the probe results are one table; narrower, one small table per dongle
 FLOW = {"none": None, "software": "software", "hardware": "hardware"}
 
 
@@ -64,14 +68,16 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print(json.dumps([r.as_dict() for r in reports], indent=1))
         else:
-            console.print(_table(reports))
+            console.print(_table(reports) if console.width >= WIDE else _cards(reports))
         if not any(r.ok for r in reports):
-            raise typer.Exit(1)
+            if len(reports) == 1:
+                fail(reports[0].error or f"{reports[0].path}: no EZSP answer", 1)
+            fail(f"none of the {len(reports)} ports answered EZSP (see each one's error above)", 1)
 
     @app.command("write-eui64")
     def write_eui64_cmd(
         port: str = typer.Argument(..., help="Dongle path or URL."),
-        eui64: str = typer.Argument(..., help="New IEEE address, e.g. 00:12:4B:00:01:AB:CD:EF."),
+        eui64: str = typer.Argument(..., help=literal("New IEEE address, e.g. 00:12:4B:00:01:AB:CD:EF.")),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
         burn: bool = typer.Option(False, "--burn", help="Allow writing the WRITE-ONCE manufacturing token when "
                                                         "the firmware has no NV3 token. Can never be undone."),
@@ -126,23 +132,44 @@ def register(app: typer.Typer) -> None:
         console.print(f"written ({decided.method}); after reset the dongle uses {now}")
 
 
+def _cells(r) -> list[tuple[str, str]]:
+    """(column, text) of one probe report, as the table and the narrow view show it."""
+    usb = r.usb
+    port = r.path if usb is None or usb.by_id is None else f"{usb.by_id}\n({usb.device})"
+    if r.custom_eui64_state == "burnt":
+        custom = r.custom_eui64
+    else:
+        custom = {"unset": "unset", "unsupported": "n/a"}.get(r.custom_eui64_state, "?")
+    nv3 = "?" if r.nv3_rewrite is None else ("yes" if r.nv3_rewrite else "no")
+    if r.nv3_eui64:
+        nv3 += f" ({r.nv3_eui64})"
+    return [("port", escape(port)), ("USB", usb.vid_pid if usb else ""),
+            ("serial no.", (usb.serial_number or "") if usb else ""), ("EZSP", str(r.ezsp_version or "")),
+            ("stack", r.stack_version or ""), ("EUI-64", r.eui64 or ""),
+            ("custom EUI-64 (MFG)", custom if r.ok else ""), ("NV3 rewrite", nv3 if r.ok else ""),
+            ("CBKE cert", r.cbke_certificate if r.ok else ""),
+            ("board / error", escape(r.error or " ".join(x for x in (r.manufacturer, r.board) if x)))]
+
+
+def _cards(reports) -> Group:
+    """Narrow terminals (< WIDE columns): one two-column table per dongle, nothing cut."""
+    cards = []
+    for r in reports:
+        card = Table(show_header=False, box=box.SIMPLE, pad_edge=False)
+        card.add_column("what", no_wrap=True, style="bold")
+        card.add_column("value", overflow="fold")
+        for column, text in _cells(r):
+            if text:
+                card.add_row(column, text)
+        cards.append(card)
+    return Group(Text("EZSP dongles", style="bold"), *cards)
+
+
 def _table(reports) -> Table:
     table = Table(title="EZSP dongles", show_lines=False)
     for column in ("port", "USB", "serial no.", "EZSP", "stack", "EUI-64", "custom EUI-64 (MFG)", "NV3 rewrite",
                    "CBKE cert", "board / error"):
         table.add_column(column, overflow="fold")
     for r in reports:
-        usb = r.usb
-        port = r.path if usb is None or usb.by_id is None else f"{usb.by_id}\n({usb.device})"
-        if r.custom_eui64_state == "burnt":
-            custom = r.custom_eui64
-        else:
-            custom = {"unset": "unset", "unsupported": "n/a"}.get(r.custom_eui64_state, "?")
-        nv3 = "?" if r.nv3_rewrite is None else ("yes" if r.nv3_rewrite else "no")
-        if r.nv3_eui64:
-            nv3 += f" ({r.nv3_eui64})"
-        table.add_row(escape(port), usb.vid_pid if usb else "", (usb.serial_number or "") if usb else "",
-                      str(r.ezsp_version or ""), r.stack_version or "", r.eui64 or "", custom if r.ok else "",
-                      nv3 if r.ok else "", r.cbke_certificate if r.ok else "",
-                      escape(r.error or " ".join(x for x in (r.manufacturer, r.board) if x)))
+        table.add_row(*(text for _column, text in _cells(r)))
     return table

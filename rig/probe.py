@@ -155,7 +155,7 @@ async def probe_dongle(path: str, *, baudrate: int = 115200, flow_control: str |
         report.error = str(exc)
         return report
     except Exception as exc:  # noqa: BLE001 - any failure to talk EZSP is a finding, not a crash
-        report.error = f"no EZSP answer at {path}: {exc or type(exc).__name__}"
+        report.error = f"no EZSP answer at {path}: {str(exc) or type(exc).__name__}"
         return report
     try:
         async with asyncio.timeout(timeout):
@@ -169,7 +169,7 @@ async def probe_dongle(path: str, *, baudrate: int = 115200, flow_control: str |
             report.cbke_certificate = await cbke_certificate(ezsp)
             report.ok = True
     except Exception as exc:  # noqa: BLE001
-        report.error = f"{path}: EZSP answered but probing failed: {exc or type(exc).__name__}"
+        report.error = f"{path}: EZSP answered but probing failed: {str(exc) or type(exc).__name__}"
     finally:
         with contextlib.suppress(Exception):
             await ezsp.disconnect()

@@ -9,10 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from bellows.exception import EzspError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from rig import des, pairing
+from rig.cli_common import fail, output_file, write_output
+from rig.events import failed
+from rig.power import PowerError
+from rig.roles.ezsp_role import RoleError
 from rig.scenarios import matrix as mx
 from rig.scenarios.secmp0037 import (
     ScenarioError,
@@ -21,6 +27,7 @@ from rig.scenarios.secmp0037 import (
     format_time,
     parse_duration,
 )
+from rig.transport import TransportError
 
 
 def _duration(value: str | None, option: str) -> float | None:
@@ -29,24 +36,31 @@ def _duration(value: str | None, option: str) -> float | None:
     try:
         return parse_duration(value)
     except ScenarioError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
+        fail(f"{option}: {exc}")
+
+
+OUTCOMES = ("paired", "refused")
 
 
 def _print_result(result: ScenarioResult, console: Console) -> None:
     table = Table(title=f"SECMP0037 — policy {result.policy}, PPMID at {format_duration(result.ppmid_delay)}"
                         + (f", CH power cycle at {format_duration(result.ch_power_cycle_at)}"
-                           if result.ch_power_cycle_at is not None else ""))
-    for col in ("virtual time", "actor", "step", "result"):
-        table.add_column(col)
+                           if result.ch_power_cycle_at is not None else ""),
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)      # fits 80 columns
+    table.add_column("virtual time", no_wrap=True)
+    table.add_column("actor", no_wrap=True)
+    table.add_column("step", overflow="fold")
+    table.add_column("result", overflow="fold")
     for step in result.steps:
-        style = None if step["result"] == "ok" else "red"
+        style = "red" if failed(step["name"], step["result"]) else None
         table.add_row(format_time(step["time"]), step["actor"], step["name"], step["result"], style=style)
     console.print(table)
     for name, ok in result.checks.items():
         console.print(f"  {'✓' if ok else '✗'} {name}", style=None if ok else "red")
     verdict = "paired" if result.outcome == "paired" else f"refused: {result.reason}"
-    console.print(f"outcome: [bold]{verdict}[/bold]  ({result.real_seconds:.2f} s real, "
-                  f"{result.cpu_seconds:.2f} s CPU of which {result.crypto_cpu_seconds:.2f} s crypto)")
+    console.print(f"outcome: [bold]{verdict}[/bold]", highlight=False)
+    console.print(f"  {result.real_seconds:.2f} s real, {result.cpu_seconds:.2f} s CPU of which "
+                  f"{result.crypto_cpu_seconds:.2f} s crypto", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -58,9 +72,10 @@ def register(app: typer.Typer) -> None:
         policy: Annotated[str, typer.Option(help="CH inter-PAN policy: gbcs (60-minute window) or secmp0037")] = "gbcs",
         ppmid_delay: Annotated[str, typer.Option(help="time from CH power-on to PPMID power-on (0, 59m59s, 5d)")] = "0",
         ch_power_cycle_at: Annotated[str | None, typer.Option(help="power-cycle the CH at this virtual time")] = None,
-        pcap: Annotated[Path | None, typer.Option(help="write the air's capture here")] = None,
+        pcap: Annotated[Path | None, typer.Option(help="write the air's capture here (its folder is created)")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-        report: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
+        report: Annotated[Path | None, typer.Option(help="write a self-contained HTML report (its folder is created)")] = None,
+        expect: Annotated[str | None, typer.Option(help="paired or refused: exit 1 if the outcome differs")] = None,
         transport: Annotated[str, typer.Option(help="how the emulated dongles are reached: tcp or pty")] = "tcp",
         rig_spec: Annotated[str | None, typer.Option("--rig", help="real dongles: an inventory PATH.yaml or labgrid:ENV.yaml "
                                                      "(roles ch, esme, ppmid); default: emulated dongles")] = None,
@@ -71,29 +86,33 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """CH powers on; after --ppmid-delay the dual-address PPMID pairs locally."""
         if policy not in pairing.POLICIES:
-            raise typer.BadParameter(f"{policy!r} is not one of {', '.join(pairing.POLICIES)}", param_hint="--policy")
+            fail(f"--policy {policy!r} is not one of {', '.join(pairing.POLICIES)}")
+        if expect is not None and expect not in OUTCOMES:
+            fail(f"--expect {expect!r} is not one of {', '.join(OUTCOMES)}")
         delay = _duration(ppmid_delay, "--ppmid-delay")
         pc = _duration(ch_power_cycle_at, "--ch-power-cycle-at")
         if transport not in ("tcp", "pty"):
-            raise typer.BadParameter(f"{transport!r} is not tcp or pty", param_hint="--transport")
+            fail(f"--transport {transport!r} is not tcp or pty")
 
         if ezsp_version is not None:
             from rig.sim import SimError, check_ezsp_version
 
             if rig_spec is not None:
-                raise typer.BadParameter("real dongles speak their own firmware's version", param_hint="--ezsp-version")
+                fail("--ezsp-version: real dongles speak their own firmware's version")
             try:
                 check_ezsp_version(ezsp_version)
             except SimError as exc:
-                raise typer.BadParameter(str(exc), param_hint="--ezsp-version") from None
+                fail(f"--ezsp-version: {exc}")
         code_b = None
         if rig_spec is not None:
             if not ppmid_b_install_code:
-                raise typer.BadParameter("real dongles need identity B's install code", param_hint="--ppmid-b-install-code")
+                fail("--ppmid-b-install-code: real dongles need identity B's install code")
             try:
                 code_b = bytes.fromhex(ppmid_b_install_code)
             except ValueError:
-                raise typer.BadParameter(f"{ppmid_b_install_code!r} is not hex", param_hint="--ppmid-b-install-code") from None
+                fail(f"--ppmid-b-install-code {ppmid_b_install_code!r} is not hex")
+        output_file(report, "--report")
+        output_file(pcap, "--pcap")
 
         async def go() -> tuple[ScenarioResult, dict[str, str]]:
             from rig.backend import backend_for
@@ -106,33 +125,48 @@ def register(app: typer.Typer) -> None:
                     backend = backend_for(rig_spec or "sim", state_dir=Path(tmp) / "nv", pcap=pcap,
                                           transport=transport, ezsp_version=ezsp_version, **label)
                 except (ValueError, OSError) as exc:
-                    raise typer.BadParameter(str(exc), param_hint="--rig") from None
+                    fail(f"--rig {rig_spec}: {exc}")
                 premises = Premises(backend, Path(tmp))
                 try:
                     try:
                         await premises.setup()
                     except PremisesError as exc:
-                        raise typer.BadParameter(str(exc), param_hint="--rig") from None
+                        fail(f"--rig {rig_spec or 'sim'}: {exc}")
                     result = await run(premises, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc)
                     lab = getattr(backend, "lab", None)
                     return result, lab.firmware() if lab is not None else {}
                 finally:
-                    await premises.close()
+                    try:
+                        await premises.close()
+                    except (PowerError, TransportError, OSError):
+                        pass            # closing after a failure: the failure is what gets reported
 
         # emulated dongles: discrete-event time (rig.des); real dongles keep real pace
-        result, firmware = asyncio.run(go()) if rig_spec is not None else des.run(go())
+        try:
+            result, firmware = asyncio.run(go()) if rig_spec is not None else des.run(go())
+        except PowerError as exc:
+            fail(f"power control failed: {exc}")
+        except TransportError as exc:
+            fail(str(exc))
+        except (EzspError, RoleError, ConnectionError, TimeoutError) as exc:     # a dongle stopped answering
+            fail(f"the run stopped: {type(exc).__name__}: {exc}")
         if report is not None:
             from rig.scenarios.report import render
 
-            report.write_text(render(result))
+            write_output(report, render(result), "--report")
         if json_out:
             typer.echo(json.dumps({**result.to_json(), **({"firmware": firmware} if firmware else {})}, indent=2))
         else:
             _print_result(result, Console())
             for role, text in firmware.items():
                 typer.echo(f"  {role}: {text}")
+            if result.pcap is not None:
+                typer.echo(f"pcap: {result.pcap}")
             if report is not None:
                 typer.echo(f"report: {report}")
+        if expect is not None and result.outcome != expect:
+            got = result.outcome + (f" ({result.reason})" if result.reason else "")
+            fail(f"expected {expect}, the CH's answer was {got}", 1)
 
     @scenario.command("matrix")
     def matrix(
@@ -157,17 +191,20 @@ def register(app: typer.Typer) -> None:
         if json_out:
             typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
         else:
-            table = Table(title="SECMP0037 matrix: expected vs actual")
-            for col in ("policy", "PPMID delay", "CH power cycle", "expected", "actual", "checks", "ok"):
-                table.add_column(col)
+            table = Table(title="SECMP0037 matrix: expected vs actual", box=box.SIMPLE_HEAD, show_edge=False,
+                          padding=(0, 1, 0, 0))                   # readable at 80 columns
+            for col in ("policy", "delay", "CH cycle", "expected", "actual", "reason"):
+                table.add_column(col, no_wrap=True, overflow="fold")
+            table.add_column("ok", overflow="fold")                # ✓, or ✗ and the checks that failed
             for row in rows:
                 r = row.result
-                actual = row.error or (f"{r.outcome}" + (f" ({r.reason})" if r.reason else ""))
-                expected = row.expected_outcome + (f" ({row.expected_reason})" if row.expected_reason else "")
-                checks = "all pass" if r and not row.failed_checks else ", ".join(row.failed_checks) or "-"
+                actual = "error" if r is None else r.outcome
+                reason = row.error or (r.reason if r is not None else None) or "-"
+                if row.expected_reason is not None and reason != row.expected_reason:
+                    reason += f" (expected {row.expected_reason})"
+                ok = "✓" if row.as_expected else " ".join(["✗", *row.failed_checks])
                 table.add_row(row.policy, format_duration(row.delay), format_duration(row.power_cycle_at),
-                              expected, actual, checks, "✓" if row.as_expected else "✗",
-                              style=None if row.as_expected else "red")
+                              row.expected_outcome, actual, reason, ok, style=None if row.as_expected else "red")
             console.print(table)
         bad = [r for r in rows if not r.as_expected]
         if bad:

@@ -123,8 +123,13 @@ class SimLab:
             from firmware_shims.ncp.zigbee import AirStack
 
             kwargs["stack_factory"] = AirStack
-        dongle = EmulatedDongle(name, eui64=eui64, state_dir=self.state_dir, radio=radio,
-                                clock=self.clock, **kwargs)
+        from firmware_shims.ncp.nv import NvError
+
+        try:
+            dongle = EmulatedDongle(name, eui64=eui64, state_dir=self.state_dir, radio=radio,
+                                    clock=self.clock, **kwargs)
+        except NvError as exc:
+            raise SimError(f"dongle {name!r}: {exc}") from exc
         self.dongles[name] = dongle
         return dongle
 

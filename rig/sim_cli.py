@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import signal
 from pathlib import Path
 
 import typer
 
+from rig.cli_common import fail, output_file
 from rig.sim import SimError, SimLab, check_ezsp_version, parse_names
+
+TRANSPORTS = ("tcp", "pty")
 
 
 def register(app: typer.Typer) -> None:
@@ -31,17 +35,41 @@ def register(app: typer.Typer) -> None:
         interrupted."""
         try:
             names = parse_names(dongles)
+        except SimError as exc:
+            fail(f"--dongles: {exc}")
+        if transport not in TRANSPORTS:
+            fail(f"--transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
+        try:
             ipaddress.ip_address(host)
+        except ValueError:
+            fail(f"--host {host!r} is not an IP address")
+        try:
             check_ezsp_version(ezsp_version)
-        except (SimError, ValueError) as exc:
-            raise typer.BadParameter(str(exc)) from exc
-        asyncio.run(_serve(names, state_dir, transport, host, pcap, ezsp_version))
+        except SimError as exc:
+            fail(f"--ezsp-version: {exc}")
+        _state_dir(state_dir)
+        output_file(pcap, "--pcap")
+        try:
+            asyncio.run(_serve(names, state_dir, transport, host, pcap, ezsp_version))
+        except (OSError, SimError, ValueError) as exc:
+            fail(f"cannot serve the dongles: {exc}")
 
     app.add_typer(sim, name="sim")
 
 
+def _state_dir(path: Path) -> None:
+    """Create ``--state-dir`` or fail naming it: it must be a folder the dongles can write NV files in."""
+    if path.exists() and not path.is_dir():
+        fail(f"--state-dir {path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--state-dir {path}: cannot create it ({exc.strerror or exc})")
+    if not os.access(path, os.W_OK | os.X_OK):
+        fail(f"--state-dir {path}: not writable")
+
+
 async def _serve(names, state_dir: Path, transport: str, host: str, pcap, ezsp_version: int | None = None) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
     from rig.clock import RealClock
     from rig.sim import new_air, tap_server
 

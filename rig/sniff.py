@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from rig.capture import Capture, FramePrinter, KeyRing
+from rig.cli_common import output_file
 
 GREETING = b"RIGSNIFF1\n"
 RECORD_SIZE = 11
@@ -37,9 +38,16 @@ async def sniff(url: str, *, sink, count: int | None = None, timeout: float = 10
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except (OSError, TimeoutError) as exc:
-        raise SniffError(f"cannot connect to sniffer {url}: {exc or type(exc).__name__}") from exc
+        raise SniffError(f"cannot connect to sniffer {url}: {str(exc) or type(exc).__name__}") from exc
     try:
-        greeting = await asyncio.wait_for(reader.readexactly(len(GREETING)), timeout)
+        try:
+            greeting = await asyncio.wait_for(reader.readexactly(len(GREETING)), timeout)
+        except TimeoutError:
+            raise SniffError(f"{url} accepted the connection but sent no sniffer greeting in {timeout:g} s "
+                             "(is it the 'sniffer' URL rig sim up printed?)") from None
+        except (asyncio.IncompleteReadError, OSError) as exc:
+            raise SniffError(f"{url} closed the connection before its sniffer greeting "
+                             f"({str(exc) or type(exc).__name__})") from None
         if greeting != GREETING:
             raise SniffError(f"{url} is not a rig sniffer stream (greeting {greeting!r})")
         n = 0
@@ -74,7 +82,7 @@ def register(app: typer.Typer) -> None:
             except ValueError:
                 raise typer.BadParameter(f"key {k!r} must be 32 hex digits") from None
             keys.append(raw)
-        capture = Capture(pcap) if pcap else None
+        capture = Capture(output_file(pcap, "--pcap")) if pcap else None
         ring = KeyRing(network_keys=keys, link_keys=keys)
         for i, raw in enumerate(keys):
             if capture is not None:

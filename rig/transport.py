@@ -8,6 +8,7 @@ dongles are opened the same way; nothing above this module can tell them apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import bellows.ezsp
@@ -83,12 +84,46 @@ async def open_ezsp(path: str, *, baudrate: int = 115200, flow_control: str | No
     an inventory dongle gives both: ``open_ezsp(dongle.port, **dongle.serial_settings())``.
     """
     ezsp = bellows.ezsp.EZSP(device_config(path, baudrate, flow_control), application=LinkWatch())
+    lost, closing = [], []
+    hook, close = ezsp.connection_lost, ezsp.disconnect
+
+    def connection_lost(exc: BaseException | None) -> None:
+        if not closing:              # the far end hung up (bellows closing after its own retries is not that)
+            lost.append(exc)
+        hook(exc)
+
+    async def disconnect() -> None:
+        closing.append(True)
+        await close()
+
+    ezsp.connection_lost, ezsp.disconnect = connection_lost, disconnect
+    started = asyncio.get_running_loop().time()
     try:
         async with asyncio.timeout(timeout):
             await ezsp.connect(use_thread=False)
-    except (OSError, TimeoutError) as exc:
-        raise TransportError(f"cannot open EZSP dongle at {path!r}: {str(exc) or type(exc).__name__}") from exc
+    except Exception as exc:  # bellows gives up with various errors (even AttributeError)
+        waited = asyncio.get_running_loop().time() - started
+        opened, hung_up = ezsp._gw is not None or bool(closing), bool(lost)
+        with contextlib.suppress(Exception):   # closing what half-opened; the first failure is reported
+            await ezsp.disconnect()
+        raise TransportError(_open_failure(path, exc, waited, opened=opened, lost=hung_up)) from exc
+    ezsp.connection_lost, ezsp.disconnect = hook, close
     from rig import fragments
 
     fragments.install(ezsp)          # APS fragments reassembled by the rig, not by bellows (rig.fragments)
     return ezsp
+
+
+def _open_failure(path: str, exc: Exception, waited: float, *, opened: bool, lost: bool) -> str:
+    """One line saying why ``open_ezsp(path)`` failed, never an empty reason."""
+    where = f"EZSP dongle at {path!r}"
+    port = "port accepted the connection" if "://" in path else "port opened"
+    if lost:
+        return (f"{where} closed the connection before answering (a dongle takes one host at a time: "
+                f"is another host connected to it?)")
+    if isinstance(exc, TimeoutError) and opened:
+        return (f"{where}: the {port} but nothing answered in {waited:.0f} s (no ASH RSTACK after "
+                f"bellows' resets: is it an EZSP NCP, at this baud rate?)")
+    if isinstance(exc, TimeoutError):
+        return f"cannot open {where}: it did not open in {waited:.0f} s"
+    return f"cannot open {where}: {str(exc) or type(exc).__name__}"

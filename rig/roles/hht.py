@@ -182,7 +182,7 @@ class Hht:
 
     async def leave(self) -> None:
         await self.role.leave()
-        self.role.emit("hht.left_han")
+        self.role.emit("hht.left_han", peer="CH")
 
     # --- responses ------------------------------------------------------------------------------
     def _expect(self, command: bytes) -> asyncio.Future:

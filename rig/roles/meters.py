@@ -138,12 +138,12 @@ class EsmeShim:
         await self._prepare()
         self._joined_with = (channel, pan_id, extended_pan_id, install_code_key)
         joined = await role.join(channel, pan_id, extended_pan_id, install_code_key)
-        role.emit("meter.joined_han", joined)
+        role.emit("meter.joined_han", joined, peer="CH")
         if joined != "ok":
             return joined
         result = await role.run_ke_initiator(
             lambda c, p: role.send_zcl(self.ch_nwk, pairing.KE_CLUSTER, role.zcl(c, p, direction=0)), ch_eui, "with the CH")
-        role.emit("meter.cbke_with_ch", "ok" if result.success else result.reason.name.lower())
+        role.emit("meter.cbke_with_ch", "ok" if result.success else result.reason.name.lower(), peer="CH")
         return "ok" if result.success else "cbke_failed"
 
     def _on_incoming(self, cb) -> None:

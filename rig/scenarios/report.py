@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass, field
 
+from rig.events import MESSAGES, RECEIVED, SENT, failed
 from rig.gbcs import Message, decode_payload
+from rig.gbcs.usecases import DeviceType
 from rig.scenarios.secmp0037 import ScenarioResult, format_duration, format_time
 
 LANES = ("scenario", "CH", "GPF", "PPMID/A", "PPMID/B", "ESME")
 LANE_W, ROW_H, LEFT, TOP = 170, 24, 110, 40
+OK_COLOR, BAD_COLOR = "#222", "#c0392b"
 
 
 def _lane_of(peer: str | None, identities: dict[str, str]) -> str | None:
@@ -26,45 +30,100 @@ def _lane_of(peer: str | None, identities: dict[str, str]) -> str | None:
     return None
 
 
-def _label(step: dict) -> str:
+@dataclass
+class DiagramRow:
+    """One row of the sequence diagram: an arrow ``src`` -> ``dst`` (one message, whichever of its ends
+    logged it) or, with ``dst`` None, a step on the lane ``src``."""
+
+    time: float
+    src: str
+    dst: str | None
+    label: str
+    failed: bool = False
+    steps: list[int] = field(default_factory=list)      # indices into the result's steps
+    ends: set[str] = field(default_factory=set)          # "sent" / "received": which ends logged it
+
+
+def _label(step: dict, message: str | None = None) -> str:
     d = step.get("detail") or {}
-    extra = d.get("use_case")
-    if extra:
-        extra = f"{extra} {d.get('cra', '')}".strip()
-    text = step["name"] + (f" [{extra}]" if extra else "")
+    if message is not None:
+        text = message
+    else:
+        extra = d.get("use_case")
+        if extra:
+            extra = f"{extra} {d.get('cra', '')}".strip()
+        text = step["name"] + (f" [{extra}]" if extra else "")
     if step["result"] != "ok":
-        text += f" → {step['result']}"
+        text += f" → {step['result']}"       # red only when it failed (``failed``), never a success
     return text
 
 
+def diagram(result: ScenarioResult) -> list[DiagramRow]:
+    """The diagram's rows: one arrow per message from its sender's lane to its receiver's, placed at
+    the first of its ends' events (the receiver may log before the sender does); the other end's event
+    joins that arrow instead of drawing its own.  A received end that failed (nothing arrived) and
+    every other step is a dot on the lane of the actor that logged it."""
+    rows: list[DiagramRow] = []
+    waiting: dict[tuple, list[DiagramRow]] = {}       # message key -> arrows that lack one end
+    for i, step in enumerate(result.steps):
+        actor = step["actor"] if step["actor"] in LANES else "scenario"
+        bad = failed(step["name"], step["result"])
+        src = _lane_of(step.get("sender"), result.identities)
+        dst = _lane_of(step.get("receiver"), result.identities)
+        end = None if step["name"] not in MESSAGES else MESSAGES[step["name"]][1]
+        if end is None or src is None or dst is None or src == dst or (end == RECEIVED and bad):
+            rows.append(DiagramRow(step["time"], actor, None, _label(step), bad, [i]))
+            continue
+        detail = step.get("detail") or {}
+        key = (detail.get("hex") or step.get("message"), src, dst)
+        row = next((r for r in waiting.get(key, []) if end not in r.ends), None)
+        if row is None:
+            row = DiagramRow(step["time"], src, dst, _label(step, step.get("message")), bad)
+            rows.append(row)
+            waiting.setdefault(key, []).append(row)
+        elif bad:
+            row.failed, row.label = True, _label(step, step.get("message"))
+        row.steps.append(i)
+        row.ends.add(end)
+        if row.ends == {SENT, RECEIVED}:
+            waiting[key].remove(row)
+    return rows
+
+
 def sequence_svg(result: ScenarioResult) -> str:
-    steps = result.steps
+    rows = diagram(result)
     width = LEFT + LANE_W * len(LANES) + 40
-    height = TOP + ROW_H * (len(steps) + 1)
+    height = TOP + ROW_H * (len(rows) + 1)
     x = {lane: LEFT + LANE_W * i + LANE_W // 2 for i, lane in enumerate(LANES)}
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
            f'font-size="11"><defs><marker id="arr" markerWidth="8" markerHeight="8" refX="7" refY="3" orient="auto">'
            f'<path d="M0,0 L7,3 L0,6 z" fill="#333"/></marker></defs>')]
     for lane, cx in x.items():
-        out.append(f'<text x="{cx}" y="20" text-anchor="middle" font-weight="bold">{html.escape(lane)}</text>')
+        out.append(f'<text class="lane" x="{cx}" y="20" text-anchor="middle" font-weight="bold">'
+                   f'{html.escape(lane)}</text>')
         out.append(f'<line x1="{cx}" y1="28" x2="{cx}" y2="{height}" stroke="#bbb" stroke-dasharray="4 3"/>')
-    for i, step in enumerate(steps):
+    for i, row in enumerate(rows):
         y = TOP + ROW_H * i + 12
-        color = "#222" if step["result"] == "ok" else "#c0392b"
-        out.append(f'<text x="4" y="{y + 4}" fill="#666">{html.escape(format_time(step["time"]))}</text>')
-        src = step["actor"] if step["actor"] in x else "scenario"
-        dst = _lane_of(step.get("peer"), result.identities)
-        label = html.escape(_label(step))
-        if dst is not None and dst != src:
-            out.append(f'<line x1="{x[src]}" y1="{y}" x2="{x[dst]}" y2="{y}" stroke="{color}" '
-                       f'marker-end="url(#arr)"/>')
-            mid = (x[src] + x[dst]) // 2
+        color = BAD_COLOR if row.failed else OK_COLOR
+        out.append(f'<text x="4" y="{y + 4}" fill="#666">{html.escape(format_time(row.time))}</text>')
+        label = html.escape(row.label)
+        if row.dst is not None:
+            out.append(f'<line class="message" data-from="{html.escape(row.src)}" data-to="{html.escape(row.dst)}" '
+                       f'x1="{x[row.src]}" y1="{y}" x2="{x[row.dst]}" y2="{y}" stroke="{color}" '
+                       f'marker-end="url(#arr)"><title>{label}</title></line>')
+            mid = (x[row.src] + x[row.dst]) // 2
             out.append(f'<text x="{mid}" y="{y - 3}" text-anchor="middle" fill="{color}">{label}</text>')
         else:
-            out.append(f'<circle cx="{x[src]}" cy="{y}" r="4" fill="{color}"/>')
-            out.append(f'<text x="{x[src] + 8}" y="{y + 4}" fill="{color}">{label}</text>')
+            out.append(f'<circle class="step" data-lane="{html.escape(row.src)}" cx="{x[row.src]}" cy="{y}" r="4" '
+                       f'fill="{color}"/>')
+            out.append(f'<text x="{x[row.src] + 8}" y="{y + 4}" fill="{color}">{label}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _text(value) -> str:
+    """A cell: escaped, and ``-`` for a value that is not there (never "None")."""
+    return "-" if value is None or value == "" else html.escape(str(value))
 
 
 def _gbcs_rows(result: ScenarioResult) -> str:
@@ -82,20 +141,43 @@ def _gbcs_rows(result: ScenarioResult) -> str:
                                   for k, v in payload.items()}, indent=1)
         except Exception as exc:  # noqa: BLE001
             decoded = f"undecodable: {exc}"
-        rows.append(f"<tr><td>{html.escape(format_time(step['time']))}</td><td>{html.escape(step['actor'])}</td>"
-                    f"<td>{html.escape(str(d.get('use_case')))} {html.escape(str(d.get('cra')))}</td>"
-                    f"<td>{html.escape(str(d.get('originator')))} → {html.escape(str(d.get('recipient')))}</td>"
-                    f"<td>{d.get('counter')}</td><td><pre>{html.escape(decoded)}</pre></td></tr>")
+        rows.append(f"<tr><td>{html.escape(format_time(step['time']))}</td><td>{_text(step['actor'])}</td>"
+                    f"<td>{_text(d.get('use_case'))} {_text(d.get('cra'))}</td>"
+                    f"<td>{_text(d.get('originator'))} → {_text(d.get('recipient'))}</td>"
+                    f"<td>{_text(d.get('counter'))}</td><td><pre>{html.escape(decoded)}</pre></td></tr>")
     return ("<table><tr><th>time</th><th>seen by</th><th>use case</th><th>from → to</th><th>counter</th>"
             "<th>payload</th></tr>" + "".join(rows) + "</table>")
 
 
-def _log_table(entries: list[dict]) -> str:
+DEVICE_TYPE_NAMES = {DeviceType.TYPE2: "Type 2"}     # an IHD / CAD, and the rig's HHT (decision 1)
+LOG_COLUMNS = (("eui64", "EUI-64"), ("device_type", "device type"), ("join_state", "join state"),
+               ("nwk", "NWK address"), ("added_via", "added via"), ("added_at", "added at"),
+               ("hht_expiry", "HHT expires at"))
+
+
+def _log_cell(column: str, value, origin: float) -> str:
+    if value is None or value == "":
+        return "-"
+    if column == "device_type":
+        try:
+            kind = DeviceType(int(value))
+        except ValueError:
+            return str(value)
+        return f"{DEVICE_TYPE_NAMES.get(kind, kind.name)} ({int(kind)})"
+    if column == "nwk":
+        return f"0x{int(value):04X}"
+    if column in ("added_at", "hht_expiry"):
+        return format_time(float(value) - origin)
+    return str(value)
+
+
+def _log_table(entries: list[dict], origin: float = 0.0) -> str:
+    """The CHF device log: device types by name, NWK addresses in hex, times as the steps' virtual time."""
     if not entries:
         return "<p><em>empty</em></p>"
-    cols = ["eui64", "device_type", "join_state", "nwk", "added_via", "hht_expiry"]
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(e.get(c)))}</td>" for c in cols) + "</tr>" for e in entries)
+    head = "".join(f"<th>{title}</th>" for _, title in LOG_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_log_cell(c, e.get(c), origin))}</td>" for c, _ in LOG_COLUMNS)
+                   + "</tr>" for e in entries)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -113,7 +195,7 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top;font-size:12px}}
 <h1>SECMP0037 local pairing: <span class="v">{html.escape(verdict)}</span></h1>
 <table><tr><th>policy</th><td>{html.escape(result.policy)}</td></tr>
 <tr><th>PPMID powered on at</th><td>{format_duration(result.ppmid_delay)} after CH power-on</td></tr>
-<tr><th>CH power cycle at</th><td>{format_duration(result.ch_power_cycle_at)}</td></tr>
+<tr><th>CH power cycle at</th><td>{'none' if result.ch_power_cycle_at is None else format_duration(result.ch_power_cycle_at)}</td></tr>
 <tr><th>identities</th><td>{html.escape(', '.join(f'{k} {v}' for k, v in result.identities.items()))}</td></tr>
 <tr><th>capture</th><td>{html.escape(result.pcap or 'none')}</td></tr>
 <tr><th>real time</th><td>{result.real_seconds:.1f} s</td></tr></table>
@@ -123,9 +205,9 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top;font-size:12px}}
 <h2>GBCS messages</h2>
 {_gbcs_rows(result)}
 <h2>CHF device log</h2>
-<h3>before the PPMID powered on</h3>{_log_table(result.device_log_before)}
-<h3>after the pairing attempt</h3>{_log_table(result.device_log_after_pairing)}
-<h3>at the end</h3>{_log_table(result.device_log_after)}
+<h3>before the PPMID powered on</h3>{_log_table(result.device_log_before, result.clock_origin)}
+<h3>after the pairing attempt</h3>{_log_table(result.device_log_after_pairing, result.clock_origin)}
+<h3>at the end</h3>{_log_table(result.device_log_after, result.clock_origin)}
 {attack_section(attacks) if attacks is not None else ""}
 </body></html>
 """

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from rig import pairing
 from rig.cputime import crypto_seconds
@@ -38,20 +38,36 @@ class ScenarioError(ValueError):
     """Bad scenario input (names the value)."""
 
 
-def parse_duration(text: str) -> float:
-    """``0``, ``3600``, ``59m59s``, ``60m1s``, ``5d``, ``1h30m`` -> seconds."""
-    text = str(text).strip().lower()
+class Duration(float):
+    """Seconds that remember how they were written: ``format_duration`` prints ``60m1s`` as given,
+    not as ``1h1s``."""
+
+    text: str | None = None
+
+    def __new__(cls, seconds: float, text: str | None = None) -> Self:
+        value = super().__new__(cls, seconds)
+        value.text = text
+        return value
+
+
+def parse_duration(text: str) -> Duration:
+    """``0``, ``3600``, ``59m59s``, ``60m1s``, ``5d``, ``1h30m`` -> seconds (spelled as given)."""
+    given = str(text).strip()
+    text = given.lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
+        return Duration(float(text), given)
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise ScenarioError(f"bad duration {text!r} (examples: 0, 90, 59m59s, 60m1s, 18h, 5d)")
-    return float(sum(float(n) * _UNIT[u] for n, u in parts))
+        raise ScenarioError(f"bad duration {given!r} (examples: 0, 90, 59m59s, 60m1s, 18h, 5d)")
+    return Duration(float(sum(float(n) * _UNIT[u] for n, u in parts)), given)
 
 
 def format_duration(seconds: float | None) -> str:
+    """A duration as the user wrote it (a ``parse_duration`` result), else ``1d2h3m4s``."""
     if seconds is None:
         return "-"
+    if isinstance(seconds, Duration) and seconds.text:
+        return seconds.text
     s = round(seconds)
     out = ""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
@@ -86,6 +102,7 @@ class ScenarioResult:
     cpu_seconds: float = 0.0           # this process's CPU (user + system) during the run
     crypto_cpu_seconds: float = 0.0    # of which in CBKE, ECDSA, ECDH and AES (rig.cputime)
     identities: dict[str, str] = field(default_factory=dict)
+    clock_origin: float = 0.0          # clock time of the steps' 0 (device-log times are clock times)
 
     def to_json(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "reason": self.reason, "policy": self.policy,
@@ -203,7 +220,7 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
                             log_before, log_after_pairing, ch.core.log.snapshot(),
                             str(premises.pcap) if premises.pcap else None,
                             identities={"CHF": ids.chf, "GPF": ids.gpf, "ESME": ids.esme, "PPMID/A": ids.hht,
-                                        "PPMID/B": ids.ppmid})
+                                        "PPMID/B": ids.ppmid}, clock_origin=events.origin)
     await esme.close()
     for ezsp in (ppmid.ezsp, esme.role.ezsp):
         await premises.disconnect(ezsp)

@@ -46,9 +46,14 @@ def with_crc(code: bytes) -> bytes:
 
 def parse_hex(text: str) -> bytes:
     """Hex digits with optional spaces, ``:`` or ``-`` separators."""
+    bad = re.search(r"[^0-9A-Fa-f\s:\-]", text)
+    if bad:
+        raise InstallCodeError(f"{text!r} is not hex: {bad.group()!r} at character {bad.start() + 1} is not a hex digit")
     compact = re.sub(r"[\s:\-]", "", text)
-    if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", compact):
-        raise InstallCodeError(f"{text!r} is not an even number of hex digits")
+    if not compact:
+        raise InstallCodeError(f"{text!r} has no hex digits")
+    if len(compact) % 2:
+        raise InstallCodeError(f"{text!r} has an odd number of hex digits ({len(compact)})")
     return bytes.fromhex(compact)
 
 

@@ -128,7 +128,8 @@ def test_decode_signed_command_with_generated_store(app, tmp_path, store, builde
     ("83:FE:D3:40:7A:93:97:23:A5:C6:39:B2:69:16:D5:05:C3:B5", 0, "66B6900981E1EE3CA4206B6B861C02BB"),
     ("83FED3407A939723A5C639B26916D505B5C3", 2, "bad CRC"),
     ("83FED3407A939723A5C639B26916D505", 2, "bad length"),
-    ("xyz", 2, "not an even number of hex digits"),
+    ("xyz", 2, "'x' at character 1 is not a hex digit"),
+    ("83FED3407A939723A5C639B26916D505C3B", 2, "odd number of hex digits (35)"),
 ])
 def test_install_code(app, code, exit_code, text):
     result = run(app, "install-code", code)
