@@ -162,3 +162,19 @@ async def test_a_frame_begun_during_an_acks_turnaround_is_captured_before_the_ac
     assert times[2] == pytest.approx(airtime(len(unicast)) + TURNAROUND, abs=1e-9)
     _, _, packets = read_pcap(pcap)
     assert [float(p.time) for p in packets] == pytest.approx(times, abs=1e-9)
+
+
+def test_summaries_name_aps_blocks_and_the_window_an_ack_covers():
+    first = F.ApsFrame(frame_type=F.APS_DATA, delivery_mode=0, dst_endpoint=1, cluster=0x0704, profile=0x0109,
+                       src_endpoint=1, counter=9, fragmentation=F.FRAG_FIRST, block_number=3, payload=bytes(63))
+    later = first.replace(fragmentation=F.FRAG_MORE, block_number=2, payload=bytes(10))
+    ack = F.ApsFrame(frame_type=F.APS_ACK, delivery_mode=0, dst_endpoint=1, cluster=0x0704, profile=0x0109,
+                     src_endpoint=1, counter=9, fragmentation=F.FRAG_MORE, block_number=2, ack_bitfield=0xFF)
+
+    def line(aps):
+        nwk = F.NwkFrame(frame_type=F.NWK_DATA, dst=0, src=0x2002, radius=30, seq=1, payload=aps.encode())
+        return summarize(F.mac_data(1, 0x1A2B, 0x0000, 0x2002, nwk.encode()).encode())[2]
+
+    assert line(first).endswith("APS Data cluster=0x0704 profile=0x0109 block 0 of 3 (63 bytes)")
+    assert line(later).endswith("block 2 (10 bytes)")
+    assert line(ack).endswith("APS Ack ctr=9 blocks from 2 mask=0xff")
