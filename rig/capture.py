@@ -210,10 +210,15 @@ def _aps_summary(aps_bytes: bytes, keys: KeyRing, source: int | None) -> str:
         extra = f" ({_KEY_TYPES.get(cmd.key_type, cmd.key_type)})" if cmd.key_type is not None else ""
         return f"APS {name}{extra}{sec}"
     if aps.frame_type == F.APS_ACK:
-        return f"APS Ack ctr={aps.counter}{sec}"
+        window = "" if not aps.fragmentation else f" blocks from {aps.block_number} mask=0x{aps.ack_bitfield:02x}"
+        return f"APS Ack ctr={aps.counter}{window}{sec}"
     if aps.profile == F.PROFILE_ZDO and aps.frame_type == F.APS_DATA:
         return f"ZDO {_ZDO.get(aps.cluster, f'cluster 0x{aps.cluster:04x}')}{sec}"
     text = f"APS {_aps_kind(aps)} cluster=0x{aps.cluster:04x} profile=0x{aps.profile:04x}{sec}"
+    if aps.fragmentation:          # one APS block: only the first starts with the ZCL header
+        first = aps.fragmentation == F.FRAG_FIRST
+        block = f"block 0 of {aps.block_number}" if first else f"block {aps.block_number}"
+        return f"{text} {block} ({len(payload)} bytes)"
     try:
         zcl = ZclHeader.decode(payload)
         text += f" ZCL {'cluster' if zcl.frame_type else 'global'} cmd=0x{zcl.command_id:02x} seq={zcl.seq}"

@@ -49,7 +49,8 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
 * The HHT's Entity ID + install code travel as a DCC-built CCS01 that registers the HHT itself
   (device type ``HHT_DEVICE_TYPE``).  [U] in GBCS: the carrying command.  Rig choice [I]: the ZSE
   tunnelling cluster's TransferData (cluster 0x0704, profile 0x0109, client->server 0x02 / server->client
-  0x01, tunnel id ``INTERPAN_TUNNEL_ID``), the GBCS message split into ``SEGMENT_BYTES`` pieces, each
+  0x01, tunnel id ``INTERPAN_TUNNEL_ID``), the GBCS message split into ``SEGMENT_BYTES`` pieces (inter-PAN
+  has no APS fragmentation), each
   inter-PAN frame APS-secured on the host (key id 0 = the CBKE link key, extended nonce so Wireshark
   decrypts it, inter-pan.md §5) because the EZSP inter-PAN path has no APS security.
   The CH answers with the CCS01 response the same way.
@@ -74,8 +75,13 @@ SM HAN
   ``INTERPAN_HELD_FRAMES``) and handled once the key is there.
 * After joining every device runs CBKE (suite 2) with the CH (trust centre), as SE devices do.
 * GBCS rides the tunnelling cluster, protocol 6 GB-HRGP, manufacturer 0xFFFF, no flow control, 1500-byte
-  maximum (gbcs.md §7 [C]); APS-encrypted with the CBKE link key.  The emulated NCP has no APS
-  fragmentation, so a GBCS message is sent as consecutive TransferData frames of ``SEGMENT_BYTES``
+  maximum (gbcs.md §7 [C]); APS-encrypted with the CBKE link key.  On the HAN a GBCS message travels
+  whole, one per TransferData, cut below it into APS blocks as EmberZNet and Silicon Labs' fragmentation
+  host plugin do (``rig.fragments``: blocks of one frame's APS payload, acknowledged per window of
+  ``rig.fragments.FRAGMENT_WINDOW``), so a TransferData that is not one whole message is dropped at once
+  (``Reassembler`` with ``TUNNEL_MAX_TRANSFER`` as its piece size).  Inter-PAN frames have no APS
+  fragmentation (the inter-PAN APS stub has no extended header), so there a GBCS message is sent as
+  consecutive TransferData frames of ``SEGMENT_BYTES``
   [I]; the receiver reassembles until the bytes form one whole GBCS message.  Every segment but the
   last is exactly ``SEGMENT_BYTES`` and the first begins with the GBCS envelope header, so a receiver
   can tell where a message starts and ends [I]: a segment that does not fit (too long, not a start with
@@ -84,7 +90,8 @@ SM HAN
   undecodable is dropped; the CH reports each as an event (``ch.dropped``, ``rig.roles.ezsp_role.Reassembler``)
   and keeps buffers for at most ``REASSEMBLY_MAX_SENDERS`` senders per path (the oldest is dropped).
   A message cut short (its first segments, then nothing) is dropped ``REASSEMBLY_TIMEOUT_S`` after the
-  sender's last segment, on the CH's clock (``ch.dropped`` ``message_incomplete``), on both paths [I].
+  sender's last segment, on the CH's clock (``ch.dropped`` ``message_incomplete``) [I]; on the HAN its
+  APS blocks are dropped ``rig.fragments.FRAGMENT_TIMEOUT_S`` after the last one.
 * Relay [C: SL comms-hub-function]: the CH accepts a tunnel only from a joined device in its log; a GBCS
   command for another device goes down the CH's tunnel to that device, the response comes back to the
   tunnel the command came from.  The CH opens its tunnel to a device on first use [I].

@@ -19,7 +19,8 @@ Model (2.4 GHz O-QPSK PHY, 802.15.4-2006 MAC timing):
   reach ``on_receive`` swapped.  The hardware ack is not held (the MAC has the frame; its host sees
   it late), so the sender cannot tell.
 * Every frame and ack goes to the capture (if any) and to the taps with the clock's time at which
-  it started.
+  it started, in that order: capture times never go backwards (an ack is recorded when its
+  turnaround ends, after any frame that began in between).
 
 Every timer reads the injected ``rig.clock.Clock``; with a ``VirtualClock`` nothing happens until
 the test advances time.
@@ -512,11 +513,19 @@ class Air:
         duration = airtime(len(psdu))
         self.stats.acks_sent += 1
         r.stats.acks_sent += 1
-        self._record(t0, r.channel, psdu)
+        # recorded when it starts, not now: a frame another radio begins during the turnaround is
+        # captured before the ack, so capture times never go backwards (an ack after its frame)
+        if turnaround:
+            self.clock.call_later(turnaround, self._record_ack, r.channel, psdu)
+        else:
+            self._record(t0, r.channel, psdu)
         tx = _Tx(r, r.channel, t0, t0 + duration)
         self._active.append(tx)
         self.clock.call_later(turnaround + duration, self._active.remove, tx)
         self._propagate(r, r.channel, psdu, MacFrame.decode(psdu), turnaround + duration)
+
+    def _record_ack(self, channel: int, psdu: bytes) -> None:
+        self._record(self.clock.now(), channel, psdu)
 
     def _energy(self, r: AirRadio, channel: int) -> int:
         level = self._interference.get(channel, self.noise_floor)

@@ -125,6 +125,13 @@ class Stack:
         self.node.clock.call_later(0.0, self._message_sent, message_type, nwk, aps, tag, message,
                                    "ZIGBEE_DELIVERY_FAILED")
 
+    def aps_payload_room(self, aps) -> int:
+        """The longest APS payload one frame carries with ``aps``'s options (no radio: no limit)."""
+        return 0xFF
+
+    def send_fragment_ack(self, *, nwk: int, aps) -> None:
+        pass
+
     def send_broadcast(self, *, dest, aps, radius, tag, message) -> None:
         pass
 
@@ -137,10 +144,11 @@ class Stack:
 
     def deliver_local(self, cluster: int, payload: bytes, seq: int, *, src_nwk: int = 0x0000,
                       src_eui: zt.EUI64 | None = None, profile: int = ZDO_PROFILE, src_ep: int = 0,
-                      dst_ep: int = 0, message_type: int = 0, lqi: int = 255, rssi: int = -30) -> None:
+                      dst_ep: int = 0, message_type: int = 0, lqi: int = 255, rssi: int = -30,
+                      options: int = 0, group: int = 0) -> None:
         """Hand an APS payload to the host (incomingMessageHandler)."""
         aps = t.EmberApsFrame(profileId=profile, clusterId=cluster, sourceEndpoint=src_ep,
-                              destinationEndpoint=dst_ep, options=t.EmberApsOption(0), groupId=0,
+                              destinationEndpoint=dst_ep, options=t.EmberApsOption(options), groupId=group,
                               sequence=seq)
         eui = src_eui if src_eui is not None else self.state.eui64
         self.node.callback(

@@ -8,6 +8,17 @@ What a Silicon Labs NCP does in firmware, reduced to what a GB smart-metering HA
   frame counter persisted every ``FC_PERSIST_STEP`` and skipped ahead by that much at boot, incoming
   counters per sender with replay rejection); leave.  Routing is single hop: every node of a premises
   is in radio range of the others (a per-pair "out of range" in the air makes a link fail).
+* APS fragmentation as EmberZNet does it: the host hands each block to ``sendUnicast`` with
+  ``APS_OPTION_FRAGMENT`` (block count and index in ``groupId``, as Silicon Labs' fragmentation host
+  plugin sends them; every block after the first carries the first one's APS counter); the NCP builds
+  the APS extended header (first block: fragmentation 1, block number = the count; others: 2, the
+  index) and reports ``messageSentHandler`` per block once an APS ack covers it: an ack's block number
+  is the first block of a window of ``CONFIG_FRAGMENT_WINDOW_SIZE`` blocks and its bitfield says which
+  of them arrived.  Received blocks are not acknowledged by the NCP: each goes up as its own
+  ``incomingMessageHandler`` with ``APS_OPTION_FRAGMENT`` (groupId ``count << 8`` for block 0,
+  ``0xFF00 | index`` after), and the host's ``sendReply`` with the fragment option (groupId
+  ``mask << 8 | base``) becomes that APS ack.  A frame that would not fit in 127 bytes is refused
+  with MESSAGE_TOO_LONG (``aps_payload_room``).
 * APS: data with optional APS ack (``APS_OPTION_RETRY``) and retries, group delivery, APS security
   with the link key for the destination (``APS_OPTION_ENCRYPTION``), the Transport Key command
   protected with the key-transport key derived from the joiner's link key, ZDO answered by the NCP
@@ -58,6 +69,8 @@ JOIN_SCAN_DURATION = 3
 GLOBAL_TC_KEY = b"ZigBeeAlliance09"
 APS_OPTION_ENCRYPTION = 0x0020
 APS_OPTION_RETRY = 0x0040
+APS_OPTION_FRAGMENT = 0x8000
+MAX_PSDU = 127
 TC_ALLOW_JOINS = int(t.EzspDecisionBitmask.ALLOW_JOINS)
 TC_POLICY_INSTALL_CODE_ONLY = int(t.EzspDecisionBitmask.JOINS_USE_INSTALL_CODE_KEY)
 
@@ -167,6 +180,10 @@ class AirStack(Stack):
                            dst_endpoint=None if delivery == f.DELIVERY_GROUP else aps.destinationEndpoint,
                            group=group, cluster=aps.clusterId, profile=aps.profileId,
                            src_endpoint=aps.sourceEndpoint, counter=aps.sequence)
+        if options & APS_OPTION_FRAGMENT and delivery == f.DELIVERY_UNICAST:
+            count, index = aps.groupId >> 8, aps.groupId & 0xFF
+            frame = frame.replace(extended_header=1, fragmentation=f.FRAG_FIRST if index == 0 else f.FRAG_MORE,
+                                  block_number=count if index == 0 else index)
         if options & APS_OPTION_ENCRYPTION and delivery == f.DELIVERY_UNICAST:
             key = self.node.link_key_for(_hex(dst_eui)) if dst_eui is not None else None
             if key is None:
@@ -179,6 +196,22 @@ class AirStack(Stack):
         net = self.node.network
         net.aps_frame_counter += 1
         return net.aps_frame_counter
+
+    def aps_payload_room(self, aps: t.EmberApsFrame) -> int:
+        """The longest APS payload a unicast with ``aps``'s options fits in one 127-byte PSDU: MAC header
+        and FCS (11), NWK header with its auxiliary header (extended source) and MIC (26), APS header
+        (8), and with ``APS_OPTION_ENCRYPTION`` the APS auxiliary header (extended nonce) and MIC (17),
+        with ``APS_OPTION_FRAGMENT`` the extended header (2)."""
+        options = int(aps.options)
+        room = MAX_PSDU - 11 - 26 - 8
+        if options & APS_OPTION_ENCRYPTION:
+            room -= 17
+        if options & APS_OPTION_FRAGMENT:
+            room -= 2
+        return room
+
+    def fragment_window(self) -> int:
+        return max(1, min(8, self.state.config.get(int(t.EzspConfigId.CONFIG_FRAGMENT_WINDOW_SIZE), 1)))
 
     async def _wait_flag(self, flag: _Flag, seconds: float) -> None:
         """Wait until ``flag`` is set or ``seconds`` of node-clock time pass (no error either way)."""
@@ -198,17 +231,40 @@ class AirStack(Stack):
             self._message_sent(message_type, nwk, aps, tag, message, "ZIGBEE_APS_ENCRYPTION_ERROR")
             return
         want_ack = bool(int(aps.options) & APS_OPTION_RETRY)
+        key = (nwk, aps.sequence)
+        if int(aps.options) & APS_OPTION_FRAGMENT:
+            key = (nwk, aps.sequence, aps.groupId & 0xFF)        # every block has the message's counter
         delivered = False
         for _ in range(1 + (APS_RETRIES if want_ack else 0)):
-            acked = self.pending_aps[(nwk, aps.sequence)] = _Flag()
+            acked = self.pending_aps[key] = _Flag()
             mac_ok = await self._send_nwk(nwk, self._nwk_secured(dst=nwk, payload=aps_bytes))
             if mac_ok and want_ack:
                 await self._wait_flag(acked, APS_ACK_TIMEOUT)
             delivered = mac_ok and (acked.is_set or not want_ack)
             if delivered or not want_ack:
                 break
-        self.pending_aps.pop((nwk, aps.sequence), None)
+        self.pending_aps.pop(key, None)
         self._message_sent(message_type, nwk, aps, tag, message, "OK" if delivered else "ZIGBEE_DELIVERY_FAILED")
+
+    def send_fragment_ack(self, *, nwk: int, aps: t.EmberApsFrame) -> None:
+        """The APS ack for a window of received blocks: the host's ``sendReply`` with the fragment option,
+        ``aps`` the incoming block's APS frame with ``groupId = mask << 8 | first block of the window``."""
+        base, mask = aps.groupId & 0xFF, aps.groupId >> 8
+        ack = f.ApsFrame(frame_type=f.APS_ACK, delivery_mode=f.DELIVERY_UNICAST, dst_endpoint=aps.sourceEndpoint,
+                         cluster=aps.clusterId, profile=aps.profileId, src_endpoint=aps.destinationEndpoint,
+                         counter=aps.sequence, fragmentation=f.FRAG_FIRST if base == 0 else f.FRAG_MORE,
+                         block_number=base, ack_bitfield=mask)
+        # NWK-secured like every APS ack this stack sends (no APS security on acks)
+        self.spawn(self._send_nwk(nwk, self._nwk_secured(dst=nwk, payload=ack.encode())))
+
+    def _fragment_acked(self, src: int, aps: f.ApsFrame) -> None:
+        """An APS ack with the extended header: every block of its window whose bit is set is delivered."""
+        base, bits = aps.block_number or 0, aps.ack_bitfield if aps.ack_bitfield is not None else 0xFF
+        for offset in range(self.fragment_window()):
+            if bits & (1 << offset):
+                flag = self.pending_aps.get((src, aps.counter, base + offset))
+                if flag is not None:
+                    flag.set()
 
     def send_broadcast(self, *, dest, aps, radius, tag, message) -> None:
         aps_bytes = self._aps_data(aps, message, delivery=f.DELIVERY_BROADCAST, dst_eui=None)
@@ -342,6 +398,9 @@ class AirStack(Stack):
                 return
             aps, payload = sec.unsecure_aps(data, key, source=src_eui)
         if aps.frame_type == f.APS_ACK:
+            if aps.fragmentation:
+                self._fragment_acked(nwk.src, aps)
+                return
             flag = self.pending_aps.get((nwk.src, aps.counter))
             if flag is not None:
                 flag.set()
@@ -349,6 +408,9 @@ class AirStack(Stack):
         if aps.frame_type == f.APS_COMMAND:
             return                                   # TC-originated commands after join: not needed
         if aps.frame_type != f.APS_DATA:
+            return
+        if aps.fragmentation and aps.delivery_mode == f.DELIVERY_UNICAST:
+            self._on_block(nwk, aps, payload, src_eui, lqi, rssi)
             return
         if aps.ack_request:
             ack = f.ApsFrame(frame_type=f.APS_ACK, delivery_mode=f.DELIVERY_UNICAST, dst_endpoint=aps.src_endpoint,
@@ -378,6 +440,16 @@ class AirStack(Stack):
                            profile=aps.profile, src_ep=aps.src_endpoint or 0, dst_ep=aps.dst_endpoint or 0,
                            message_type=4 if broadcast else (2 if aps.delivery_mode == f.DELIVERY_GROUP else 0),
                            lqi=lqi, rssi=max(-128, min(127, rssi)))
+
+    def _on_block(self, nwk: f.NwkFrame, aps: f.ApsFrame, payload: bytes, src_eui: int, lqi: int, rssi: int) -> None:
+        """One block of a fragmented message: up to the host as it is (the host reassembles and acks it)."""
+        first = aps.fragmentation == f.FRAG_FIRST
+        group = (aps.block_number << 8) if first else 0xFF00 | aps.block_number
+        options = APS_OPTION_FRAGMENT | (APS_OPTION_RETRY if aps.ack_request else 0) | (
+            APS_OPTION_ENCRYPTION if aps.security else 0)
+        self.deliver_local(aps.cluster, payload, aps.counter, src_nwk=nwk.src, src_eui=_eui_obj(src_eui),
+                           profile=aps.profile, src_ep=aps.src_endpoint or 0, dst_ep=aps.dst_endpoint or 0,
+                           message_type=0, lqi=lqi, rssi=max(-128, min(127, rssi)), options=options, group=group)
 
     def _aps_duplicate(self, src_eui: int, counter: int, payload: bytes) -> bool:
         """APS duplicate rejection (ZigBee PRO: a retried frame is acknowledged again but delivered once):

@@ -226,23 +226,37 @@ class KeyCheck:
     notes: tuple[str, ...] = ()
 
 
+def mac_key_pairs(message: Message, keys: KeyStore) -> list[tuple[str, str]]:
+    """The (entity, entity) pairs whose ECDH key may have made a message's MAC, most specific first.
+
+    A command's MAC is the ACB's key agreement with the recipient device's, so where ``roles.json``
+    names an ACB that pair comes first; then the originator's with the recipient's (a response's or an
+    alert's pair, and a command's when the store names no ACB: the originator is then taken to hold
+    the MAC key, as Smart DCC's gbcs-parser does with the two keys it is given)."""
+    pairs: list[tuple[str, str]] = []
+    if message.cra == Cra.COMMAND:
+        pairs += [(message.recipient, acb) for acb in keys.ids(Role.ACB)]
+    pairs.append((message.recipient, message.originator))
+    return list(dict.fromkeys(pairs))
+
+
 def check_with_store(message: Message, keys: KeyStore) -> KeyCheck:
-    """Verify MAC and signature from whatever keys the store holds (either side of each ECDH pair)."""
+    """Verify MAC and signature from whatever keys the store holds (either side of each ECDH pair):
+    the MAC with the first pair of ``mac_key_pairs`` for which the store holds one side's private
+    key and the other side's public key or certificate."""
     notes: list[str] = []
     mac_valid = signature_valid = None
     if message.mac is not None:
-        a = message.recipient
-        try:
-            b = keys.one(Role.ACB) if message.cra == Cra.COMMAND else message.originator
-        except KeyStoreError as e:
-            b = None
-            notes.append(str(e))
-        for mine, theirs in ((a, b), (b, a)):
-            if b is not None and keys.has(mine, "ka", private=True) and keys.has(theirs, "ka"):
-                mac_valid = crypto.verify_mac(message, keys.private_key(mine, "ka"), keys.public_key(theirs, "ka"))
-                break
+        pairs = mac_key_pairs(message, keys)
+        usable = [(mine, theirs) for a, b in pairs for mine, theirs in ((a, b), (b, a))
+                  if keys.has(mine, "ka", private=True) and keys.has(theirs, "ka")]
+        if usable:
+            mine, theirs = usable[0]
+            mac_valid = crypto.verify_mac(message, keys.private_key(mine, "ka"), keys.public_key(theirs, "ka"))
         else:
-            notes.append(f"no key-agreement private key for {a} or {b}: MAC not checked")
+            tried = "; ".join(f"{a} x {b}" for a, b in pairs)
+            notes.append(f"no key-agreement pair in the store for the MAC ({tried}: one side's private key "
+                         f"and the other's public key needed): MAC not checked")
     if message.signed:
         if keys.has(message.originator, "ds"):
             signature_valid = crypto.verify_message_signature(message, keys.public_key(message.originator, "ds"))

@@ -9,7 +9,9 @@ CH shim, the meters, the HHT and the PPMID share:
   given), frames in as ``InterPanFrame`` (decrypted when the sender's link key is known);
 * the HAN: ``form``/``resume``/``join``/``leave``, ZCL unicasts that wait for ``messageSentHandler``;
 * keys: the CBKE link key the NCP stored for a partner (``link_key_for``);
-* GBCS segmentation (``segments`` / ``Reassembler``, ``Reassemblers`` per sender, see ``rig.pairing``);
+* GBCS segmentation over inter-PAN (``segments`` / ``Reassembler``, ``Reassemblers`` per sender, see
+  ``rig.pairing``); on the HAN one TransferData per GBCS message (``han_transfers``), APS-fragmented by
+  ``send_zcl`` as Silicon Labs' fragmentation plugin does (``rig.fragments``);
 * Key Establishment sessions bound to a transport (``ke_initiator`` / ``KeRouter``);
 * the host link going (``lost``, ``on_lost``): the NCP reset by itself (an unsolicited RSTACK) or the
   port/TCP link dropped.  Every wait in progress then ends at once with ``RoleError('ncp_reset')`` or
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 import bellows.types as t
 import zigpy.types as zt
 
-from rig import ezsp_fields, pairing
+from rig import ezsp_fields, fragments, pairing
 from rig.cbke.ezsp_engine import EzspKeEngine
 from rig.cbke.ke_cluster import KeInitiator, KeResponder
 from rig.clock import Clock
@@ -99,6 +101,14 @@ def segments(data: bytes, size: int = pairing.SEGMENT_BYTES) -> list[bytes]:
     if not data:
         raise ValueError("cannot segment an empty GBCS message")
     return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def han_transfers(data: bytes) -> list[bytes]:
+    """The TransferData payloads of one GBCS message on the HAN: the whole message in one (gbcs.md §7:
+    up to ``TUNNEL_MAX_TRANSFER``), cut into APS blocks below it by ``EzspRole.send_zcl``."""
+    if not data:
+        raise ValueError("cannot send an empty GBCS message")
+    return [data]
 
 
 def describe_gbcs(data: bytes) -> dict:
@@ -183,9 +193,11 @@ class Reassemblers:
     new sender beyond the cap drops the buffer of the sender fed longest ago (``reassembly_evicted``).
     ``on_drop(sender, reason, dropped_bytes, detail)`` hears every drop."""
 
-    def __init__(self, cap: int, on_drop: Callable[[object, str, int, str], None] | None = None) -> None:
+    def __init__(self, cap: int, on_drop: Callable[[object, str, int, str], None] | None = None, *,
+                 segment_bytes: int = pairing.SEGMENT_BYTES) -> None:
         self.cap = cap
         self.on_drop = on_drop
+        self.segment_bytes = segment_bytes
         self._by_sender: OrderedDict[object, Reassembler] = OrderedDict()
 
     def _dropped(self, sender, reason: str, n: int, detail: str) -> None:
@@ -199,7 +211,8 @@ class Reassemblers:
                 old, evicted = self._by_sender.popitem(last=False)
                 self._dropped(old, "reassembly_evicted", len(evicted.buffer),
                               f"more than {self.cap} senders with a message in progress")
-            rx = Reassembler(lambda reason, n, detail, sender=sender: self._dropped(sender, reason, n, detail))
+            rx = Reassembler(lambda reason, n, detail, sender=sender: self._dropped(sender, reason, n, detail),
+                             segment_bytes=self.segment_bytes)
         whole = rx.feed(chunk)
         if rx.buffer:
             self._by_sender[sender] = rx            # newest last; idle senders hold no state
@@ -263,6 +276,8 @@ class EzspRole:
         self._watch = link_watch(ezsp)
         if self._watch is not None:
             self._watch.listeners.append(self._link_lost)
+        self._max_payload: int | None = None
+        self.fragment_window = fragments.FRAGMENT_WINDOW
         self._cb_id = ezsp.add_callback(self._on_callback)
         self.on_fields("messageSentHandler", self._on_message_sent)
         self.on_fields("rawTransmitCompleteHandler", self._on_raw_complete)
@@ -465,8 +480,12 @@ class EzspRole:
 
     async def _configure(self) -> None:
         for config_id, value in ((t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, KEY_TABLE_SIZE),
-                                 (t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE, MAC_FILTER_TABLE_SIZE)):
+                                 (t.EzspConfigId.CONFIG_MAC_FILTER_TABLE_SIZE, MAC_FILTER_TABLE_SIZE),
+                                 (t.EzspConfigId.CONFIG_FRAGMENT_WINDOW_SIZE, self.fragment_window)):
             await self.checked("setConfigurationValue", f"{config_id.name}={value}", configId=config_id, value=value)
+        adapter = getattr(self.ezsp, "_rig_fragments", None)
+        if adapter is not None:               # the receive window is the one the NCP was told (the plugin's)
+            adapter.window = self.fragment_window
 
     async def factory_reset(self) -> None:
         """Forget the stack's non-volatile state — network, key table — keeping the manufacturing tokens and
@@ -559,23 +578,71 @@ class EzspRole:
         """A message tag for ``messageSentHandler`` (one byte up to v13, so 1..255 on every version)."""
         return next(self._tags) % 255 + 1
 
+    async def aps_payload_room(self, *, encrypt: bool, fragment: bool = False) -> int:
+        """The APS payload one frame carries: the NCP's ``maximumPayloadLength`` less the APS security
+        (``encrypt``) and extended header (``fragment``) overheads, as the plugin's
+        ``emberAfMaximumApsPayloadLength`` computes it."""
+        if self._max_payload is None:
+            (self._max_payload,) = await self.ezsp.maximumPayloadLength()
+        room = int(self._max_payload)
+        if encrypt:
+            room -= fragments.APS_ENCRYPTION_OVERHEAD
+        if fragment:
+            room -= fragments.APS_FRAGMENT_OVERHEAD
+        return room
+
     async def send_zcl(self, nwk: int, cluster: int, zcl: bytes, *, encrypt: bool = False) -> bool:
-        """APS unicast (APS ack, optionally APS-encrypted with the partner's link key); True once delivered."""
-        tag = self._next_tag()
+        """APS unicast (APS ack, optionally APS-encrypted with the partner's link key); True once delivered.
+        A frame longer than one APS payload goes in APS blocks (``rig.fragments``: the host plugin's way)."""
         options = 0x0040 | (0x0020 if encrypt else 0)
+        if len(zcl) > await self.aps_payload_room(encrypt=encrypt):
+            return await self._send_blocks(nwk, cluster, zcl, options | int(t.EmberApsOption.APS_OPTION_FRAGMENT))
         aps = t.EmberApsFrame(profileId=pairing.SE_PROFILE, clusterId=cluster, sourceEndpoint=pairing.ENDPOINT,
                               destinationEndpoint=pairing.ENDPOINT, options=t.EmberApsOption(options), groupId=0,
                               sequence=0)
+        sent = await self._send_unicast(nwk, aps, zcl)
+        return sent is not None and await self._delivered(sent[0])
+
+    async def _send_unicast(self, nwk: int, aps, data: bytes) -> tuple[asyncio.Future, int] | None:
+        """``sendUnicast``; the future its ``messageSentHandler`` completes and the APS counter, or None."""
+        tag = self._next_tag()
         fut = self._sent[tag] = self._future()
-        status, _seq = await self.ezsp.send_unicast(nwk=nwk, aps_frame=aps, message_tag=tag, data=zcl)
+        status, seq = await self.ezsp.send_unicast(nwk=nwk, aps_frame=aps, message_tag=tag, data=data)
         if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:
             self._sent.pop(tag, None)
-            return False
+            return None
+        return fut, int(seq)
+
+    async def _delivered(self, fut: asyncio.Future) -> bool:
         try:
             status = await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, "messageSentHandler")
         except TimeoutError:
             return False
         return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+
+    async def _send_blocks(self, nwk: int, cluster: int, data: bytes, options: int) -> bool:
+        """One message in APS blocks, a window at a time (``rig.fragments``); True once every block was
+        delivered, False at the first that was not (the rest are not sent)."""
+        room = await self.aps_payload_room(encrypt=bool(options & 0x0020), fragment=True)
+        pieces = fragments.blocks(data, room)
+        window = max(1, self.fragment_window)
+        sequence = 0
+        for base in range(0, len(pieces), window):
+            waiting = []
+            for index in range(base, min(base + window, len(pieces))):
+                aps = t.EmberApsFrame(profileId=pairing.SE_PROFILE, clusterId=cluster, sourceEndpoint=pairing.ENDPOINT,
+                                      destinationEndpoint=pairing.ENDPOINT, options=t.EmberApsOption(options),
+                                      groupId=(len(pieces) << 8) | index, sequence=sequence)
+                sent = await self._send_unicast(nwk, aps, pieces[index])
+                if sent is None:
+                    return False
+                if index == 0:
+                    sequence = sent[1]
+                waiting.append(sent[0])
+            for fut in waiting:
+                if not await self._delivered(fut):
+                    return False
+        return True
 
     # --- network --------------------------------------------------------------------------------
     def next_seq(self) -> int:

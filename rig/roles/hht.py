@@ -9,10 +9,11 @@
    failed CBKE, is retried after ``INTERPAN_RETRY_S`` (doubling), ``INTERPAN_ATTEMPTS`` attempts in all;
    then the pairing ends.
 3. ``hht.ccs01_sent`` / ``hht.ccs01_response``: its own CCS01 (Entity ID + install code, built by the
-   DCC) in APS-secured TransferData segments keyed with the CBKE link key; waits for the CH's response.
+   DCC) in APS-secured inter-PAN TransferData segments keyed with the CBKE link key; waits for the CH's
+   response.
 4. ``hht.joined_han``: joins with its install-code key; ``hht.cbke_han``: CBKE with the CH again.
-5. ``hht.tunnel``: RequestTunnel (GB-HRGP); ``deliver(bundle)`` sends each command in order and
-   collects its response (``hht.delivered``).
+5. ``hht.tunnel``: RequestTunnel (GB-HRGP); ``deliver(bundle)`` sends each command in order, each whole
+   in one TransferData (APS-fragmented, ``rig.fragments``), and collects its response (``hht.delivered``).
 
 Failures raise ``RoleError(reason)``; the transcript is the event log.
 """
@@ -26,7 +27,7 @@ from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Bundle, Message
-from rig.roles.ezsp_role import EzspRole, Reassembler, RoleError, segments
+from rig.roles.ezsp_role import EzspRole, Reassembler, RoleError, han_transfers, segments
 from rig.roles.ezsp_role import describe_gbcs as _info
 from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.install_code import link_key_from_code
@@ -46,7 +47,7 @@ class Hht:
         self.link_key: bytes | None = None
         self.tunnel_id: int | None = None
         self._interpan_rx = Reassembler()
-        self._han_rx = Reassembler()
+        self._han_rx = Reassembler(segment_bytes=pairing.TUNNEL_MAX_TRANSFER)   # whole messages (APS blocks below)
         self._responses: dict[int, asyncio.Future] = {}
         self._tunnel_fut: asyncio.Future | None = None
         self._first_answer = asyncio.Event()
@@ -171,7 +172,7 @@ class Hht:
     async def send_gbcs(self, command: bytes) -> bytes:
         role = self.role
         fut = self._expect(command)
-        for piece in segments(command):
+        for piece in han_transfers(command):
             zcl = role.zcl(pairing.CMD_TRANSFER_DATA_C2S, struct.pack("<H", self.tunnel_id) + piece, direction=0)
             if not await role.send_zcl(0x0000, pairing.TUNNEL_CLUSTER, zcl, encrypt=True):
                 raise RoleError("tunnel_send_failed", "TransferData not delivered to the CH")

@@ -26,7 +26,7 @@ from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, validate
-from rig.roles.ezsp_role import EzspRole, Reassembler, segments
+from rig.roles.ezsp_role import EzspRole, Reassembler, han_transfers
 from rig.roles.refusal import Refusal
 from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.zcl import ZclHeader
@@ -82,7 +82,7 @@ class EsmeShim:
         self._attach(ezsp)
         self.ch_nwk = 0x0000
         self.tunnel_id = 0x0001
-        self._rx = Reassembler()
+        self._rx = Reassembler(segment_bytes=pairing.TUNNEL_MAX_TRANSFER)   # whole messages (APS blocks below)
         self.known: dict[str, int] = {}           # partner EUI -> NWK address, learnt from announcements
         self.refused: list[str] = []
 
@@ -177,7 +177,7 @@ class EsmeShim:
                 return
             response, _refusal = self.core.handle_command(whole)
             if response is not None:
-                for piece in segments(response):
+                for piece in han_transfers(response):
                     await role.send_zcl(nwk, pairing.TUNNEL_CLUSTER, role.zcl(
                         pairing.CMD_TRANSFER_DATA_S2C, struct.pack("<H", self.tunnel_id) + piece, direction=1),
                         encrypt=True)

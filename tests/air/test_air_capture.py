@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import re
@@ -129,3 +130,51 @@ def test_summaries_never_raise():
     psdu = body + F.fcs(body).to_bytes(2, "little")
     assert summarize(psdu)[2].startswith("malformed")
     assert "Ack seq=3" in format_line(0.0, 11, F.mac_ack(3).encode())
+
+
+async def test_a_frame_begun_during_an_acks_turnaround_is_captured_before_the_ack(tmp_path):
+    """The receiver of an acked unicast answers after aTurnaroundTime; a third radio starting a frame in
+    those 192 us is on the air first, so the capture holds it first: times never go backwards and every
+    hardware ack comes after the frame it answers."""
+    from air_helpers import data, pan
+
+    from firmware_shims.air.medium import TURNAROUND, airtime
+
+    clock = VirtualClock()
+    pcap = tmp_path / "run.pcap"
+    air = Air(clock, seed=1, pcap=pcap)
+    radios = pan(air, {"a": 0x0000, "b": 0x0001, "c": 0x0002})
+    unicast = data(7, 0x0001, 0x0000)
+    broadcast = data(9, 0xFFFF, 0x0002)
+    log = []
+    air.add_tap(lambda t, ch, psdu: log.append((t, psdu)))
+    clock.call_later(airtime(len(unicast)) + TURNAROUND / 2,
+                     lambda: asyncio.ensure_future(radios["c"].transmit(broadcast)))
+    task = asyncio.ensure_future(radios["a"].transmit(unicast))
+    await clock.advance(0.01)
+    assert task.result().acked
+    air.close()
+    kinds = [psdu[0] & 7 for _, psdu in log]
+    assert [psdu for _, psdu in log if psdu[0] & 7 == F.FT_DATA] == [unicast, broadcast]
+    assert kinds == [F.FT_DATA, F.FT_DATA, F.FT_ACK]
+    times = [t for t, _ in log]
+    assert times == sorted(times)
+    assert times[2] == pytest.approx(airtime(len(unicast)) + TURNAROUND, abs=1e-9)
+    _, _, packets = read_pcap(pcap)
+    assert [float(p.time) for p in packets] == pytest.approx(times, abs=1e-9)
+
+
+def test_summaries_name_aps_blocks_and_the_window_an_ack_covers():
+    first = F.ApsFrame(frame_type=F.APS_DATA, delivery_mode=0, dst_endpoint=1, cluster=0x0704, profile=0x0109,
+                       src_endpoint=1, counter=9, fragmentation=F.FRAG_FIRST, block_number=3, payload=bytes(63))
+    later = first.replace(fragmentation=F.FRAG_MORE, block_number=2, payload=bytes(10))
+    ack = F.ApsFrame(frame_type=F.APS_ACK, delivery_mode=0, dst_endpoint=1, cluster=0x0704, profile=0x0109,
+                     src_endpoint=1, counter=9, fragmentation=F.FRAG_MORE, block_number=2, ack_bitfield=0xFF)
+
+    def line(aps):
+        nwk = F.NwkFrame(frame_type=F.NWK_DATA, dst=0, src=0x2002, radius=30, seq=1, payload=aps.encode())
+        return summarize(F.mac_data(1, 0x1A2B, 0x0000, 0x2002, nwk.encode()).encode())[2]
+
+    assert line(first).endswith("APS Data cluster=0x0704 profile=0x0109 block 0 of 3 (63 bytes)")
+    assert line(later).endswith("block 2 (10 bytes)")
+    assert line(ack).endswith("APS Ack ctr=9 blocks from 2 mask=0xff")

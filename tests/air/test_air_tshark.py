@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 
@@ -70,3 +71,61 @@ async def test_tshark_decrypts_the_capture_with_the_keys_folder(tmp_path, tshark
     bare = tshark(pcap, tmp_path / "empty-config")
     assert sum("Encrypted Payload" in r["_ws.expert.message"] for r in bare) == 5
     assert not any(r["zbee_aps.cmd.key"] for r in bare)
+
+
+SCENARIO_FIELDS = ["frame.number", "frame.time_epoch", "wpan.frame_type", "wpan.seq_no", "wpan.src64",
+                   "_ws.malformed", "zbee_aps.type", "zbee_aps.fragment.count", "zbee_aps.reassembled.length",
+                   "gbcs_message.grouping_header.message_code", "gbcs_message.grouping_header.cra_flag"]
+
+
+def tshark_fields(pcap, config_dir, fields) -> list[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k != "WIRESHARK_CONFIG_DIR"}
+    env["WIRESHARK_CONFIG_DIR"] = str(config_dir)
+    cmd = ["tshark", "-n", "-r", str(pcap), "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a",
+           "-E", "aggregator=|"] + [a for f in fields for a in ("-e", f)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=True).stdout
+    return [dict(zip(fields, line.split("\t"), strict=True)) for line in out.splitlines()]
+
+
+def test_a_whole_secmp0037_capture_dissects_cleanly_with_gbcs_whole_on_the_han(tmp_path, tshark_path):
+    """One paired SECMP0037 scenario's pcap through tshark with the capture's keys folder: timestamps never
+    go backwards (every hardware ack after the frame it answers), every inter-PAN frame carries the 64-bit
+    MAC source, and on the HAN every GBCS message travels whole in one TransferData, APS-fragmented
+    below it, so Wireshark reassembles the blocks and its GBCS dissector reads each message: no malformed
+    HAN frame.  Inter-PAN has no APS fragmentation (its APS stub has no extended header), so there a GBCS
+    message still travels in the rig's ``SEGMENT_BYTES`` segments; the first segment of each (CCS01 and its
+    response) is the only frame Wireshark calls malformed (the GBCS dissector reads one message per frame)."""
+    from typer.testing import CliRunner
+
+    from rig.cli import app
+
+    pcap = tmp_path / "run.pcap"
+    result = CliRunner().invoke(app, ["scenario", "secmp0037", "--policy", "secmp0037", "--ppmid-delay", "0",
+                                      "--json", "--pcap", str(pcap)])
+    assert result.exit_code == 0, result.output
+    assert '"outcome": "paired"' in result.output
+    rows = tshark_fields(pcap, tmp_path / "run.wireshark", SCENARIO_FIELDS)
+    assert len(rows) > 200
+
+    times = [float(r["frame.time_epoch"]) for r in rows]
+    assert all(a <= b for a, b in itertools.pairwise(times)), "capture time went backwards"
+    for i, r in enumerate(rows):
+        if r["wpan.frame_type"] == "0x02":                    # a hardware ack follows the frame it answers
+            asked = [p for p in rows[:i] if p["wpan.frame_type"] != "0x02" and p["wpan.seq_no"] == r["wpan.seq_no"]]
+            assert asked, f"ack {r['frame.number']} answers no earlier frame"
+
+    interpan = [r for r in rows if num(r["zbee_aps.type"]) == 3]
+    assert len(interpan) >= 10 and all(r["wpan.src64"] for r in interpan)
+
+    malformed = [r for r in rows if r["_ws.malformed"]]
+    assert [(num(r["zbee_aps.type"]), r["gbcs_message.grouping_header.message_code"]) for r in malformed] == [
+        (3, "0x0001"), (3, "0x0001")]                         # inter-PAN CCS01 command and response only
+
+    han_gbcs = [(num(r["gbcs_message.grouping_header.cra_flag"]), r["gbcs_message.grouping_header.message_code"])
+                for r in rows if num(r["zbee_aps.type"]) == 0 and r["gbcs_message.grouping_header.message_code"]]
+    # CCS01 for the PPMID, CS03A1 relayed to the ESME (command and response on both legs), CS03C to the GPF
+    assert han_gbcs == [(1, "0x0001"), (2, "0x0001"), (1, "0x000d"), (1, "0x000d"), (2, "0x000d"),
+                        (2, "0x000d"), (1, "0x00af"), (2, "0x00af")]
+    reassembled = [r for r in rows if r["gbcs_message.grouping_header.message_code"] and r["zbee_aps.fragment.count"]]
+    assert len(reassembled) == len(han_gbcs)                  # each one reassembled from APS blocks
+    assert all(int(r["zbee_aps.fragment.count"]) >= 2 for r in reassembled)

@@ -63,6 +63,53 @@ def test_decode_bad_mac(app, tmp_path):
     assert d["mac_valid"] is False and d["reason"] == "bad_mac"
 
 
+def two_pem_store(path, *, flip: bool = False, with_roles: bool = False):
+    """A store holding exactly the two PEMs CCS01's MAC needs: the ACB's private key and the CH's
+    certificate (``flip``: the same two PEMs filed under other Entity IDs, a store that cannot check)."""
+    from rig.gbcs.keystore import KeyStore
+
+    path.mkdir(parents=True)
+    store = KeyStore(path)
+    owner, peer = CCS01["ka_private_key_owner"], CCS01["ka_peer_owner"]
+    if flip:
+        owner, peer = "0000000000000001", "0000000000000002"
+    store.add_pem(owner, "ka", CCS01["ka_private_key_pem"].encode())
+    store.add_pem(peer, "ka", CCS01["ka_peer_certificate_pem"].encode())
+    if with_roles:
+        store.set_role(CCS01["ka_private_key_owner"], Role.ACB)
+    return store
+
+
+@pytest.mark.parametrize("with_roles", [False, True])
+def test_decode_checks_the_mac_with_a_store_of_just_the_two_pems_it_needs(app, tmp_path, with_roles):
+    """No roles.json naming the ACB: the originator's and the recipient's keys check the command's MAC
+    (gbcs-parser's rule); with roles.json naming the ACB, the ACB's and the recipient's."""
+    store = two_pem_store(tmp_path / "keys", with_roles=with_roles)
+    assert sorted(p.name for p in store.path.iterdir() if p.suffix == ".pem") == [
+        "00DB1234567890A2.ka.pub.pem", "90B3D51F30000002.ka.key.pem"]
+    (tmp_path / "m.hex").write_text(CCS01["message_hex"])
+    result = run(app, "gbcs", "decode", tmp_path / "m.hex", "--keys", store.path, "--json")
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert d["mac_valid"] is True and d["reason"] is None and d["notes"] == []
+
+    bad = bytearray.fromhex(CCS01["message_hex"])
+    bad[-1] ^= 1
+    (tmp_path / "bad.bin").write_bytes(bad)
+    result = run(app, "gbcs", "decode", tmp_path / "bad.bin", "--keys", store.path, "--json")
+    d = json.loads(result.output)
+    assert result.exit_code == 1 and d["mac_valid"] is False and d["reason"] == "bad_mac"
+
+
+def test_decode_says_which_key_pairs_it_lacked_when_the_store_cannot_check_the_mac(app, tmp_path):
+    store = two_pem_store(tmp_path / "keys", flip=True)
+    (tmp_path / "m.hex").write_text(CCS01["message_hex"])
+    d = json.loads(run(app, "gbcs", "decode", tmp_path / "m.hex", "--keys", store.path, "--json").output)
+    assert d["mac_valid"] is None
+    (note,) = d["notes"]
+    assert "00DB1234567890A2 x 90B3D51F30000002" in note and "MAC not checked" in note
+
+
 def test_decode_malformed(app, tmp_path):
     (tmp_path / "m.hex").write_text(CCS01["message_hex"][:-10])
     result = run(app, "gbcs", "decode", tmp_path / "m.hex", "--json")

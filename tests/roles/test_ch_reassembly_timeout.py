@@ -1,6 +1,7 @@
 """A GBCS message cut short (its first segments, then nothing) is dropped with a reason once the CH's
-reassembly bound passes (``REASSEMBLY_TIMEOUT_S`` after the sender's last segment, on the CH's clock),
-on the inter-PAN path and in the HAN tunnel; nothing is executed and the sender's next message works."""
+reassembly bound passes (``REASSEMBLY_TIMEOUT_S`` after the sender's last segment, on the CH's clock) on
+the inter-PAN path; in the HAN tunnel, where each TransferData carries a whole message, a piece of one is
+dropped at once.  Nothing is executed and the sender's next message works."""
 
 from __future__ import annotations
 
@@ -78,20 +79,20 @@ async def test_truncated_interpan_message_is_dropped_message_incomplete_after_th
     assert ch.events.named("ch.gbcs_received") == [] and HHT_ID not in ch.core.log and ch.role.sent == []
 
 
-async def test_truncated_tunnel_message_is_dropped_message_incomplete_and_the_next_message_works(ch, keys):
+async def test_a_tunnel_transfer_that_is_not_a_whole_message_is_dropped_at_once_and_the_next_message_works(ch, keys):
+    """On the HAN a TransferData carries one whole GBCS message (APS blocks below it are reassembled by
+    ``rig.fragments``): a piece of one is dropped when it arrives, nothing waits for the rest, nothing
+    is executed, and the sender's next whole message goes through."""
     dcc = Builder(keys, counter_start=1)
     assert ch.core.handle_command(dcc.ccs01(ch.chf_id, HHT_ID, Role.HHT, INSTALL_CODE).to_bytes(), via="wan").ok
     ch.core.mark_joined(HHT_ID, 0x2002)
     command = dcc.ccs01(ch.chf_id, "00DB5A5A5A5A0B02", Role.PPMID, INSTALL_CODE).to_bytes()
-    for piece in segments(command)[:-1]:
-        await ch._tunnel_message(0x2002, HHT_ID, transfer(piece))
-    await ch.clock.advance(pairing.REASSEMBLY_TIMEOUT_S + 0.1)
-    (event,) = incomplete(ch)
-    assert event.peer == HHT_ID and event.detail["via"] == "tunnel"
-    assert HHT_ID not in ch._han_rx and ch.events.named("ch.gbcs_received") == []
+    await ch._tunnel_message(0x2002, HHT_ID, transfer(segments(command)[0]))
+    dropped = [(e.result, e.peer, e.detail["via"]) for e in ch.events.named("ch.dropped")]
+    assert dropped == [("undecodable", HHT_ID, "tunnel")]
+    assert HHT_ID not in ch._han_rx and ch._rx_timers == {} and ch.events.named("ch.gbcs_received") == []
     assert "00DB5A5A5A5A0B02" not in ch.core.log
-    for piece in segments(command):                         # the sender's next (whole) message goes through
-        await ch._tunnel_message(0x2002, HHT_ID, transfer(piece))
+    await ch._tunnel_message(0x2002, HHT_ID, transfer(command))         # one TransferData, the whole message
     assert [e.peer for e in ch.events.named("ch.gbcs_received")] == [HHT_ID]
     await ch.clock.advance(pairing.REASSEMBLY_TIMEOUT_S + 0.1)
-    assert len(incomplete(ch)) == 1                         # a whole message arms no timeout
+    assert incomplete(ch) == []                             # a whole message arms no timeout

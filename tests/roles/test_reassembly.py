@@ -93,8 +93,9 @@ async def test_junk_segment_before_each_message_is_dropped_and_pairing_and_tunne
     ccs01 = dcc.ccs01(ids.chf, ids.hht, Role.HHT, ids.install_codes[ids.hht]).to_bytes()
     replayed_tail = segments(ccs01)[-1]
     # the HHT's radio sends a replayed last segment (APS-secured as a forger with the key would) before
-    # every GBCS message, inter-PAN CCS01 and tunnel command alike
+    # every GBCS message, inter-PAN CCS01 (in segments) and tunnel command (whole, in APS blocks) alike
     monkeypatch.setattr(rig.roles.hht, "segments", lambda data: [replayed_tail, *segments(data)])
+    monkeypatch.setattr(rig.roles.hht, "han_transfers", lambda data: [replayed_tail, data])
     hht = Hht(ezsp, premises.clock, events, install_code=ids.install_codes[ids.hht], ccs01=ccs01)
     await hht.power_on(ids.gpf)
     assert ids.hht in ch.core.log

@@ -39,7 +39,7 @@ from rig.cbke.ke_cluster import SUITE_1, SUITE_2, InitiateKeyEstablishment, KeCo
 from rig.clock import Clock, Timer
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, KeyStore, Role
-from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassemblers, segments
+from rig.roles.ezsp_role import EzspRole, InterPanFrame, Reassemblers, han_transfers, segments
 from rig.roles.ezsp_role import describe_gbcs as _describe
 from rig.roles.meters import MeterCore
 from rig.zigbee.eui64 import eui_bytes, eui_hex
@@ -101,7 +101,9 @@ class ChShim:
         self._interpan_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("interpan"))
         self._interpan_ke: dict[str, tuple[object, asyncio.Task]] = {}     # sender -> (KE responder, its waiter)
         self._han_ke: dict[int, object] = {}
-        self._han_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("tunnel"))
+        # on the HAN a TransferData carries a whole GBCS message (APS-fragmented below it, rig.fragments)
+        self._han_rx = Reassemblers(pairing.REASSEMBLY_MAX_SENDERS, self._reassembly_drop("tunnel"),
+                                    segment_bytes=pairing.TUNNEL_MAX_TRANSFER)
         self._rx_timers: dict[tuple[str, object], Timer] = {}              # (path, sender) -> reassembly bound
         self._ke_answering: set[asyncio.Task] = set()                      # KE Initiates being answered now
         self._ke_tokens, self._ke_tokens_at = float(pairing.INTERPAN_KE_PER_S), self.clock.now()
@@ -515,7 +517,7 @@ class ChShim:
 
     async def _send_tunnel(self, nwk: int, eui: str, command: int, tunnel_id: int, data: bytes, direction: int) -> bool:
         ok = True
-        for piece in segments(data):
+        for piece in han_transfers(data):
             zcl = self.role.zcl(command, struct.pack("<H", tunnel_id) + piece, direction=direction)
             ok = await self._send_han(nwk, eui, zcl) and ok
         return ok
