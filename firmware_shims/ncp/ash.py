@@ -342,6 +342,15 @@ class AshNcp:
         self.failed = False
         self._send_raw(RstAck(code))
 
+    def ncp_reset(self, code: int = ResetCode.SOFTWARE) -> None:
+        """The NCP rebooted on its own (resetNode): link state is lost and RSTACK tells the host why."""
+        self.stats["resets"] += 1
+        self._reset_link()
+        self._on_reset()
+        self._next_reset_code = ResetCode.SOFTWARE
+        self.connected = True
+        self._send_raw(RstAck(code))
+
     def _handle_data(self, frame: Data) -> None:
         self.stats["rx_data"] += 1
         if frame.frm_num == self._rx_seq:

@@ -55,6 +55,9 @@ STACK_VERSIONS = {13: (7, 4, 4, 0), 14: (8, 0, 2, 0), 16: (8, 1, 0, 0), 17: (8, 
 
 INVALID_COMMAND = 0x0058
 VERSION = 0x0000
+#: Commands answered in another frame: ``callback`` gets the pending callback or ``noCallbacks`` (EZSP
+#: reference; over UART every callback is sent asynchronously, so none is ever pending).
+ANSWERED_BY = {"callback": "noCallbacks"}
 
 # status names used by handlers → EmberStatus / EzspStatus names where they differ
 _EMBER_ALIASES = {"OK": "SUCCESS", "FAIL": "ERR_FATAL", "INVALID_PARAMETER": "BAD_ARGUMENT",
@@ -66,9 +69,12 @@ _EMBER_ALIASES = {"OK": "SUCCESS", "FAIL": "ERR_FATAL", "INVALID_PARAMETER": "BA
                   "ZIGBEE_NO_NETWORK_KEY_RECEIVED": "NO_NETWORK_KEY_RECEIVED",
                   "NO_BEACONS": "NO_BEACONS", "NOT_JOINED": "NOT_JOINED",
                   "ZIGBEE_APS_ENCRYPTION_ERROR": "APS_ENCRYPTION_ERROR",
-                  "FLASH_WRITE_INHIBITED": "ERR_FLASH_WRITE_INHIBITED"}
+                  "FLASH_WRITE_INHIBITED": "ERR_FLASH_WRITE_INHIBITED",
+                  "INVALID_INDEX": "INDEX_OUT_OF_RANGE", "INVALID_CHANNEL_MASK": "MAC_INVALID_CHANNEL_MASK",
+                  "BUSY": "NETWORK_BUSY", "NOT_SUPPORTED": "LIBRARY_NOT_PRESENT"}
 _EZSP_ALIASES = {"OK": "SUCCESS", "FAIL": "ERROR_INVALID_CALL", "INVALID_PARAMETER": "ERROR_INVALID_VALUE",
-                 "NOT_FOUND": "ERROR_INVALID_ID", "INVALID_STATE": "ERROR_INVALID_CALL"}
+                 "NOT_FOUND": "ERROR_INVALID_ID", "INVALID_STATE": "ERROR_INVALID_CALL",
+                 "INVALID_INDEX": "ERROR_INVALID_VALUE"}
 
 
 class EzspFrameError(Exception):
@@ -130,6 +136,8 @@ class ZeroRest(dict):
 def _declared(schema) -> dict[str, type]:
     if isinstance(schema, dict):
         return dict(schema)
+    if isinstance(schema, tuple):      # bellows declares a few frames as tuples of types (gpTranslationTableClear)
+        return {f"_{i}": ftype for i, ftype in enumerate(schema)}
     return {f.name: f.type for f in schema.fields}    # a bellows Struct response (e.g. getTokenData)
 
 
@@ -167,7 +175,11 @@ def encode_fields(schema, values: dict[str, Any], respell: Spelling | None = Non
         v = named[name]
         if issubclass(ftype, _STATUS_TYPES) or (ftype is t.Bool and isinstance(v, str)):
             v = status_value(ftype, v)
+        elif isinstance(v, dict) and hasattr(ftype, "fields"):
+            v = ftype(**v)      # a struct given by field names: one handler for every version's struct
         converted[name] = ftype(v)
+    if isinstance(schema, tuple):
+        return b"".join(value.serialize() for value in converted.values())
     if not isinstance(schema, dict):
         return schema(**converted).serialize()
     return b"".join(value.serialize() for value in converted.values())
@@ -175,6 +187,8 @@ def encode_fields(schema, values: dict[str, Any], respell: Spelling | None = Non
 
 def decode_fields(schema, data: bytes, respell: Spelling | None = None) -> dict[str, Any]:
     """Parse request parameters; fields come back under their canonical names (see ``spellings``)."""
+    if isinstance(schema, tuple):
+        schema = _declared(schema)
     if not isinstance(schema, dict):
         values = schema.deserialize(data)[0].as_dict()
     else:
@@ -244,7 +258,9 @@ class EzspNcp:
         self._deferred = []
         self._last_seq = seq          # deferred callbacks go out after this reply: seq is completed then
         try:
-            response = self.handlers[name](request) or {}
+            response = self.handlers[name](request)
+            if response is None:
+                response = {}
             payload = encode_fields(rx_schema, response, names)
         except Exception:
             LOGGER.exception("handler for %s failed on %r", name, request)
@@ -252,6 +268,8 @@ class EzspNcp:
             self._reply_invalid(seq, t.EzspStatus.ERROR_INVALID_FRAME_ID, f"{name}: handler error")
             return
         deferred, self._deferred = self._deferred, None
+        if name in ANSWERED_BY:
+            frame_id = commands[ANSWERED_BY[name]][0]
         self._send(self._header(seq, 0x80, frame_id) + payload)
         self._last_seq = seq
         for callback in deferred:

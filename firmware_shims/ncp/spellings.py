@@ -41,6 +41,10 @@ V13: dict[str, Spelling] = {
     "setExtendedTimeout": {"status": None},
     "setManufacturerCode": {"status": None},
     "lookupNodeIdByEui64": {"status": None},
+    "clearStoredBeacons": {"status": None},
+    "setPowerDescriptor": {"status": None},
+    "exportLinkKeyByEui": {"context": None},
+    "getApsKeyInfo": {"context": None},
 }
 
 #: EZSP v14 (EmberZNet 8.0), also v16 and v17: the canonical names; link quality in ``packetInfo``.
@@ -49,6 +53,8 @@ V14: dict[str, Spelling] = {
     "macPassthroughMessageHandler": {"lastHopLqi": None, "lastHopRssi": None},
     "exportLinkKeyByIndex": {"eui64": None},
     "getExtendedTimeout": {"extendedTimeout": None},
+    "exportLinkKeyByEui": {"index": None},
+    "getApsKeyInfo": {"eui": None},
 }
 
 #: EZSP v18 (EmberZNet 8.2.2), also v19: a MAC-filter match reports the filter's value, not its index.
