@@ -42,7 +42,7 @@ from typing import Any
 
 import bellows.types as t
 
-from .spellings import Spelling, spelling
+from .spellings import Spelling, spelling, unread_request_fields
 
 LOGGER = logging.getLogger(__name__)
 
@@ -253,8 +253,10 @@ class EzspNcp:
         try:
             request = decode_fields(tx_schema, params, names)
         except EzspFrameError as exc:
-            self._reply_invalid(seq, t.EzspStatus.ERROR_TRUNCATED, f"{name}: {exc}")
-            return
+            request = self._without_unread(name, tx_schema, params, names)
+            if request is None:
+                self._reply_invalid(seq, t.EzspStatus.ERROR_TRUNCATED, f"{name}: {exc}")
+                return
         self._deferred = []
         self._last_seq = seq          # deferred callbacks go out after this reply: seq is completed then
         try:
@@ -274,6 +276,17 @@ class EzspNcp:
         self._last_seq = seq
         for callback in deferred:
             self._send(callback)
+
+    def _without_unread(self, name: str, tx_schema, params: bytes, names: Spelling) -> dict[str, Any] | None:
+        """The request decoded without the trailing fields this version's firmware does not read, or None."""
+        unread = unread_request_fields(self.version, name)
+        if not unread or not isinstance(tx_schema, dict) or tuple(tx_schema)[-len(unread):] != unread:
+            return None
+        try:
+            request = decode_fields({k: v for k, v in tx_schema.items() if k not in unread}, params, names)
+        except EzspFrameError:
+            return None
+        return {**request, **{field: _zero(tx_schema[field]) for field in unread}}
 
     def _split(self, frame: bytes) -> tuple[int, int, bytes, bool]:
         if len(frame) < 3:
