@@ -220,6 +220,8 @@ class EzspNcp:
         self.handlers = handlers
         self.firmware_version = firmware_version
         self.versions = versions
+        #: called with the version a ``version`` command switched to (the dongle reports its EmberZNet release)
+        self.on_version: Callable[[int], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -306,6 +308,8 @@ class EzspNcp:
         chosen = desired if desired in self.versions else self.firmware_version
         if desired in self.versions:
             self.version = desired
+            if self.on_version is not None:
+                self.on_version(desired)
         major, minor, patch, special = STACK_VERSIONS[chosen]
         stack = (major << 12) | (minor << 8) | (patch << 4) | special
         body = struct.pack("<BBH", chosen, STACK_TYPE, stack)

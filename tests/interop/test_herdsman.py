@@ -132,6 +132,9 @@ async def test_herdsman_forms_resumes_and_lets_a_device_join_on_emulated_dongles
             # herdsman shows the extended PAN ID big-endian; its configuration array is in wire order
             assert started["extendedPanID"] == "0x" + EXT_PAN[::-1].hex()
             assert started["coordinator"]["type"] == "EmberZNet"
+            # herdsman asks for EZSP v19 and gets it; the release it reads back is v19's (EmberZNet 9.0)
+            assert started["coordinator"]["meta"]["ezsp"] == 19
+            assert started["coordinator"]["meta"]["revision"].startswith("9.0.0")
         assert first["ieee"] == second["ieee"]
         device = next(e for e in events if e["event"] == "deviceJoined")
         assert device["ieee"] == "0x" + str(joined).replace(":", "")

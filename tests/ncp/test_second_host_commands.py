@@ -174,3 +174,33 @@ async def test_ash_ncp_reset_sends_rstack_with_the_software_reset_code():
     assert resets == [True] and ash.connected
     frame = out[-1]
     assert frame[:1] == b"\xc1" and frame[2] == ResetCode.SOFTWARE   # RSTACK version 2, reset code
+
+
+@pytest.mark.parametrize("version", [14, 19])
+async def test_import_transient_key_without_the_flags_emberznet_8_dropped_and_with_them(version):
+    ncp = Ncp(version)
+    commands, _ = command_table(version)
+    frame_id = commands["importTransientKey"][0]
+    eui, key = bytes(range(8)), b"ZigBeeAlliance09"
+    for flags in (b"", b"\x00"):               # herdsman sends none (EmberZNet 8), bellows still sends one
+        ncp.sent.clear()
+        ncp.ezsp.frame_received(bytes((7, 0, 1)) + frame_id.to_bytes(2, "little") + eui + key + flags)
+        assert ncp.sent[-1][3:5] == frame_id.to_bytes(2, "little") and ncp.sent[-1][5:] == bytes(4)   # OK
+    assert ncp.node.transient_key_for(zt.EUI64(eui)) == key
+
+
+async def test_v13_import_transient_key_still_needs_its_flags():
+    ncp = Ncp(13)
+    frame_id = command_table(13)[0]["importTransientKey"][0]
+    ncp.ezsp.frame_received(bytes((7, 0, 1)) + frame_id.to_bytes(2, "little") + bytes(8) + bytes(16))
+    assert int.from_bytes(ncp.sent[-1][3:5], "little") == 0x0058     # invalidCommand: truncated
+
+
+async def test_the_release_reported_follows_the_version_spoken(tmp_path):
+    from firmware_shims.ncp.dongle import EmulatedDongle
+    from firmware_shims.ncp.ezsp import STACK_VERSIONS
+
+    dongle = EmulatedDongle("v", state_dir=tmp_path)
+    dongle.ezsp.frame_received(bytes((0, 0, 0, 19)))
+    assert dongle.node.stack_version == STACK_VERSIONS[19]
+    await dongle.stop()
