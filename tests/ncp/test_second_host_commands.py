@@ -204,3 +204,13 @@ async def test_the_release_reported_follows_the_version_spoken(tmp_path):
     dongle.ezsp.frame_received(bytes((0, 0, 0, 19)))
     assert dongle.node.stack_version == STACK_VERSIONS[19]
     await dongle.stop()
+
+
+async def test_neighbour_frame_counters_are_the_ones_the_stack_checks(ncp):
+    eui = zt.EUI64.convert("00:11:22:33:44:55:66:77")
+    ncp.node.stack.incoming_fc = {int.from_bytes(bytes(eui), "little"): 41}
+    assert ncp("getNeighborFrameCounter", eui64=eui) == {"status": ok(ncp), "frameCounter": 41}
+    assert ncp("setNeighborFrameCounter", eui64=eui, frame_counter=99)["status"] == ok(ncp)
+    assert ncp.node.stack.incoming_fc[int.from_bytes(bytes(eui), "little")] == 99
+    other = zt.EUI64.convert("00:00:00:00:00:00:00:01")
+    assert ncp("getNeighborFrameCounter", eui64=other)["status"] != ok(ncp)

@@ -114,14 +114,14 @@ class RoutingArea(Area):
                                            "age": 3, "longId": zt.EUI64(eui.to_bytes(8, "little"))}}
 
     def cmd_getNeighborFrameCounter(self, p):
-        counters = getattr(self.stack, "nwk_counters", None) or {}
+        counters = getattr(self.stack, "incoming_fc", None) or {}     # the NWK counters the stack checks
         eui = int.from_bytes(bytes(p["eui64"]), "little")
         if eui not in counters:
             return {"status": "NOT_FOUND", "frameCounter": 0}
         return {"status": "OK", "frameCounter": counters[eui]}
 
     def cmd_setNeighborFrameCounter(self, p):
-        counters = getattr(self.stack, "nwk_counters", None)
+        counters = getattr(self.stack, "incoming_fc", None)
         eui = int.from_bytes(bytes(p["eui64"]), "little")
         if counters is None or eui not in counters:
             return {"status": "NOT_FOUND"}
