@@ -342,6 +342,10 @@ class AshNcp:
         self.failed = False
         self._send_raw(RstAck(code))
 
+    def ncp_reset(self, code: int = ResetCode.SOFTWARE) -> None:
+        """The NCP rebooted on its own after ``resetNode``: as ``spontaneous_reset`` with a software code."""
+        self.spontaneous_reset(code)
+
     def spontaneous_reset(self, code: int = ResetCode.WATCHDOG) -> None:
         """The NCP resets by itself (watchdog, assert, brown-out): the firmware reboots (``on_reset``) and
         tells the host with an unsolicited RSTACK carrying ``code``, as a real NCP does after any reset."""

@@ -62,6 +62,9 @@ class EmulatedDongle:
             self.node.cbke_timing = cbke_timing
         self.node.stack = stack_factory(self.node, self.radio)
         self.ezsp.handlers = self.node.handlers()
+        self.node.reboot = lambda: self.ash.ncp_reset()     # resetNode: halReboot after the answer
+        # the release VALUE_VERSION_INFO reports is the one of the version spoken (as `version` answers it)
+        self.ezsp.on_version = lambda version: setattr(self.node, "stack_version", STACK_VERSIONS[version])
         self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst, reset_code=ResetCode.POWER_ON)
         self._transport: asyncio.Transport | None = None
         self._server: asyncio.base_events.Server | None = None

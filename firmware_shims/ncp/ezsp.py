@@ -42,7 +42,7 @@ from typing import Any
 
 import bellows.types as t
 
-from .spellings import Spelling, spelling
+from .spellings import Spelling, spelling, unread_request_fields
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ STACK_VERSIONS = {13: (7, 4, 4, 0), 14: (8, 0, 2, 0), 16: (8, 1, 0, 0), 17: (8, 
 
 INVALID_COMMAND = 0x0058
 VERSION = 0x0000
+#: Commands answered in another frame: ``callback`` gets the pending callback or ``noCallbacks`` (EZSP
+#: reference; over UART every callback is sent asynchronously, so none is ever pending).
+ANSWERED_BY = {"callback": "noCallbacks"}
 
 # status names used by handlers → EmberStatus / EzspStatus names where they differ
 _EMBER_ALIASES = {"OK": "SUCCESS", "FAIL": "ERR_FATAL", "INVALID_PARAMETER": "BAD_ARGUMENT",
@@ -66,9 +69,12 @@ _EMBER_ALIASES = {"OK": "SUCCESS", "FAIL": "ERR_FATAL", "INVALID_PARAMETER": "BA
                   "ZIGBEE_NO_NETWORK_KEY_RECEIVED": "NO_NETWORK_KEY_RECEIVED",
                   "NO_BEACONS": "NO_BEACONS", "NOT_JOINED": "NOT_JOINED",
                   "ZIGBEE_APS_ENCRYPTION_ERROR": "APS_ENCRYPTION_ERROR",
-                  "FLASH_WRITE_INHIBITED": "ERR_FLASH_WRITE_INHIBITED"}
+                  "FLASH_WRITE_INHIBITED": "ERR_FLASH_WRITE_INHIBITED",
+                  "INVALID_INDEX": "INDEX_OUT_OF_RANGE", "INVALID_CHANNEL_MASK": "MAC_INVALID_CHANNEL_MASK",
+                  "BUSY": "NETWORK_BUSY", "NOT_SUPPORTED": "LIBRARY_NOT_PRESENT"}
 _EZSP_ALIASES = {"OK": "SUCCESS", "FAIL": "ERROR_INVALID_CALL", "INVALID_PARAMETER": "ERROR_INVALID_VALUE",
-                 "NOT_FOUND": "ERROR_INVALID_ID", "INVALID_STATE": "ERROR_INVALID_CALL"}
+                 "NOT_FOUND": "ERROR_INVALID_ID", "INVALID_STATE": "ERROR_INVALID_CALL",
+                 "INVALID_INDEX": "ERROR_INVALID_VALUE"}
 
 
 class EzspFrameError(Exception):
@@ -130,6 +136,8 @@ class ZeroRest(dict):
 def _declared(schema) -> dict[str, type]:
     if isinstance(schema, dict):
         return dict(schema)
+    if isinstance(schema, tuple):      # bellows declares a few frames as tuples of types (gpTranslationTableClear)
+        return {f"_{i}": ftype for i, ftype in enumerate(schema)}
     return {f.name: f.type for f in schema.fields}    # a bellows Struct response (e.g. getTokenData)
 
 
@@ -167,7 +175,11 @@ def encode_fields(schema, values: dict[str, Any], respell: Spelling | None = Non
         v = named[name]
         if issubclass(ftype, _STATUS_TYPES) or (ftype is t.Bool and isinstance(v, str)):
             v = status_value(ftype, v)
+        elif isinstance(v, dict) and hasattr(ftype, "fields"):
+            v = ftype(**v)      # a struct given by field names: one handler for every version's struct
         converted[name] = ftype(v)
+    if isinstance(schema, tuple):
+        return b"".join(value.serialize() for value in converted.values())
     if not isinstance(schema, dict):
         return schema(**converted).serialize()
     return b"".join(value.serialize() for value in converted.values())
@@ -175,6 +187,8 @@ def encode_fields(schema, values: dict[str, Any], respell: Spelling | None = Non
 
 def decode_fields(schema, data: bytes, respell: Spelling | None = None) -> dict[str, Any]:
     """Parse request parameters; fields come back under their canonical names (see ``spellings``)."""
+    if isinstance(schema, tuple):
+        schema = _declared(schema)
     if not isinstance(schema, dict):
         values = schema.deserialize(data)[0].as_dict()
     else:
@@ -206,6 +220,8 @@ class EzspNcp:
         self.handlers = handlers
         self.firmware_version = firmware_version
         self.versions = versions
+        #: called with the version a ``version`` command switched to (the dongle reports its EmberZNet release)
+        self.on_version: Callable[[int], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -239,12 +255,16 @@ class EzspNcp:
         try:
             request = decode_fields(tx_schema, params, names)
         except EzspFrameError as exc:
-            self._reply_invalid(seq, t.EzspStatus.ERROR_TRUNCATED, f"{name}: {exc}")
-            return
+            request = self._without_unread(name, tx_schema, params, names)
+            if request is None:
+                self._reply_invalid(seq, t.EzspStatus.ERROR_TRUNCATED, f"{name}: {exc}")
+                return
         self._deferred = []
         self._last_seq = seq          # deferred callbacks go out after this reply: seq is completed then
         try:
-            response = self.handlers[name](request) or {}
+            response = self.handlers[name](request)
+            if response is None:
+                response = {}
             payload = encode_fields(rx_schema, response, names)
         except Exception:
             LOGGER.exception("handler for %s failed on %r", name, request)
@@ -252,10 +272,23 @@ class EzspNcp:
             self._reply_invalid(seq, t.EzspStatus.ERROR_INVALID_FRAME_ID, f"{name}: handler error")
             return
         deferred, self._deferred = self._deferred, None
+        if name in ANSWERED_BY:
+            frame_id = commands[ANSWERED_BY[name]][0]
         self._send(self._header(seq, 0x80, frame_id) + payload)
         self._last_seq = seq
         for callback in deferred:
             self._send(callback)
+
+    def _without_unread(self, name: str, tx_schema, params: bytes, names: Spelling) -> dict[str, Any] | None:
+        """The request decoded without the trailing fields this version's firmware does not read, or None."""
+        unread = unread_request_fields(self.version, name)
+        if not unread or not isinstance(tx_schema, dict) or tuple(tx_schema)[-len(unread):] != unread:
+            return None
+        try:
+            request = decode_fields({k: v for k, v in tx_schema.items() if k not in unread}, params, names)
+        except EzspFrameError:
+            return None
+        return {**request, **{field: _zero(tx_schema[field]) for field in unread}}
 
     def _split(self, frame: bytes) -> tuple[int, int, bytes, bool]:
         if len(frame) < 3:
@@ -275,6 +308,8 @@ class EzspNcp:
         chosen = desired if desired in self.versions else self.firmware_version
         if desired in self.versions:
             self.version = desired
+            if self.on_version is not None:
+                self.on_version(desired)
         major, minor, patch, special = STACK_VERSIONS[chosen]
         stack = (major << 12) | (minor << 8) | (patch << 4) | special
         body = struct.pack("<BBH", chosen, STACK_TYPE, stack)

@@ -24,8 +24,15 @@ from .areas.cbke import CbkeArea
 from .areas.configuration import DEFAULT_CONFIG, ConfigurationArea
 from .areas.keys import KeysArea
 from .areas.messaging import MessagingArea
+from .areas.mfglib import MfglibArea
+from .areas.netmgmt import NetworkManagementArea
 from .areas.network import NetworkArea
+from .areas.phy import PhyArea
+from .areas.routing import RoutingArea
+from .areas.security import SecurityArea
 from .areas.tokens import TokensArea
+from .areas.utilities import UtilitiesArea
+from .areas.zll import GreenPowerArea, ZllArea
 from .nv import NvStore
 from .state import NcpState
 
@@ -33,7 +40,8 @@ if TYPE_CHECKING:
     from .stack import Stack
 
 
-class Node(ConfigurationArea, TokensArea, KeysArea, NetworkArea, MessagingArea, CbkeArea):
+class Node(ConfigurationArea, TokensArea, KeysArea, NetworkArea, MessagingArea, CbkeArea, RoutingArea,
+           UtilitiesArea, PhyArea, SecurityArea, NetworkManagementArea, ZllArea, GreenPowerArea, MfglibArea):
     """EmberZNet-like firmware: RAM state, NV tokens, and one handler per EZSP command."""
 
     #: EmberZNet release reported by VALUE_VERSION_INFO (the dongle sets it from the EZSP firmware version)
@@ -48,6 +56,8 @@ class Node(ConfigurationArea, TokensArea, KeysArea, NetworkArea, MessagingArea, 
 
     def boot(self) -> None:
         """Reset: RAM is cleared, NV is read back (what a reset or a power cycle does)."""
+        if getattr(self, "state", None) is not None:
+            self.mfglib_stop()             # the manufacturing library is RAM: a reset gives the radio back
         tokens = self.nv.reload()
         tokens.boot_counter += 1
         self.nv.save()

@@ -61,6 +61,8 @@ class NvState:
     network: NetworkTokens | None = None         # None = no network (factory-new)
     key_table: list[dict] = field(default_factory=list)   # {"eui64","key","tx","rx"}
     address_map: dict = field(default_factory=dict)       # EUI-64 hex -> NWK address (child/address table)
+    bindings: dict = field(default_factory=dict)          # binding-table index (str) -> entry
+    ezsp_tokens: dict = field(default_factory=dict)       # EZSP app token 0..7 (str) -> 8 bytes hex
     boot_counter: int = 0
 
     def effective_eui64(self) -> str:

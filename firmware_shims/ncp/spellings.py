@@ -41,6 +41,10 @@ V13: dict[str, Spelling] = {
     "setExtendedTimeout": {"status": None},
     "setManufacturerCode": {"status": None},
     "lookupNodeIdByEui64": {"status": None},
+    "clearStoredBeacons": {"status": None},
+    "setPowerDescriptor": {"status": None},
+    "exportLinkKeyByEui": {"context": None},
+    "getApsKeyInfo": {"context": None},
 }
 
 #: EZSP v14 (EmberZNet 8.0), also v16 and v17: the canonical names; link quality in ``packetInfo``.
@@ -49,6 +53,8 @@ V14: dict[str, Spelling] = {
     "macPassthroughMessageHandler": {"lastHopLqi": None, "lastHopRssi": None},
     "exportLinkKeyByIndex": {"eui64": None},
     "getExtendedTimeout": {"extendedTimeout": None},
+    "exportLinkKeyByEui": {"index": None},
+    "getApsKeyInfo": {"eui": None},
 }
 
 #: EZSP v18 (EmberZNet 8.2.2), also v19: a MAC-filter match reports the filter's value, not its index.
@@ -58,6 +64,20 @@ V18: dict[str, Spelling] = {
 }
 
 SPELLINGS: dict[int, dict[str, Spelling]] = {13: V13, 14: V14, 16: V14, 17: V14, 18: V18, 19: V18}
+
+
+#: Request fields bellows' table still declares but the firmware of that version no longer reads: a frame
+#: that ends before them is accepted (zigbee-herdsman leaves them out, bellows sends them; the NCP ignores
+#: a trailing byte either way).  ``importTransientKey``'s ``flags`` went in EmberZNet 8.0 (EZSP v14:
+#: ``sl_zigbee_sec_man_import_transient_key(eui64, plaintext_key)``).
+_V14_UNREAD = {"importTransientKey": ("flags",)}
+UNREAD_REQUEST_FIELDS: dict[int, dict[str, tuple[str, ...]]] = {13: {}, 14: _V14_UNREAD, 16: _V14_UNREAD,
+                                                               17: _V14_UNREAD, 18: _V14_UNREAD, 19: _V14_UNREAD}
+
+
+def unread_request_fields(version: int, command: str) -> tuple[str, ...]:
+    """Trailing request fields the firmware of ``version`` does not read for ``command``."""
+    return UNREAD_REQUEST_FIELDS.get(version, {}).get(command, ())
 
 
 def spelling(version: int, command: str) -> Spelling:

@@ -58,3 +58,28 @@ class NcpState:
     cbke_busy: str | None = None                                 # the ECC operation in progress, if any
     cbke_engine: Any = None                                      # CBKE library, built on first use
     cbke_staged: dict[int, bytes] = field(default_factory=dict)  # certificate/keys from setValue
+    # --- areas added for a second host stack (routing, utilities, phy, security, netmgmt, zll, mfglib)
+    endpoint_flags: dict[int, int] = field(default_factory=dict)   # endpoint → EzspEndpointFlags if changed
+    last_leave: tuple[int, int] = (0, 0xFFFD)                    # leave reason, node that told us (unknown)
+    source_routes: dict[int, list[int]] = field(default_factory=dict)  # destination → relays (setSourceRoute)
+    children: list[dict] = field(default_factory=list)           # setChildData entries
+    routing_shortcut_threshold: int = 2
+    broken_route_error_code: int = 0
+    passive_ack: tuple[int, int] = (0, 0)
+    clear_bindings_on_leave: bool = False
+    timers: dict[int, dict] = field(default_factory=dict)        # EZSP application timers 0 and 1
+    debug_log: list[bytes] = field(default_factory=list)         # debugWrite output (last 64)
+    hub_connected: bool = False
+    long_up_time: bool = False
+    parent_classification: bool = True
+    mac_poll_failure_wait_ms: int = 0
+    power_descriptor: int = 0
+    duty_cycle_limits: dict | None = None
+    scheduler_priorities: Any = None
+    calibration: dict[str, Any] = field(default_factory=dict)    # v18+ CTUNE / PA / RSSI offset values
+    next_network_key: bytes | None = None                        # broadcastNextNetworkKey, until the switch
+    pending_pan_id: int | None = None
+    pending_channel: int | None = None
+    beacon_classification: dict | None = None
+    zll: dict[str, int] = field(default_factory=dict)
+    mfglib: dict | None = None                                   # mfglib running: its mode and saved radio hooks

@@ -121,7 +121,8 @@ async def test_every_handler_answers_without_a_field_error_before_and_after_form
             assert node.cmd_formNetwork({"parameters": form})["status"] == "OK"
         for seq, name in enumerate(n for n in implemented if n not in NETWORK_CHANGING):
             frame_id, tx, _rx = commands[name]
-            declared = dict(tx) if isinstance(tx, dict) else {f.name: f.type for f in tx.fields}
+            declared = (dict(tx) if isinstance(tx, dict) else dict(enumerate(tx)) if isinstance(tx, tuple)
+                        else {f.name: f.type for f in tx.fields})
             params = b"".join(ftype.deserialize(bytes(512))[0].serialize() for ftype in declared.values())
             ezsp.frame_received(bytes((seq & 0xFF, 0, 1)) + frame_id.to_bytes(2, "little") + params)
     for task in node.stack._tasks:

@@ -11,5 +11,15 @@ stack (``self.stack``):
 * ``network`` — form/join/leave, network parameters, permit joining, channel, scans, child,
   address, multicast and extended-timeout tables, green power stubs;
 * ``messaging`` — APS unicast/broadcast/multicast/reply and raw MAC sends;
-* ``cbke`` — the CBKE (suite 2, sect283k1) library and its write-once token.
+* ``cbke`` — the CBKE (suite 2, sect283k1) library and its write-once token;
+* ``routing`` — binding table (NV), neighbours, routes, source routes, child data;
+* ``utilities`` — extended values, library status, timers, random, AES/MMO, EZSP app tokens, resetNode;
+* ``phy`` — radio interfaces, duty cycle, scheduler priorities, v18+ calibration values;
+* ``security`` — key look-ups by EUI/context, network-key updates, TC requests, no 163k1 library;
+* ``netmgmt`` — rejoin, PAN/channel management, stored beacons, polling, v13 address-table setters;
+* ``zll`` — ZLL settings (no ZLL library) and empty Green Power tables;
+* ``mfglib`` — the manufacturing library: the radio without the stack (sniffer, test packets).
+
+Together they answer every command of each emulated version's table
+(``tests/ncp/test_every_command_answered.py``); ``invalidCommand`` is only for unknown frame ids.
 """

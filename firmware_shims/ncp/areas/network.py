@@ -60,6 +60,8 @@ class NetworkArea(Area):
         if self.state.network_up or self.network is not None:
             return {"status": "INVALID_STATE"}
         params = p["parameters"]
+        if not 11 <= int(params.radioChannel) <= 26:
+            return {"status": "INVALID_PARAMETER"}      # no 2.4 GHz channel to form on [I]
         sec = self.state.initial_security or {"bitmask": 0, "preconfigured_key": bytes(16),
                                         "network_key": bytes(16), "key_seq": 0, "tc_eui64": "0" * 16}
         network_key = (sec["network_key"] if sec["bitmask"] & t.EmberInitialSecurityBitmask.HAVE_NETWORK_KEY
