@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,10 +206,11 @@ class InventoryBackend(RigBackend):
         self.ppmid_b_install_code = ppmid_b_install_code
         self.ppmid_b = ppmid_b.upper() if ppmid_b else None
         self._resolved: dict[str, Dongle] = {}
-        self.provisioned = self._provision_dir()
 
-    def _provision_dir(self) -> Path | None:
-        """``rig provision``'s folder beside the inventory file, when it has been run."""
+    @functools.cached_property
+    def provisioned(self) -> Path | None:
+        """``rig provision``'s folder beside the inventory file, when it has been run (looked up on first
+        use: a labgrid environment's inventory exists only once its targets are made)."""
         from rig.provision import LABELS_FILE, provision_dir
 
         source = Path(self.inventory.source)

@@ -80,10 +80,7 @@ def pytester(request, tmp_path_factory, monkeypatch):
         # pytester's own option is undeclared when the plugin is not loaded: Pytester reads it by
         # the literal name, so answer that name with pytest's default ("inprocess")
         monkeypatch.setattr(request.config.option, "--runpytest", "inprocess", raising=False)
-    # labgrid's own pytest plugin (installed with the labgrid extra) keeps a process-wide step logger that
-    # an in-process inner run would start a second time; the rig's plugin does not need it
     tester = pytest.Pytester(request, tmp_path_factory, monkeypatch, _ispytest=True)
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:labgrid")       # (after Pytester, which clears it)
     tester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     # labgrid's pytest plugin starts its one StepLogger per process in pytest_configure: an in-process
     # run's plugin may start it only while this session's is stopped
