@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from ch_state import ch_state
+from fuzzing import pick
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from roles_ids import HHT_ID, INSTALL_CODE, PPMID_ID
@@ -107,18 +108,6 @@ class Bench:
 eui64s = st.integers(0, 2**64 - 1).map(lambda v: f"{v:016X}")
 
 
-def weighted(*choices):
-    """One of ``(weight, strategy)`` by weight: the fuzzer mostly takes the value that gets a message
-    past one check to the next, and sometimes anything."""
-    total = sum(w for w, _ in choices)
-
-    def pick(i):
-        for w, strategy in choices:
-            if i < w:
-                return strategy
-            i -= w
-        raise AssertionError(i)
-    return st.integers(0, total - 1).flatmap(pick)
 
 
 def identities(bench: Bench):
@@ -128,18 +117,18 @@ def identities(bench: Bench):
 @st.composite
 def authentic_commands(draw, bench: Bench, sender: str) -> Message:
     """A command the DCC builds and MACs correctly, its fields fuzzed."""
-    recipient = draw(weighted((7, st.just(bench.chf)), (1, st.sampled_from([bench.gpf, bench.esme]))))
-    counter = draw(weighted((3, st.integers(ACB_COUNTER + 1, ACB_COUNTER + 5)),
-                            (1, st.integers(ACB_COUNTER - 3, ACB_COUNTER)), (1, st.integers(0, 2**64 - 1))))
-    name = draw(weighted((6, st.just("CCS01")), (3, st.just("CCS02")), (1, st.sampled_from(["CS03B", "CS04B"]))))
+    recipient = pick(draw, (7, bench.chf), (1, st.sampled_from([bench.gpf, bench.esme])))
+    counter = pick(draw, (3, st.integers(ACB_COUNTER + 1, ACB_COUNTER + 5)),
+                            (1, st.integers(ACB_COUNTER - 3, ACB_COUNTER)), (1, st.integers(0, 2**64 - 1)))
+    name = pick(draw, (6, "CCS01"), (3, "CCS02"), (1, st.sampled_from(["CS03B", "CS04B"])))
     b = bench.builder
     if name == "CCS01":
-        device = draw(weighted((3, st.just(sender)), (1, st.just(HHT_ID)), (1, st.just(ESME_ID)), (1, identities(bench))))
-        device_type = draw(weighted((2, st.just(DeviceType.TYPE2)), (1, st.sampled_from(list(DeviceType)))))
-        code = draw(weighted((3, st.just(INSTALL_CODE)), (1, st.binary(min_size=0, max_size=20))))
+        device = pick(draw, (3, sender), (1, HHT_ID), (1, ESME_ID), (1, identities(bench)))
+        device_type = pick(draw, (2, DeviceType.TYPE2), (1, st.sampled_from(list(DeviceType))))
+        code = pick(draw, (3, INSTALL_CODE), (1, st.binary(min_size=0, max_size=20)))
         return b.ccs01(recipient, device, device_type, code, counter=counter, join_timeout=draw(st.integers(0, 0xFFFF)))
     if name == "CCS02":
-        device = draw(weighted((2, st.sampled_from([sender, ESME_ID, HHT_ID])), (1, identities(bench))))
+        device = pick(draw, (2, st.sampled_from([sender, ESME_ID, HHT_ID])), (1, identities(bench)))
         return b.ccs02(recipient, device, counter=counter)
     partner = draw(identities(bench))
     payload = {"partner_id": partner} if name == "CS04B" else {
@@ -156,10 +145,10 @@ def macd_envelopes(draw, bench: Bench, sender: str) -> bytes:
     if draw(st.booleans()):
         message = replace(draw(authentic_commands(bench, sender)), originator=originator, mac=None)
     else:
-        code = draw(weighted((3, st.sampled_from([0x0001, 0x0002, 0x000D, 0x1001])), (1, st.integers(0, 0xFFFF))))
-        cra = draw(weighted((3, st.just(Cra.COMMAND)), (1, st.sampled_from(list(Cra)))))
+        code = pick(draw, (3, st.sampled_from([0x0001, 0x0002, 0x000D, 0x1001])), (1, st.integers(0, 0xFFFF)))
+        cra = pick(draw, (3, Cra.COMMAND), (1, st.sampled_from(list(Cra))))
         message = Message(cra, draw(st.integers(0, 2**64 - 1)), originator,
-                          draw(weighted((3, st.just(bench.chf)), (1, st.just(bench.gpf)))), code,
+                          pick(draw, (3, bench.chf), (1, bench.gpf)), code,
                           draw(st.binary(max_size=64)))
     if draw(st.booleans()):
         message = replace(message, signature=draw(st.binary(min_size=64, max_size=64)))  # a signature is 64 bytes
@@ -186,15 +175,52 @@ def mutated(draw, base: bytes) -> bytes:
     return bytes(data)
 
 
+#: authentic CCS01/CCS02 aimed at one channel rule each, or at acceptance:
+#: (via, sender, use case, device, device type, install code)
+AIMED = {
+    "interpan_entry_not_hht": ("interpan", ESME_ID, "CCS01", ESME_ID, DeviceType.TYPE2, None),
+    "hht_entry_not_extendable": ("tunnel", ESME_ID, "CCS01", HHT_ID, DeviceType.TYPE2, None),
+    "ccs01_names_sender": ("tunnel", ESME_ID, "CCS01", ESME_ID, DeviceType.ESME, None),
+    "interpan_device_type_not_hht": ("interpan", PPMID_ID, "CCS01", PPMID_ID, DeviceType.PPMID, None),
+    "ccs01_not_for_sender": ("interpan", PPMID_ID, "CCS01", STRANGER, DeviceType.TYPE2, None),
+    "interpan_command_not_allowed": ("interpan", HHT_ID, "CCS02", HHT_ID, None, None),
+    "ccs01_bad_install_code": ("interpan", PPMID_ID, "CCS01", PPMID_ID, DeviceType.TYPE2, b"\x01\x02\x03"),
+    # and the two the CH executes (with a newer counter, the window open)
+    "CCS01": ("interpan", PPMID_ID, "CCS01", PPMID_ID, DeviceType.TYPE2, None),
+    "CCS02": ("tunnel", ESME_ID, "CCS02", HHT_ID, None, None),
+}
+AIMED_RULES = st.sampled_from(sorted(AIMED))
+
+
+@st.composite
+def aimed_commands(draw, bench: Bench, rule: str) -> tuple[str, str, bytes]:
+    """An authentic command aimed at one channel rule (so every rule is met however the draws fall),
+    its other fields still fuzzed: ``(via, sender, bytes)``."""
+    via, sender, name, device, device_type, code = AIMED[rule]
+    counter = pick(draw, (5, st.integers(ACB_COUNTER + 1, ACB_COUNTER + 5)), (1, st.integers(0, 2**64 - 1)))
+    if name == "CCS02":
+        return via, sender, bench.builder.ccs02(bench.chf, device, counter=counter).to_bytes()
+    code = code if code is not None else pick(draw, (3, INSTALL_CODE), (1, st.binary(min_size=6, max_size=6)))
+    return via, sender, bench.builder.ccs01(bench.chf, device, device_type, code, counter=counter,
+                                            join_timeout=draw(st.integers(0, 0xFFFF))).to_bytes()
+
+
+KINDS = st.sampled_from(["authentic"] * 4 + ["aimed"] * 5 + ["mutated"] * 3 + ["mac", "envelope", "envelope", "bytes",
+                                                                                "long"])
+
+
 @st.composite
 def cases(draw, bench: Bench) -> Case:
+    # the choices that pick a path come first: hypothesis spreads its first draws most evenly
+    kind, rule, window_closed = draw(KINDS), draw(AIMED_RULES), pick(draw, (4, False), (1, True))
     via = draw(st.sampled_from(["interpan", "tunnel"]))
-    sender = draw(weighted((4, st.sampled_from([HHT_ID, PPMID_ID, ESME_ID, STRANGER])), (1, eui64s)))
-    kind = draw(weighted((6, st.just("authentic")), (3, st.just("mutated")), (1, st.just("mac")),
-                         (2, st.just("envelope")), (1, st.just("bytes")), (1, st.just("long"))))
+    sender = pick(draw, (4, st.sampled_from([HHT_ID, PPMID_ID, ESME_ID, STRANGER])), (1, eui64s))
     authentic = False
     if kind == "authentic":
         data, authentic = draw(authentic_commands(bench, sender)).to_bytes(), True
+    elif kind == "aimed":
+        (via, sender, data), authentic = draw(aimed_commands(bench, rule)), True
+        window_closed = window_closed and rule == "CCS01"       # the rules behind the window meet an open one
     elif kind == "mutated":
         data = draw(mutated(draw(authentic_commands(bench, sender)).to_bytes()))
     elif kind == "mac":                 # one bit of the MAC (the last 12 bytes) flipped, nothing else
@@ -207,7 +233,7 @@ def cases(draw, bench: Bench) -> Case:
         data = draw(authentic_commands(bench, sender)).to_bytes() + bytes(draw(st.integers(1400, 1600)))
     else:
         data = draw(st.binary(max_size=200))
-    return Case(data, via, sender, draw(st.integers(0, 9)) == 9, authentic)
+    return Case(data, via, sender, window_closed, authentic)
 
 
 def check_case(bench: Bench, case: Case) -> str:
