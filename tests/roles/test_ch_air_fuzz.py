@@ -59,7 +59,7 @@ from rig.zigbee.zcl import ZclHeader
 
 FAST = 80
 SETTLE_S = pairing.KE_TIMEOUT_S + pairing.REASSEMBLY_TIMEOUT_S + pairing.RESPONSE_TIMEOUT_S + 5
-QUICK_S = 1.0        # a frame refused or dropped at once leaves nothing behind: no need to wait SETTLE_S
+QUICK_S = 0.5        # a frame refused or dropped at once leaves nothing behind: no need to wait SETTLE_S
 SPOOFED = 0x00DB5A5A5A5AF00D
 # ZCL bytes that fit one 127-byte PSDU: inter-PAN APS-secured (MAC 23 + NWK stub 2 + APS 7 + aux 14 + MIC 4
 # + FCS 2); on the HAN (MAC 9 + NWK 8 + aux 14 + MIC 4 + APS 8 + FCS 2), and with APS security (aux 14, MIC 4)
@@ -340,8 +340,7 @@ async def run_case(rig: Rig, frames: list[bytes], errors: Errors, failures: list
     before = ch_state(ch), ncp_state(rig.ncp), per_sender_tables(ch)
     first_event, received = len(premises.events.events), rig.received
     for psdu in frames:
-        await rig.radio.transmit(psdu)
-        await premises.clock.sleep(0.05)
+        await rig.radio.transmit(psdu)          # on the air for its airtime (and its MAC ack wait)
     await premises.clock.sleep(QUICK_S)
     if per_sender_tables(ch) != before[2] or any(not t.done() for t in ch._tasks):
         await premises.clock.sleep(SETTLE_S)        # the frames started something: wait out every timer
