@@ -15,7 +15,8 @@ $(BIN)/rig: pyproject.toml
 test:
 	$(BIN)/pytest -q -n auto
 
-# The long form of the property and fault tests: RIG_SLOW=1 scales them (tests/conftest.py's `scaled`),
+# The long form of the property, fuzz and fault tests: RIG_SLOW=1 scales them (tests/scale.py's `scaled`;
+# every `fuzz`-marked test is also `slow`, tests/conftest.py),
 # e.g. >= 10 000 fuzz cases per surface.
 test-slow:
 	RIG_SLOW=1 $(BIN)/pytest -q -n auto -m slow
