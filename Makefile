@@ -20,7 +20,8 @@ V13_TESTS := tests/roles tests/scenarios tests/attacks tests/plugin tests/lab te
 test-v13:
 	$(BIN)/pytest -q -n auto --rig-ezsp-version 13 -m "not slow" $(V13_TESTS)
 
-# The long form of the property and fault tests: RIG_SLOW=1 scales them (tests/conftest.py's `scaled`),
+# The long form of the property, fuzz and fault tests: RIG_SLOW=1 scales them (tests/scale.py's `scaled`;
+# every `fuzz`-marked test is also `slow`, tests/conftest.py),
 # e.g. >= 10 000 fuzz cases per surface.
 test-slow:
 	RIG_SLOW=1 $(BIN)/pytest -q -n auto -m slow

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from scale import SLOW_RUN, scaled  # noqa: F401  (re-exported for the tests in this folder)
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
@@ -20,14 +21,17 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 settings.register_profile("fixed", derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
-#: ``make test-slow`` sets RIG_SLOW=1: property and fault tests then run their long form.
-SLOW_RUN = os.environ.get("RIG_SLOW", "") == "1"
-
-
-def scaled(fast: int, slow: int = 10_000) -> int:
-    """How many cases a property/fault test runs: ``fast`` in ``make test`` (CI), ``slow`` in ``make
-    test-slow``.  Import it as ``from conftest import scaled`` (pytest puts tests/ on sys.path)."""
-    return slow if SLOW_RUN else fast
+# ``make test-slow`` sets RIG_SLOW=1: property and fault tests then run their long form.  Size them with
+# ``from scale import scaled`` (tests/scale.py; kept out of this file so that a sub-folder's own
+# conftest.py cannot shadow it).
+# Fuzz tests: one test per attack surface, marked ``@pytest.mark.fuzz`` and sized with ``scaled(fast)``
+# (a few hundred cases at most, so ``make test`` stays quick).  Every fuzz test is also ``slow``, so
+# ``make test-slow`` (``RIG_SLOW=1 pytest -m slow``) selects it and runs its long form, >= 10 000 cases.
+# ``pytest -m fuzz`` runs just the fuzzers (with ``RIG_SLOW=1``: their long form alone).
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("fuzz") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_configure(config):

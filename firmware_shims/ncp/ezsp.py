@@ -60,7 +60,7 @@ VERSION = 0x0000
 ANSWERED_BY = {"callback": "noCallbacks"}
 
 # status names used by handlers → EmberStatus / EzspStatus names where they differ
-_EMBER_ALIASES = {"OK": "SUCCESS", "FAIL": "ERR_FATAL", "INVALID_PARAMETER": "BAD_ARGUMENT",
+_EMBER_ALIASES = {"OK": "SUCCESS", "INVALID_INDEX": "INDEX_OUT_OF_RANGE", "FAIL": "ERR_FATAL", "INVALID_PARAMETER": "BAD_ARGUMENT",
                   "INVALID_STATE": "INVALID_CALL", "IN_PROGRESS": "OPERATION_IN_PROGRESS",
                   "NOT_AVAILABLE": "LIBRARY_NOT_PRESENT", "FULL": "TABLE_FULL",
                   "ZIGBEE_DELIVERY_FAILED": "DELIVERY_FAILED",

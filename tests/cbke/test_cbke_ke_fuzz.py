@@ -8,6 +8,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scale import scaled
 
 from rig.cbke.ca import TestCa
 from rig.cbke.engine import CbkeEngine
@@ -31,7 +32,8 @@ payloads = st.binary(max_size=120)
 suites = st.sampled_from([1, 2])
 
 
-@settings(max_examples=400)
+@pytest.mark.fuzz
+@settings(max_examples=scaled(400))
 @given(command=st.integers(0, 255), payload=payloads, suite=suites)
 def test_decoders_raise_only_payload_error(command, payload, suite):
     try:

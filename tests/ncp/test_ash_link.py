@@ -1,7 +1,9 @@
 """ASH on the NCP side, driven byte by byte as a host would (no event loop: timers are not armed)."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scale import scaled
 
 from firmware_shims.ncp import ash
 from firmware_shims.ncp.ash import Ack, AshNcp, Data, Nak, Rst, RstAck, decode, stuff
@@ -154,7 +156,8 @@ def test_randomisation_and_stuffing_round_trip(payload):
     assert decode(raw) == frame
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=scaled(150), deadline=None)
 @given(st.binary(max_size=600))
 def test_fuzz_garbage_never_crashes_and_sync_is_regained(garbage):
     host = Host()

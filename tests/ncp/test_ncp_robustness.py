@@ -15,9 +15,11 @@ import json
 import logging
 
 import bellows.types as t
+import pytest
 import zigpy.types as zt
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from scale import scaled
 
 from firmware_shims.air import Air
 from firmware_shims.ncp.ezsp import EzspNcp, command_table, encode_fields
@@ -96,10 +98,12 @@ def negotiated_ncp():
     return ezsp, node, sent
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(max_examples=scaled(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame_id=st.sampled_from(COMMAND_IDS) | st.integers(0, 0xFFFF), params=st.binary(max_size=80),
        seq=st.integers(0, 255))
 @example(frame_id=0x0064, params=bytes(4), seq=0)    # setMulticastTableEntry without the optional networkIndex
+@example(frame_id=0x0076, params=b"\x04", seq=0)    # eraseKeyTableEntry past the key table: its status raised
 def test_any_ezsp_frame_gets_at_most_one_reply_and_never_an_exception(frame_id, params, seq):
     async def run():                  # on a running loop, as in a dongle: some handlers answer later
         watch = Watch(asyncio.get_running_loop())
@@ -301,7 +305,9 @@ def raw_psdus():
     return st.binary(min_size=5, max_size=127).map(lambda p: p[:-2] + fcs(p[:-2])) | st.binary(min_size=5, max_size=127)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@pytest.mark.fuzz
+@settings(max_examples=scaled(400), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(psdu=st.one_of(raw_psdus(), mac_frames_to_the_coordinator(), secured_nwk_frames(), secured_nwk_frames()),
        replay=st.booleans())
 def test_any_psdu_on_a_formed_network_leaves_the_ncp_answering_and_its_state_unchanged(psdu, replay):

@@ -74,6 +74,17 @@ async def test_failed_device_log_write_puts_the_counter_back(keys, core, dcc, mo
     assert HHT_ID in DeviceLog(core.log.path)
 
 
+@pytest.mark.parametrize("length", [0, 5, 7, 17, 18])
+async def test_ccs01_whose_install_code_gives_no_link_key_refused_and_changes_nothing(keys, core, dcc, length):
+    """Found by tests/roles/test_ch_gbcs_fuzz.py: an authentic CCS01 with an install code of a length
+    other than 6, 8, 12 or 16 bytes raised out of ChCore; it is refused by name, its counter unused."""
+    chf, code = keys.one(Role.CHF), bytes(range(length))
+    for via, sender, device in (("interpan", HHT_ID, HHT_ID), ("tunnel", HHT_ID, PPMID_ID), ("wan", None, PPMID_ID)):
+        command = dcc.ccs01(chf, device, Role.HHT, code).to_bytes()
+        assert_refused(core, command, via=via, sender=sender, reason="ccs01_bad_install_code")
+    assert core.handle_command(ccs01(keys, dcc, HHT_ID), via="interpan", sender=HHT_ID).ok
+
+
 # --- inter-PAN carries only the sender's own CCS01, as an HHT ---------------------------------------
 
 async def test_interpan_ccs01_claiming_device_type_other_than_hht_refused(keys, core, dcc):

@@ -6,6 +6,7 @@ import pytest
 from crccheck.crc import Crc16Kermit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scale import scaled
 
 from rig.zigbee import frames as F
 from rig.zigbee import security as S
@@ -14,7 +15,8 @@ from rig.zigbee.zcl import ZclHeader
 DECODERS = [F.MacCommand, F.MacBeacon, F.ZigbeeBeacon, F.AuxHeader, F.NwkFrame, F.NwkCommand,
             F.LinkStatusEntry, F.ApsFrame, F.ApsCommand, ZclHeader]
 
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=scaled(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+pytestmark = pytest.mark.fuzz       # the decoders behind every air surface: make test-slow runs 10 000 cases each
 
 
 def decode_or_frame_error(cls, data: bytes):
@@ -98,7 +100,7 @@ def test_unsecure_raises_only_frame_or_security_errors(data, key):
             pass
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=scaled(300), deadline=None)
 @given(st.binary(max_size=130))
 def test_fcs_equals_crccheck_kermit(data):
     assert F.fcs(data) == Crc16Kermit.calc(data)

@@ -151,7 +151,7 @@ class KeysArea(Area):
         index = int(p["index"])
         table = self.nv.state.key_table
         if index >= self.state.config[t.EzspConfigId.CONFIG_KEY_TABLE_SIZE]:
-            return {"status": "INDEX_OUT_OF_RANGE"}
+            return {"status": "INVALID_INDEX"}      # sl_Status; INDEX_OUT_OF_RANGE where the status is EmberStatus
         if index < len(table):
             del table[index]            # the emulated table is kept dense: later entries move up one
             self.nv.save()

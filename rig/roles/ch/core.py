@@ -23,7 +23,8 @@
   ``via="interpan"``), ``rig.gbcs.validate`` (structure, recipient, MAC, counter, authority), what the
   channel may carry (``rig.pairing``: over inter-PAN only a CCS01 registering the sender itself as an
   HHT, which becomes an HHT entry expiring after ``HHT_RESIDENCY_S``; through the tunnel no CCS01 for
-  the sender or for an HHT entry), then the use case: CCS01 adds the device to the log, CCS02 removes it.  The answer is ``Handled`` with
+  the sender or for an HHT entry), then the use case: CCS01 adds the device to the log (refused
+  ``ccs01_bad_install_code`` when its install code gives no link key), CCS02 removes it.  The answer is ``Handled`` with
   the GBCS response bytes or a ``Refusal`` whose ``reason`` names the cause; a refusal never changes
   the log and never moves the originator's counter.
 * Acceptance is one step at the end: the originator counter moves (disk, then memory), then the log
@@ -41,7 +42,7 @@ from rig import pairing
 from rig.clock import Clock, Timer
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, validate
-from rig.zigbee.install_code import link_key_from_code
+from rig.zigbee.install_code import InstallCodeError, link_key_from_code
 
 from ..refusal import Refusal
 from .devicelog import DeviceLog, DeviceLogEntry
@@ -251,6 +252,10 @@ class ChCore:
         if name == "CCS01":
             p = result.payload
             eui = p["device_id"].upper()
+            try:        # the DCC authenticated it, but a key the trust centre cannot derive is no entry
+                link_key = link_key_from_code(bytes(p["install_code"]))
+            except InstallCodeError as exc:
+                return Refusal("ccs01_bad_install_code", f"the install code for {eui} gives no link key: {exc}")
             now = self.clock.now()
             hht = via == "interpan"
             expiry = None
@@ -258,7 +263,7 @@ class ChCore:
                 existing = self.log.get(eui)
                 expiry = existing.hht_expiry if existing is not None else now + pairing.HHT_RESIDENCY_S
             entry = DeviceLogEntry(eui64=eui, device_type=int(p["device_type"]),
-                                   link_key=link_key_from_code(bytes(p["install_code"])).hex().upper(),
+                                   link_key=link_key.hex().upper(),
                                    added_via=via, added_at=now, hht_expiry=expiry)
             renewed = hht and self.log.get(eui) is not None
             refusal = self._accept(result, lambda: self.log.put(entry))

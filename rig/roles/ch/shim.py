@@ -320,6 +320,12 @@ class ChShim:
         initiate = frame.cluster == pairing.KE_CLUSTER and frame.zcl.command_id == KeCommand.INITIATE_KEY_ESTABLISHMENT
         if initiate and self._initiate_dropped(frame):
             return
+        if frame.cluster == pairing.KE_CLUSTER and frame.zcl.command_id == KeCommand.TERMINATE_KEY_ESTABLISHMENT:
+            current = self._interpan_ke.get(frame.src)
+            if current is None or not current[0].active:      # nothing to end: no session opens for it
+                self._drop("ke_not_in_progress", frame.src, via="interpan",
+                           detail="Terminate Key Establishment with no exchange in progress")
+                return
         if self.core.begin_session(frame.src) is not None:
             return                                  # ChCore has reported the refusal (ch.refused)
         task = self._spawn(self._interpan(frame))
@@ -491,6 +497,13 @@ class ChShim:
     async def _han_ke_message(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
         role = self.role
         ke = self._han_ke.get(nwk)
+        if zcl.command_id == KeCommand.TERMINATE_KEY_ESTABLISHMENT and (ke is None or not ke.active):
+            self._drop("ke_not_in_progress", eui, via="han", detail="Terminate Key Establishment with no exchange "
+                       "in progress")
+            return
+        if zcl.command_id == KeCommand.INITIATE_KEY_ESTABLISHMENT and ke is not None and ke.active:
+            self._drop("ke_in_progress", eui, via="han", state=ke.state)   # the exchange goes on undisturbed
+            return
         if ke is None:
             async def send(c, p, nwk=nwk):
                 return await role.send_zcl(nwk, pairing.KE_CLUSTER, role.zcl(c, p, direction=1))
