@@ -4,28 +4,15 @@ CH's state as its next power-on would load it."""
 from __future__ import annotations
 
 import collections
-import importlib.util
 import json
 import re
 from pathlib import Path
 
+from scale import SLOW_RUN, scaled  # noqa: F401  (make test: the fast count; make test-slow: the long form)
+
 from rig.premises import Premises, sim_premises
 from rig.roles.ch import DeviceLog
 from rig.scenarios.secmp0037 import ScenarioResult, run
-
-
-def _suite_conftest():
-    """tests/conftest.py itself: ``from conftest import scaled`` finds whichever conftest.py pytest
-    imported last (tests/cbke/conftest.py under xdist), so this folder loads the suite's by its path."""
-    spec = importlib.util.spec_from_file_location("rig_suite_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_SUITE = _suite_conftest()
-scaled = _SUITE.scaled          # make test: the fast count; make test-slow (RIG_SLOW=1): the long form
-SLOW_RUN = _SUITE.SLOW_RUN
 
 #: A scenario that runs longer than this in virtual time hangs (a pairing takes seconds, the HHT's
 #: residency 18 h after it): the test fails instead of waiting for ever.
