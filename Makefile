@@ -15,10 +15,9 @@ $(BIN)/rig: pyproject.toml
 test:
 	$(BIN)/pytest -q -n auto
 
-# Every test that runs on emulated dongles, with EmberZNet 7.4 (EZSP v13) firmware in them (rig.sim's switch).
-V13_TESTS := tests/roles tests/scenarios tests/attacks tests/plugin tests/lab tests/ncp tests/air tests/cbke
+# The whole suite again with EmberZNet 7.4 (EZSP v13) firmware in every emulated dongle (rig.sim's switch).
 test-v13:
-	$(BIN)/pytest -q -n auto --rig-ezsp-version 13 -m "not slow" $(V13_TESTS)
+	$(BIN)/pytest -q -n auto --rig-ezsp-version 13
 
 # The long form of the property, fuzz and fault tests: RIG_SLOW=1 scales them (tests/scale.py's `scaled`;
 # every `fuzz`-marked test is also `slow`, tests/conftest.py),

@@ -185,8 +185,9 @@ def test_the_options_rig_format_still_loads_and_cycles_through_the_named_power_d
     assert on_real_loop(backend.power_cycle("ch")) == "labgrid"          # PowerProtocol.cycle()
     assert on_real_loop(backend.power_cycle("hht")) == "ncp-reset"       # no power control: ASH RST
     assert emulated_power.log == [("ch", "off"), ("ch", "on")]
-    # the CH: its power loss and the rig's EZSP check after it; the HHT: the ASH reset alone
-    assert (ch.nv.state.boot_counter, hht.nv.state.boot_counter) == (boots[0] + 2, boots[1] + 1)
+    # the CH: its power loss and the rig's EZSP check after it (bellows' start-up resets once more on an
+    # EZSP v13 firmware: +3 under make test-v13); the HHT: the ASH reset alone
+    assert ch.nv.state.boot_counter - boots[0] in (2, 3) and hht.nv.state.boot_counter == boots[1] + 1
     backend.labgrid.close()
 
 
