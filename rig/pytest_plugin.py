@@ -163,6 +163,9 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--rig={config.getoption('--rig')} with pytest-xdist -n {workers}: one bench's dongles cannot be "
             "shared between workers (each would open and power-cycle the same ports); run hardware with -n 0")
     version = config.getoption("--rig-ezsp-version")
+    if version is not None and target.hardware:
+        raise pytest.UsageError(f"--rig-ezsp-version={version} chooses emulated firmware; with "
+                                f"--rig={config.getoption('--rig')} the dongles' own firmware speaks")
     if version is not None:
         import os
 

@@ -114,6 +114,14 @@ def test_sim_only_tests_run_on_sim_and_skip_with_the_reason_on_an_inventory(pyte
     result.stdout.fnmatch_lines(["*sim_only: needs the emulator's insides; not run on --rig=lab.yaml*"])
 
 
+def test_an_emulated_firmware_version_with_an_inventory_is_refused(pytester):
+    pytester.makefile(".yaml", lab=INVENTORY)
+    pytester.makepyfile(test_x="def test_a(): pass\n")
+    result = pytester.runpytest("--rig=lab.yaml", "--rig-ezsp-version=13")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --rig-ezsp-version=13 chooses emulated firmware; with --rig=lab.yaml*"])
+
+
 @pytest.mark.parametrize(("option", "message"), [
     ("--rig=lab.toml", "--rig=lab.toml: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml"),
     ("--rig=nowhere.yaml", "--rig=nowhere.yaml: nowhere.yaml does not exist"),
