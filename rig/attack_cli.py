@@ -104,15 +104,20 @@ def register(app: typer.Typer) -> None:
             if not rig_spec.endswith((".yaml", ".yml")):
                 _fail(f"--rig {rig_spec!r}: expected 'sim', an inventory PATH.yaml or labgrid:ENV.yaml")
             try:
-                backend_for(rig_spec)
+                bench = backend_for(rig_spec)
             except (ValueError, OSError, InventoryError) as exc:
                 _fail(f"--rig {rig_spec}: {exc}")
-            if not ppmid_b_install_code:
-                _fail("--rig with real dongles needs --ppmid-b-install-code (identity B's install code)")
+            if not ppmid_b_install_code and getattr(bench, "provisioned", None) is None:
+                _fail("--rig with real dongles needs --ppmid-b-install-code (identity B's install code), "
+                      "or the labels 'rig provision INVENTORY' writes")
             try:
-                label = {"ppmid_b": ppmid_b, "ppmid_b_install_code": bytes.fromhex(ppmid_b_install_code)}
+                label = {} if not ppmid_b_install_code else \
+                    {"ppmid_b": ppmid_b, "ppmid_b_install_code": bytes.fromhex(ppmid_b_install_code)}
             except ValueError:
                 _fail(f"--ppmid-b-install-code {ppmid_b_install_code!r} is not hex")
+            external = getattr(bench, "external_ch", None)
+            if external is not None and policy is None:        # the CH under test implements one policy
+                runs = plan(attacks, [external.policy])
         console = _console(stderr=json_out)
         output_file(report, "--report")
 

@@ -58,6 +58,7 @@ class RigBackend:
 
     kind = "abstract"
     hardware = False
+    external_ch = None      # the inventory's external_ch: the CH is a device under test, not a dongle here
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or RealClock()
@@ -157,20 +158,14 @@ class SimBackend(RigBackend):
         and a CBKE certificate from a test CA; the PPMID's label names identity B, its install code and
         the certificate its host holds for B (the NCP's write-once token names A)."""
         from rig.cbke.ca import TestCa
-        from rig.zigbee.install_code import with_crc
+        from rig.sim import flash_factory
 
         if self._ca is None:
             self._ca = TestCa.create()
         for role in roles:
             if role in self._labels:
                 continue
-            dongle = self.dongle(role)
-            eui = dongle.nv.state.effective_eui64()
-            if not dongle.nv.state.install_code:
-                dongle.nv.state.install_code = with_crc(os.urandom(16)).hex()
-            if not dongle.nv.state.cbke_283k1:
-                dongle.node.install_cbke_token(self._ca.issue(bytes.fromhex(eui)).to_json())
-            dongle.nv.save()
+            eui = flash_factory(self.dongle(role), self._ca)
             label = Label((eui,))
             if role == "ppmid":
                 b = SIM_PPMID_B
@@ -271,9 +266,15 @@ class InventoryBackend(RigBackend):
             return Label(euis, {euis[1]: self.ppmid_b_install_code})
         return Label(euis)
 
-    async def power_cycle(self, role: str) -> str:
-        from rig.power import power_cycle
+    @property
+    def external_ch(self):
+        return self.inventory.external_ch
 
+    async def power_cycle(self, role: str) -> str:
+        from rig.power import power_cycle, power_cycle_external_ch
+
+        if role == "ch" and self.external_ch is not None:
+            return await power_cycle_external_ch(self.external_ch, self.inventory)
         return await power_cycle(self.dongle(role), self.inventory)
 
     async def unanswered(self, *, timeout: float = 20.0) -> list[str]:

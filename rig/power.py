@@ -6,6 +6,8 @@ Three ways, chosen by the inventory's ``power`` entry:
   -a cycle -d DELAY``); the dongle loses power exactly as when unplugged.
 * ``labgrid`` — a labgrid power driver (``PowerProtocol.cycle()``) of the inventory's labgrid
   environment; labgrid is imported only here and only then.
+* ``command`` — a shell command that power-cycles the device (a mains relay's CLI; ``rig sim power-cycle
+  URL`` for the CH that ``rig sim up --ch-dut`` serves); it must exit 0 within its timeout.
 * no power control — an NCP reset: the host opens the port and bellows sends ASH RST, the NCP
   reboots (RAM lost, NV kept).  Not a power loss (the RSTACK reset code says "software"), but the
   nearest thing a bare port offers.
@@ -24,7 +26,15 @@ import os
 import shutil
 from urllib.parse import urlsplit
 
-from rig.inventory import Dongle, Inventory, LabgridPower, UhubctlPower, require_labgrid
+from rig.inventory import (
+    CommandPower,
+    Dongle,
+    ExternalCh,
+    Inventory,
+    LabgridPower,
+    UhubctlPower,
+    require_labgrid,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,6 +96,48 @@ async def labgrid_cycle(inventory: Inventory, power: LabgridPower) -> None:
         driver.cycle()
 
     await asyncio.get_running_loop().run_in_executor(None, _cycle)
+
+
+async def run_power_command(power: CommandPower, what: str) -> str:
+    """Run ``power.command`` through the shell; a non-zero exit, or no exit within its timeout, raises
+    PowerError naming ``what``, the command and its last output line."""
+    LOGGER.info("power: %s: %s", what, power.command)
+    try:
+        proc = await asyncio.create_subprocess_shell(power.command, stdout=asyncio.subprocess.PIPE,
+                                                     stderr=asyncio.subprocess.STDOUT)
+    except OSError as exc:
+        raise PowerError(f"{what}: power command {power.command!r} cannot start: {exc.strerror or exc}") from None
+    try:
+        async with asyncio.timeout(power.timeout):
+            out, _ = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise PowerError(f"{what}: power command {power.command!r} did not finish in {power.timeout:g} s") from None
+    text = out.decode(errors="replace").strip()
+    if proc.returncode != 0:
+        last = text.splitlines()[-1] if text else f"exit status {proc.returncode}"
+        raise PowerError(f"{what}: power command {power.command!r} failed: {last}")
+    return text
+
+
+async def power_cycle_external_ch(ch: ExternalCh, inventory: Inventory | None = None) -> str:
+    """Power-cycle the CH under test through the inventory's ``external_ch.power``; returns the method.
+    There is no port to wait for: the caller finds the CH on the air again."""
+    power = ch.power
+    if power is None:
+        raise PowerError("the external CH has no power control in the inventory (external_ch.power): "
+                         "the rig cannot cause a CH power-on")
+    if isinstance(power, UhubctlPower):
+        await run_uhubctl(power, "cycle")
+        return "uhubctl"
+    if isinstance(power, LabgridPower):
+        if inventory is None:
+            raise PowerError("the external CH's labgrid power needs the inventory's labgrid environment")
+        await labgrid_cycle(inventory, power)
+        return "labgrid"
+    await run_power_command(power, "the external CH")
+    return "command"
 
 
 def _now() -> float:
@@ -172,7 +224,7 @@ async def wait_for_ncp(dongle: Dongle, timeout: float = DEFAULT_PORT_TIMEOUT, *,
 async def power_cycle(dongle: Dongle, inventory: Inventory | None = None, *,
                       port_timeout: float = DEFAULT_PORT_TIMEOUT) -> str:
     """Power-cycle one inventory dongle, wait for its port and for the NCP to answer EZSP; returns the
-    method used ("uhubctl", "labgrid" or "ncp-reset")."""
+    method used ("uhubctl", "labgrid", "command" or "ncp-reset")."""
     power = dongle.power
     if isinstance(power, UhubctlPower):
         await run_uhubctl(power, "cycle")
@@ -182,6 +234,9 @@ async def power_cycle(dongle: Dongle, inventory: Inventory | None = None, *,
             raise PowerError(f"{dongle.name}: labgrid power needs the inventory's labgrid environment")
         await labgrid_cycle(inventory, power)
         method = "labgrid"
+    elif isinstance(power, CommandPower):
+        await run_power_command(power, dongle.name)
+        method = "command"
     else:
         await ncp_reset(dongle, timeout=port_timeout)     # retries until the port answers
         method = "ncp-reset"

@@ -102,10 +102,11 @@ class Premises:
         EZSP version, CBKE library and certificate) raises ``PremisesError`` naming it and the fix."""
         from rig.roles.ezsp_role import DongleUnfit, EzspRole
 
-        await self.backend.manufacture(PREMISES_ROLES)
+        roles = tuple(r for r in PREMISES_ROLES if not (self.external and r == "ch"))
+        await self.backend.manufacture(roles)
         label = self.backend.label("ppmid")
         euis, codes = {}, {}
-        for role in PREMISES_ROLES:
+        for role in roles:
             ezsp = await self.open(role)
             reader = EzspRole(f"premises/{role}", ezsp, self.clock, self.events)
             try:
@@ -131,9 +132,14 @@ class Premises:
                                 "install code (--rig-ppmid-b-install-code)")
         identity_b = label.eui64s[1]
         keys_dir = self.backend.keys_dir() or self.work_dir / "keys"
-        keys = KeyStore(keys_dir) if (keys_dir / "roles.json").exists() else create_test_store(
-            keys_dir, hht=[euis["ppmid"]], ppmid=[identity_b], ids={Role.GPF: euis["ch"], Role.ESME: euis["esme"]})
-        self.ids = Identities(keys, keys.one(Role.CHF), euis["ch"], euis["esme"], hht=euis["ppmid"],
+        if self.external:
+            keys = self._external_keys(keys_dir, esme=euis["esme"], hht=euis["ppmid"], ppmid=identity_b)
+            euis["ch"] = (self.external.gpf or keys.one(Role.GPF)).upper()
+        else:
+            keys = KeyStore(keys_dir) if (keys_dir / "roles.json").exists() else create_test_store(
+                keys_dir, hht=[euis["ppmid"]], ppmid=[identity_b], ids={Role.GPF: euis["ch"], Role.ESME: euis["esme"]})
+        chf = (self.external.chf if self.external and self.external.chf else keys.one(Role.CHF)).upper()
+        self.ids = Identities(keys, chf, euis["ch"], euis["esme"], hht=euis["ppmid"],
                               ppmid=identity_b,
                               install_codes={euis["esme"]: codes["esme"], euis["ppmid"]: codes["ppmid"],
                                              identity_b: label.install_codes[identity_b]},
@@ -148,14 +154,75 @@ class Premises:
             await self.disconnect(ezsp)
         await self.backend.close()
 
+    def _external_keys(self, keys_dir: Path, **devices: str) -> KeyStore:
+        """The rig's GBCS store against an external CH: the PKI it trusts (``external_ch.pki/keys``: the
+        DCC's keys, its CHF and GPF) plus identities for the rig's own devices (``rig provision`` writes
+        it beside the inventory; else it is derived here, in the work folder)."""
+        from rig.gbcs import derive_store
+
+        source = self.external.pki / "keys"
+        if not (source / "roles.json").is_file():
+            raise PremisesError(f"the external CH's PKI {self.external.pki} has no GBCS key store (keys/roles.json): "
+                                "external_ch.pki names the folder with ca/ and keys/ the CH trusts")
+        roles = {"esme": Role.ESME, "hht": Role.HHT, "ppmid": Role.PPMID}
+        return derive_store(source, keys_dir, [(eui, roles[name]) for name, eui in devices.items()])
+
     # --- roles ------------------------------------------------------------------------------------
+    @property
+    def external(self):
+        """The inventory's ``external_ch`` (:class:`rig.inventory.ExternalCh`): the CH is a device under test
+        the rig plays against over the air; None when the CH is the rig's own program."""
+        return getattr(self.backend, "external_ch", None)
+
+    @property
+    def ch_clock_jumps(self) -> bool:
+        """Whether the rig's clock jumps move the CH's clock too (its own CH program: yes; an external CH
+        keeps its own time, so a wait that matters to it takes that long)."""
+        return self.external is None
+
     def ch(self, policy: str, *, state_dir: Path | str | None = None):
-        """The CH program on the ``ch`` dongle (not yet powered on: ``await ch.power_on()``)."""
+        """The CH program on the ``ch`` dongle (not yet powered on: ``await ch.power_on()``); with an
+        external CH, the :class:`~rig.roles.ch.external.ExternalCh` standing for it (``policy`` must be the
+        one it implements)."""
+        if self.external:
+            return self._external_ch(policy)
         from rig.roles.ch.shim import ChShim
 
         return ChShim(lambda: self.open("ch"), clock=self.clock, events=self.events, policy=policy,
                       keys=self.ids.keys, state_dir=state_dir or self.work_dir / "ch",
                       disconnect=self.disconnect)
+
+    def _external_ch(self, policy: str):
+        from rig.roles.ch.external import ExternalCh
+
+        spec = self.external
+        if policy != spec.policy:
+            raise PremisesError(f"the CH under test implements policy {spec.policy} (inventory external_ch.policy); "
+                                f"a {policy} run cannot be judged against it")
+
+        async def scan():
+            from rig import pairing
+            from rig.roles.ezsp_role import EzspRole
+
+            ezsp = await self.open("esme")
+            role = EzspRole("premises/scan", ezsp, self.clock, self.events)
+            try:
+                return await role.active_scan(pairing.SCAN_DURATION)
+            finally:
+                role.detach()
+                await self.disconnect(ezsp)
+        return ExternalCh(spec, gpf_id=self.ids.gpf, chf_id=self.ids.chf, policy=policy, events=self.events,
+                          scan=scan, power_cycle=lambda: self.backend.power_cycle("ch"))
+
+    async def power_cycle_ch(self, ch) -> None:
+        """The CH loses power and boots: its dongle's power is cut (the host's link drops) and the CH
+        program starts again; an external CH is power-cycled through the bench."""
+        if getattr(ch, "external", False):
+            await ch.power_cycle()
+            return
+        await self.power_cycle("ch")
+        await ch.power_off()
+        await ch.power_on()
 
     async def esme(self, ch) -> tuple[object, str]:
         """The ESME, commissioned by the DCC (a CCS01 over the WAN into ``ch``'s log) and powered on;
@@ -195,7 +262,8 @@ class Premises:
 
         ids = self.ids
         ccs01_a = self.ccs01_for_hht()          # requested first: its counter is older than the bundle's
-        bundle = generate_bundle(ids.keys, ids.ppmid, ids.install_codes[ids.ppmid], builder=self.builder)
+        bundle = generate_bundle(ids.keys, ids.ppmid, ids.install_codes[ids.ppmid], chf=ids.chf, esme=ids.esme,
+                                 gpf=ids.gpf, builder=self.builder)
         return DualAddressPpmid(await self.open("ppmid"), self.clock, self.events, identity_a=ids.hht,
                                 identity_b=ids.ppmid, install_code_a=ids.install_codes[ids.hht],
                                 install_code_b=ids.install_codes[ids.ppmid], ccs01_a=ccs01_a,

@@ -18,6 +18,10 @@ Beside the inventory, in ``provision_dir(INVENTORY)`` (``lab.yaml`` → ``lab.pr
 * ``keys/`` the GBCS test key store (GPF = the CH dongle's EUI-64, ESME, HHT = PPMID identity A,
   PPMID = identity B).
 
+With an external CH (``external_ch:``) there is no CH dongle: certificates are issued by the CA the CH
+trusts (``external_ch.pki/ca``), and ``keys/`` is that PKI's store (its DCC keys, CHF and GPF) plus the
+rig's own devices' identities; the PKI itself is never written.
+
 Every write-once token is written only with ``burn`` (as ``rig write-eui64 --burn``).  Re-running does
 nothing more: install codes and certificates already on a dongle are kept (a certificate from another CA
 is reported), files already written are reused.  A dongle that fails gets one line naming it; the others
@@ -68,6 +72,15 @@ def load_labels(directory: Path) -> dict[str, dict]:
     """``labels.json`` of a provisioning directory ({} when there is none)."""
     path = directory / LABELS_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _external_ca(inventory: Inventory) -> TestCa:
+    """The CBKE CA the external CH trusts (``external_ch.pki/ca``): the rig's dongles need its certificates."""
+    ca_dir = inventory.external_ch.pki / "ca"
+    if not (ca_dir / "ca.json").is_file():
+        raise ProvisionError(f"the external CH's PKI has no CBKE CA ({ca_dir}/ca.json): external_ch.pki names "
+                             "the folder with ca/ and keys/ the CH trusts")
+    return TestCa.load(ca_dir)
 
 
 def _ca(directory: Path) -> TestCa:
@@ -174,6 +187,15 @@ def write_host_side(inventory: Inventory, directory: Path, ca: TestCa, euis: dic
         labels[dongle.role] = entry
     _write_json(directory / LABELS_FILE, labels)
     keys = directory / "keys"
+    if inventory.external_ch is not None:
+        if {"esme", "ppmid"} <= set(euis):
+            from rig.gbcs import derive_store
+
+            derive_store(inventory.external_ch.pki / "keys", keys,
+                         [(euis["esme"], Role.ESME), (euis["ppmid"], Role.HHT),
+                          (inventory.dongle_for("ppmid").eui64s[1], Role.PPMID)])
+            lines.append(f"GBCS key store (the CH's PKI and the rig's devices) written to {keys}")
+        return lines
     if not (keys / "roles.json").is_file():
         if not {"ch", "esme", "ppmid"} <= set(euis):
             return lines
@@ -191,7 +213,7 @@ async def provision(inventory: Inventory, inventory_path: Path, *, burn: bool, t
 
     directory = provision_dir(inventory_path)
     directory.mkdir(parents=True, exist_ok=True)
-    ca = _ca(directory)
+    ca = _external_ca(inventory) if inventory.external_ch is not None else _ca(directory)
     backend = InventoryBackend(inventory)
     result = Provisioned()
     euis: dict[str, str] = {}

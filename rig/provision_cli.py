@@ -33,7 +33,13 @@ def register(app: typer.Typer) -> None:
                 "erased; that can never be undone. Go on?", default=False):
             typer.echo("nothing written")
             raise typer.Exit(1)
-        result = asyncio.run(provision(loaded, inventory, burn=burn, timeout=timeout, say=typer.echo))
+        from rig.provision import ProvisionError
+
+        try:
+            result = asyncio.run(provision(loaded, inventory, burn=burn, timeout=timeout, say=typer.echo))
+        except ProvisionError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         typer.echo(f"{len(result.done)} dongle(s) provisioned, {len(result.failed)} failed; files in "
                    f"{provision_dir(inventory)}")
         if result.failed:

@@ -17,7 +17,10 @@ from rich.table import Table
 from rig import des, pairing
 from rig.cli_common import fail, output_file, write_output
 from rig.events import failed
+from rig.inventory import InventoryError
 from rig.power import PowerError
+from rig.roles.ch.external import ExternalChError
+from rig.roles.ch.wan import WanError
 from rig.roles.ezsp_role import RoleError
 from rig.scenarios import matrix as mx
 from rig.scenarios.secmp0037 import (
@@ -47,7 +50,7 @@ def _print_result(result: ScenarioResult, console: Console) -> None:
                         + (f", CH power cycle at {format_duration(result.ch_power_cycle_at)}"
                            if result.ch_power_cycle_at is not None else ""),
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)      # fits 80 columns
-    table.add_column("virtual time", no_wrap=True)
+    table.add_column("time" if result.ch_external else "virtual time", no_wrap=True)
     table.add_column("actor", no_wrap=True)
     table.add_column("step", overflow="fold")
     table.add_column("result", overflow="fold")
@@ -57,6 +60,8 @@ def _print_result(result: ScenarioResult, console: Console) -> None:
     console.print(table)
     for name, ok in result.checks.items():
         console.print(f"  {'✓' if ok else '✗'} {name}", style=None if ok else "red")
+    for name, why in result.not_checked.items():
+        console.print(f"  - {name}: not checked ({why})", style="dim")
     verdict = "paired" if result.outcome == "paired" else f"refused: {result.reason}"
     console.print(f"outcome: [bold]{verdict}[/bold]", highlight=False)
     console.print(f"  {result.real_seconds:.2f} s real, {result.cpu_seconds:.2f} s CPU of which "
@@ -83,6 +88,8 @@ def register(app: typer.Typer) -> None:
         ppmid_b_install_code: Annotated[str | None, typer.Option(help="with --rig: identity B's install code (hex)")] = None,
         ezsp_version: Annotated[int | None, typer.Option(help="emulated dongles' EZSP version (13: EmberZNet 7.4, "
                                                          "14: 8.0 ... 19); default: the emulator's")] = None,
+        real_time: Annotated[bool, typer.Option("--real-time", help="against an external CH (inventory external_ch): "
+                                                "wait out in real time what its clock must see pass")] = False,
     ) -> None:
         """CH powers on; after --ppmid-delay the dual-address PPMID pairs locally."""
         if policy not in pairing.POLICIES:
@@ -104,9 +111,7 @@ def register(app: typer.Typer) -> None:
             except SimError as exc:
                 fail(f"--ezsp-version: {exc}")
         code_b = None
-        if rig_spec is not None:
-            if not ppmid_b_install_code:
-                fail("--ppmid-b-install-code: real dongles need identity B's install code")
+        if rig_spec is not None and ppmid_b_install_code:     # else rig provision's labels give it
             try:
                 code_b = bytes.fromhex(ppmid_b_install_code)
             except ValueError:
@@ -124,7 +129,7 @@ def register(app: typer.Typer) -> None:
                     label = {} if rig_spec is None else {"ppmid_b": ppmid_b, "ppmid_b_install_code": code_b}
                     backend = backend_for(rig_spec or "sim", state_dir=Path(tmp) / "nv", pcap=pcap,
                                           transport=transport, ezsp_version=ezsp_version, **label)
-                except (ValueError, OSError) as exc:
+                except (ValueError, OSError, InventoryError) as exc:
                     fail(f"--rig {rig_spec}: {exc}")
                 premises = Premises(backend, Path(tmp))
                 try:
@@ -132,7 +137,8 @@ def register(app: typer.Typer) -> None:
                         await premises.setup()
                     except PremisesError as exc:
                         fail(f"--rig {rig_spec or 'sim'}: {exc}")
-                    result = await run(premises, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc)
+                    result = await run(premises, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc,
+                                       real_waits=real_time)
                     lab = getattr(backend, "lab", None)
                     return result, lab.firmware() if lab is not None else {}
                 finally:
@@ -150,6 +156,8 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         except (EzspError, RoleError, ConnectionError, TimeoutError) as exc:     # a dongle stopped answering
             fail(f"the run stopped: {type(exc).__name__}: {exc}")
+        except (ScenarioError, ExternalChError, WanError) as exc:
+            fail(str(exc))
         if report is not None:
             from rig.scenarios.report import render
 
@@ -173,6 +181,10 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
         jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                                   help="rows run at once in worker processes (default: one per core)")] = None,
+        rig_spec: Annotated[str | None, typer.Option("--rig", help="real dongles: an inventory PATH.yaml (rows run one "
+                                                     "after another on the bench); default: emulated premises")] = None,
+        real_time: Annotated[bool, typer.Option("--real-time", help="against an external CH: also run the rows "
+                                                "that wait on its clock, in real time")] = False,
     ) -> None:
         """Both policies x delays 0, 59m59s, 60m1s, 5d x with/without a CH power cycle; exit 1 if a row differs.
 
@@ -180,14 +192,17 @@ def register(app: typer.Typer) -> None:
         discrete-event loop (``rig.des``)."""
         console = Console()
         rows = []
-        for row in mx.run_rows(mx.rows(), jobs):
+        todo = mx.rows()
+        runs = mx.run_rows(todo, jobs) if rig_spec is None else _bench_rows(todo, rig_spec, real_time)
+        for row in runs:
             rows.append(row)
             if not json_out:
                 r = row.result
+                outcome = f"not run: {row.skipped}" if row.skipped else \
+                    f"{r.outcome if r else 'error'} {'' if not r or not r.reason else r.reason}" + \
+                    (" ✓" if row.as_expected else " ✗")
                 console.print(f"  {row.policy:9} {format_duration(row.delay):7} "
-                              f"pc={format_duration(row.power_cycle_at):6} -> "
-                              f"{r.outcome if r else 'error'} {'' if not r or not r.reason else r.reason}"
-                              f"{' ✓' if row.as_expected else ' ✗'}")
+                              f"pc={format_duration(row.power_cycle_at):6} -> {outcome}")
         if json_out:
             typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
         else:
@@ -198,6 +213,10 @@ def register(app: typer.Typer) -> None:
             table.add_column("ok", overflow="fold")                # ✓, or ✗ and the checks that failed
             for row in rows:
                 r = row.result
+                if row.skipped:
+                    table.add_row(row.policy, format_duration(row.delay), format_duration(row.power_cycle_at),
+                                  row.expected_outcome, "not run", row.skipped, "-", style="dim")
+                    continue
                 actual = "error" if r is None else r.outcome
                 reason = row.error or (r.reason if r is not None else None) or "-"
                 if row.expected_reason is not None and reason != row.expected_reason:
@@ -206,6 +225,40 @@ def register(app: typer.Typer) -> None:
                 table.add_row(row.policy, format_duration(row.delay), format_duration(row.power_cycle_at),
                               row.expected_outcome, actual, reason, ok, style=None if row.as_expected else "red")
             console.print(table)
-        bad = [r for r in rows if not r.as_expected]
-        if bad:
+        bad = [r for r in rows if not r.as_expected and not r.skipped]
+        ran = [r for r in rows if not r.skipped]
+        if not json_out and len(ran) < len(rows):
+            typer.echo(f"{len(ran)} of {len(rows)} rows run; {len(rows) - len(ran)} not run against this CH")
+        if bad or not ran:
             raise typer.Exit(1)
+
+
+def _bench_rows(todo: list[mx.Row], rig_spec: str, real_waits: bool):
+    """The rows on a bench, one after another, each on a premises of its own (set up, run, closed)."""
+    from rig.backend import backend_for
+    from rig.premises import Premises, PremisesError
+
+    async def one(row: mx.Row, tmp: Path) -> mx.Row:
+        try:
+            backend = backend_for(rig_spec, state_dir=tmp / "nv")
+        except (ValueError, OSError, InventoryError) as exc:
+            fail(f"--rig {rig_spec}: {exc}")
+        premises = Premises(backend, tmp)
+        try:
+            try:
+                await premises.setup()
+            except PremisesError as exc:
+                fail(f"--rig {rig_spec}: {exc}")
+            return await mx.run_row(row, premises=premises, real_waits=real_waits)
+        finally:
+            try:
+                await premises.close()
+            except (PowerError, TransportError, OSError):
+                pass
+
+    for row in todo:
+        with tempfile.TemporaryDirectory(prefix="rig-matrix-") as tmp:
+            try:
+                yield asyncio.run(one(row, Path(tmp)))
+            except (PowerError, TransportError) as exc:
+                fail(f"--rig {rig_spec}: {exc}")

@@ -84,6 +84,21 @@ def tap_server(air):
     return TapServer(air)
 
 
+def flash_factory(dongle, ca) -> str:
+    """What a factory flashes into a new emulated dongle: an install code (MFG_INSTALLATION_CODE) and a
+    CBKE certificate for its EUI-64 issued by ``ca`` (a :class:`rig.cbke.ca.TestCa`); what it already
+    holds is kept.  Returns the dongle's EUI-64."""
+    from rig.zigbee.install_code import with_crc
+
+    eui = dongle.nv.state.effective_eui64()
+    if not dongle.nv.state.install_code:
+        dongle.nv.state.install_code = with_crc(os.urandom(16)).hex()
+    if not dongle.nv.state.cbke_283k1:
+        dongle.node.install_cbke_token(ca.issue(bytes.fromhex(eui)).to_json())
+    dongle.nv.save()
+    return eui
+
+
 @dataclass
 class SimLab:
     """Named emulated dongles on one medium."""

@@ -12,10 +12,17 @@ means to watch the air and (where the CH is ours) the CH's state.
 * legitimate HHTs (:meth:`legit_hht`): the HHT role on the PPMID dongle (identity A) or on an extra
   dongle; every MPDU their EzspRole hands ``sendRawMessageExtended`` is recorded
   (:attr:`recorded`) — exactly what an eavesdropper hears — for replays;
-* what is heard: on emulation a passive tap on the air (a sniffer), else what the attacker's own radio
-  receives (:meth:`heard`);
+* what is heard: on emulation a passive tap on the air, on a bench the inventory's sniffer stream
+  (``sniffer: {url: ...}``, what ``rig sim up`` serves), else what the attacker's own radio receives
+  (:meth:`heard`);
 * the CH's state where the CH is ours (:meth:`snapshot`): device log, GBCS counters, the NCP's key
   table, transient keys and the devices that joined.
+
+Against an external CH (the device under test, ``premises.external``) ``ch`` is None and ``dut`` stands
+for it (:class:`~rig.roles.ch.external.ExternalCh`): verdicts rest on the air alone, waits run at real pace
+(its processing is not visible, so silence proves nothing until the timeout), and an attack that needs the
+CH's clock to jump (:meth:`advance_ch_clock`) or its power cut without power control (:meth:`power_cycle_ch`)
+is skipped by the runner with the reason (:class:`CannotPlay`).
 
 Negative outcomes are observed as CH events (``ch.refused``/``ch.dropped``, see
 :meth:`reasons`) and, everywhere, by the absence of an answer on the air.  Waiting for something that
@@ -53,6 +60,10 @@ RESIDENCY_ENDS = ("hht_residency_over", "ch_power_on")
 CH_STATE_EVENTS = {"ch.interpan_reception_off": "interpan_reception_off"}
 QUIET_S = 0.25           # loop seconds of silence on the air before the clock is jumped
 FIRST_JUMP_S = 0.5       # the first jump while a task is awaited (then 0.5, 1, 2, 4 ... s)
+
+
+class CannotPlay(Exception):
+    """The attack needs what this CH does not offer the rig (its clock, its power); the runner skips it."""
 
 
 @dataclass
@@ -121,6 +132,7 @@ class AttackContext:
         self.ids = premises.ids
         self.events = premises.events
         self.ch = None                  # our CH program (None when the CH is a device under test)
+        self.dut = None                 # the CH, ours or external (ChShim / ExternalCh)
         self.esme = None
         self.ch_eui = self.ids.gpf      # the CH's radio = the GPF Entity ID = the HAN's Extended PAN ID
         self.channel = pairing.HAN_CHANNEL
@@ -138,6 +150,7 @@ class AttackContext:
         self._attacker_rx: list[tuple[float, bytes]] = []
         self._opened: list = []
         self._tap = None
+        self._sniffing: asyncio.Task | None = None
         self._inject_lock = asyncio.Lock()
 
     # --- set-up -------------------------------------------------------------------------------------
@@ -151,10 +164,13 @@ class AttackContext:
                 ctx._last_air = _loop_time()
             ctx._tap = tap
             air.add_tap(tap)
-        ctx.ch = premises.ch(policy)
-        await ctx.ch.power_on()
-        ctx.channel, ctx.pan_id = int(ctx.ch.channel), int(ctx.ch.pan_id)
-        ctx.esme, status = await premises.esme(ctx.ch)
+        else:
+            ctx._sniff_bench()
+        ctx.dut = premises.ch(policy)
+        ctx.ch = None if ctx.dut.external else ctx.dut
+        await ctx.dut.power_on()
+        ctx.channel, ctx.pan_id = int(ctx.dut.channel), int(ctx.dut.pan_id)
+        ctx.esme, status = await premises.esme(ctx.dut)
         if status != "ok":
             raise RuntimeError(f"the ESME could not join the CH's HAN: {status}")
         await ctx.settle(None, 0)               # the ESME's CBKE with the CH finishes
@@ -168,10 +184,46 @@ class AttackContext:
                 await self.premises.disconnect(role.ezsp)
         if self.esme is not None:
             await self.premises.disconnect(self.esme.role.ezsp)
-        if self.ch is not None:
-            await self.ch.power_off()
+        if self.dut is not None:
+            await self.dut.power_off()
         if self._tap is not None and self.premises.air is not None:
             self.premises.air.remove_tap(self._tap)
+        if self._sniffing is not None:
+            self._sniffing.cancel()
+            await asyncio.gather(self._sniffing, return_exceptions=True)
+
+    def _sniff_bench(self) -> None:
+        """On a bench with a sniffer stream (``sniffer: {url: ...}``), hear the whole air through it."""
+        inventory = getattr(self.premises.backend, "inventory", None)
+        url = inventory.sniffer.url if inventory is not None and inventory.sniffer is not None else None
+        if url is None:
+            return
+        from rig.sniff import sniff
+
+        def sink(_time, _channel, psdu, ctx=self):
+            ctx.air_log.append((ctx.events.now(), bytes(psdu)))
+            ctx._last_air = _loop_time()
+        self._sniffing = asyncio.ensure_future(sniff(url, sink=sink, timeout=10.0))
+
+    @property
+    def hears_air(self) -> bool:
+        """Whether every frame on the air is heard (emulated air, a bench's sniffer stream)."""
+        return self.premises.air is not None or self._sniffing is not None
+
+    # --- what only the rig's own CH lets an attack do -----------------------------------------------
+    async def advance_ch_clock(self, seconds: float) -> None:
+        """Let ``seconds`` of the CH's time pass at once (the rig's clock jumps, and with it its own CH's)."""
+        if not self.premises.ch_clock_jumps:
+            raise CannotPlay(f"needs {seconds:g} s of the CH's own time to pass at once (an external CH keeps "
+                             "real time)")
+        await self.clock.advance(seconds)
+
+    async def power_cycle_ch(self) -> None:
+        """The CH loses power and boots (the bench's power control for an external CH)."""
+        ext = self.premises.external
+        if ext is not None and ext.power is None:
+            raise CannotPlay("needs a CH power cycle, and the inventory gives no external_ch.power")
+        await self.premises.power_cycle_ch(self.dut)
 
     # --- bookkeeping --------------------------------------------------------------------------------
     def mark(self) -> float:
@@ -204,6 +256,11 @@ class AttackContext:
         """Await ``awaitable`` (or just let the premises react) for at most ``timeout`` clock seconds,
         jumping the clock once the air has been quiet for ``QUIET_S`` real seconds.  Returns the result,
         or raises what it raised (``TimeoutError`` when it did not finish)."""
+        if not self.premises.ch_clock_jumps:          # an external CH: its silence is real time
+            if awaitable is None:
+                await self.clock.sleep(timeout)
+                return None
+            return await self.clock.wait_for(awaitable, timeout, "the CH under test")
         task = asyncio.ensure_future(awaitable) if awaitable is not None else None
         started, jumped = time.monotonic(), 0.0
         while True:
@@ -410,12 +467,12 @@ class AttackContext:
         """Inter-PAN frames heard since ``since`` (the mark): every frame on the air where a sniffer
         listens (emulation), else those the attacker's radio received."""
         since = self.mark_time if since is None else since
-        source = self.air_log if self.premises.air is not None else self._attacker_rx
+        source = self.air_log if self.hears_air else self._attacker_rx
         out = []
         for when, psdu in source:
             if when < since:
                 continue
-            parsed = _decode_interpan(psdu, fcs=self.premises.air is not None)
+            parsed = _decode_interpan(psdu, fcs=self.hears_air)
             if parsed is None:
                 continue
             mac, aps = parsed

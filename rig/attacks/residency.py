@@ -35,12 +35,11 @@ async def end_residency(ctx: AttackContext, hht, how: str) -> None:
     if how == "18h":
         entry = ctx.ch.core.log.get(ctx.ids.hht) if ctx.ch else None
         left = (entry.hht_expiry - ctx.clock.now()) if entry and entry.hht_expiry else pairing.HHT_RESIDENCY_S
-        await ctx.clock.advance(left + 1)
+        await ctx.advance_ch_clock(left + 1)
     else:
-        await ctx.clock.advance(3600)
-        await ctx.premises.power_cycle("ch")
-        await ctx.ch.power_off()
-        await ctx.ch.power_on()
+        if ctx.ch is not None:              # an hour on the HAN first (an external CH's time is its own)
+            await ctx.advance_ch_clock(3600)
+        await ctx.power_cycle_ch()
     try:
         await ctx.settle(down, 10.0)
         hht.role.pan_id = 0xFFFF                # off the HAN: its inter-PAN frames name no PAN of its own
@@ -128,7 +127,7 @@ async def removed_hht_ignores_leave(ctx: AttackContext) -> None:
     old_tunnel = hht.tunnel_id
     air.set_out_of_range("ch", "ppmid")
     entry = ctx.ch.core.log.get(ctx.ids.hht) if ctx.ch else None
-    await ctx.clock.advance((entry.hht_expiry - ctx.clock.now() + 1) if entry else pairing.HHT_RESIDENCY_S + 1)
+    await ctx.advance_ch_clock((entry.hht_expiry - ctx.clock.now() + 1) if entry else pairing.HHT_RESIDENCY_S + 1)
     await ctx.settle(None, 10.0)
     air.set_out_of_range("ch", "ppmid", False)
     await ctx.take_baseline()
@@ -197,7 +196,7 @@ async def second_hht_keeps_first_residency(ctx: AttackContext) -> None:
 
     first = await legit_pairing(ctx)
     first_entry = ctx.ch.core.log.get(ctx.ids.hht) if ctx.ch else None
-    await ctx.clock.advance(30 * 60)
+    await ctx.advance_ch_clock(30 * 60)
     second = await ctx.legit_hht(dongle="hht2", name="HHT2")
     ctx.allowed.devices.update({ctx.ids.hht})
     ctx.allowed.counters[ctx.ids.keys.one(Role.ACB)] = Message.from_bytes(second.ccs01).counter

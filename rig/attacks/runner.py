@@ -10,8 +10,9 @@ The verdict (``AttackResult.outcome``):
   (``reason_expected`` True), or the first one it gave (False), or — where the CH gave none or is not
   ours — what the air showed;
 * ``error`` when the attack could not be carried out (the premises failed, not the CH);
-* ``skipped`` for an attack played by the emulated air's faults on real radios, or needing a dongle
-  (``attacker``, ``hht2``) the inventory does not have.
+* ``skipped`` for an attack played by the emulated air's faults on real radios, needing a dongle
+  (``attacker``, ``hht2``) the inventory does not have, or needing of an external CH what it does not
+  offer the rig (its clock to jump, its power cut: ``CannotPlay``), or a policy it does not implement.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rig.attacks.catalogue import SILENT, Attack
-from rig.attacks.context import AttackContext, describe_mpdu
+from rig.attacks.context import AttackContext, CannotPlay, describe_mpdu
 from rig.inventory import InventoryError
 
 
@@ -79,6 +80,9 @@ async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
     if attack.needs_air and premises.air is None:
         result.outcome, result.reason = "skipped", "needs the emulated air (its faults play the attack)"
         return result
+    if premises.external is not None and policy != premises.external.policy:
+        result.outcome, result.reason = "skipped", f"the CH under test implements {premises.external.policy}"
+        return result
     ctx = await AttackContext.build(premises, policy)
     try:
         await ctx.take_baseline()
@@ -87,6 +91,10 @@ async def run_attack(attack: Attack, premises, policy: str) -> AttackResult:
             await attack.steps(ctx)
         except InventoryError as exc:       # real radios without the dongle the attack needs (attacker, hht2)
             result.outcome, result.reason = "skipped", f"the rig has no dongle for it: {exc}"
+            return result
+        except CannotPlay as exc:           # an external CH: its clock or power is not the rig's
+            result.outcome, result.reason = "skipped", str(exc)
+            result.observed = list(ctx.observed)
             return result
         except Exception as exc:  # noqa: BLE001 - an attack that cannot be carried out is an error, reported
             result.observed = [*ctx.observed, f"error: {type(exc).__name__}: {exc}"]

@@ -17,7 +17,7 @@ async def advance_to_window_edge(ctx: AttackContext, before: float = 1.0) -> Non
     powered = ctx.ch.core.powered_at if ctx.ch is not None else ctx.clock.now()
     left = powered + pairing.INTERPAN_WINDOW_S - before - ctx.clock.now()
     if left > 0:
-        await ctx.clock.advance(left)
+        await ctx.advance_ch_clock(left)
 
 
 @attack("ke_at_5959_ccs01_after_grace", family="window", source="rig", constant="INTERPAN_SESSION_MAX_S",
@@ -30,7 +30,7 @@ async def ke_at_5959_ccs01_after_grace(ctx: AttackContext) -> None:
     data = await own_ccs01(ctx)
     await advance_to_window_edge(ctx)
     eui, key = await keyed_attacker(ctx)
-    await ctx.clock.advance(pairing.INTERPAN_SESSION_MAX_S + 2)
+    await ctx.advance_ch_clock(pairing.INTERPAN_SESSION_MAX_S + 2)
     await ctx.settle(None, 0)
     since = ctx.events.now()
     await ctx.send_gbcs(data, key)
@@ -44,7 +44,7 @@ async def new_hht_during_grace(ctx: AttackContext) -> None:
     """At 59:59 the attacker begins a session (key establishment); at 60:01 a genuine HHT starts pairing."""
     await advance_to_window_edge(ctx)
     await keyed_attacker(ctx)
-    await ctx.clock.advance(2.0)
+    await ctx.advance_ch_clock(2.0)
     hht = await ctx.legit_hht()
     try:
         await ctx.settle(hht.power_on(ctx.ids.gpf), 30.0)

@@ -15,7 +15,7 @@ from .bundle import (
     import_file,
 )
 from .fields import DecodeError
-from .keystore import KeyStore, KeyStoreError, create_test_store
+from .keystore import KeyStore, KeyStoreError, create_test_store, derive_store
 from .message import Cra, Message
 from .usecases import USE_CASES, DeviceType, JoinMethodRole, Role, decode_payload, use_case
 from .validate import Accepted, CounterStore, Device, Reason, Rejected, validate
@@ -42,6 +42,7 @@ __all__ = [
     "Role",
     "create_test_store",
     "decode_payload",
+    "derive_store",
     "generate_bundle",
     "import_duis",
     "import_file",

@@ -138,3 +138,24 @@ def create_test_store(path: str | os.PathLike, *, hht: tuple[str, ...] | list[st
     for entity, role in wanted:
         store.add_identity(entity, role)
     return store
+
+
+def derive_store(source: str | os.PathLike, path: str | os.PathLike,
+                 identities: list[tuple[str, Role]]) -> KeyStore:
+    """A store at ``path``: every key and role of ``source`` (a PKI a CH under test trusts) plus fresh keys
+    for each ``(entity, role)`` it lacks.  ``source`` is never written; an existing ``path`` is extended."""
+    import shutil
+
+    source, path = Path(source), Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if (FILE_NAME.match(item.name) or item.name == ROLES_FILE) and not (path / item.name).exists():
+            shutil.copyfile(item, path / item.name)
+    store = KeyStore(path)
+    for entity, role in identities:
+        entity = entity_id(entity)
+        if not store.has(entity, "ds", private=True):
+            store.add_identity(entity, role)
+        elif store.role(entity) != role:
+            store.set_role(entity, role)
+    return store

@@ -17,6 +17,12 @@ A lab describes its radios in one YAML file (``examples/lab.yaml``)::
         eui64s: ["00124B0001AB0001", "00124B0001AB0002"]   # a ppmid has two: identity A (HHT), B (PPMID)
     roles: [ch, hht, ppmid]         # optional: roles this bench must provide
     sniffer: {dongle: sniff-dongle, channel: 15}       # optional
+    external_ch:                    # optional: the CH is a device under test (then no dongle plays ch)
+      gpf: "0052494700000002"       # its GPF Entity ID = the HAN's Extended PAN ID (found by a scan)
+      policy: secmp0037             # the inter-PAN policy it claims: gbcs | secmp0037
+      pki: ch-pki                   # the test PKI it trusts: ch-pki/ca (CBKE CA), ch-pki/keys (GBCS keys)
+      wan: tcp://127.0.0.1:4000     # optional: the DCC's route to its device log
+      power: {command: "relay-cli cycle 3"}   # optional: uhubctl / labgrid / command
     labgrid: {env: labgrid-env.yaml, target: zigbee-bench}   # needed only for labgrid power
 
 Every mistake raises one :class:`InventoryError` whose message is ``FILE:LINE: FIELD: problem``
@@ -34,7 +40,9 @@ from rig.inventory.errors import InventoryError, require_labgrid
 from rig.inventory.limits import DEFAULT_BAUDRATE, FLOW_CONTROLS, ROLES, URL_SCHEMES
 from rig.inventory.loader import Located, LocatedList, load_yaml
 from rig.inventory.model import (
+    CommandPower,
     Dongle,
+    ExternalCh,
     Inventory,
     LabgridPower,
     LabgridRef,
@@ -47,7 +55,7 @@ from rig.inventory.parse import load_inventory, parse_inventory
 
 __all__ = [
     "DEFAULT_BAUDRATE", "FLOW_CONTROLS", "ROLES", "URL_SCHEMES",
-    "Dongle", "Inventory", "InventoryError", "LabgridPower", "LabgridRef", "Located", "LocatedList", "Power",
+    "CommandPower", "Dongle", "ExternalCh", "Inventory", "InventoryError", "LabgridPower", "LabgridRef", "Located", "LocatedList", "Power",
     "SerialSettings", "Sniffer", "UhubctlPower",
     "check_port", "load_inventory", "load_yaml", "normalise_eui64", "parse_inventory", "require_labgrid",
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rig import pairing
+
 
 @dataclass(frozen=True)
 class Range:
@@ -37,6 +39,10 @@ TCP_PORT = Range(1, 65535)                                                # Netw
 USB_HUB_PORT = Range(1, 255)                                              # power.uhubctl.port
 POWER_OFF_SECONDS = Range(0.1, 60)                                        # power.uhubctl.delay
 DEFAULT_POWER_OFF_SECONDS = 2.0
+POWER_COMMAND_SECONDS = Range(1, 600)                                     # power.command's timeout
+DEFAULT_POWER_COMMAND_SECONDS = 60.0
+PAN_ID = Range(0x0000, 0xFFFE)                                            # external_ch.pan_id
+POLICIES = pairing.POLICIES                                               # external_ch.policy
 EUI64_HEX_DIGITS = 16                                                     # eui64, eui64s
 
 DONGLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")                    # dongles: NAME

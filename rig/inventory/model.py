@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from rig.inventory.errors import InventoryError
-from rig.inventory.limits import DEFAULT_BAUDRATE, DEFAULT_POWER_OFF_SECONDS
+from rig.inventory.limits import DEFAULT_BAUDRATE, DEFAULT_POWER_COMMAND_SECONDS, DEFAULT_POWER_OFF_SECONDS
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,16 @@ class LabgridPower:
     resource: str
 
 
-Power = UhubctlPower | LabgridPower
+@dataclass(frozen=True)
+class CommandPower:
+    """A power switch the bench drives with a command (a relay's CLI, ``rig sim power-cycle URL``): run
+    through the shell, it must power-cycle the device and exit 0."""
+
+    command: str
+    timeout: float = DEFAULT_POWER_COMMAND_SECONDS
+
+
+Power = UhubctlPower | LabgridPower | CommandPower
 
 
 class SerialSettings(TypedDict):
@@ -95,6 +104,29 @@ class LabgridRef:
     target: str | None = None
 
 
+@dataclass(frozen=True)
+class ExternalCh:
+    """The inventory's ``external_ch:``: a Communications Hub the rig does not run (the device under test).
+
+    The rig plays HHT, PPMID, meters and attacker against it and checks only over the air.  ``gpf`` is its
+    GPF Entity ID (= the HAN's Extended PAN ID, what a scan finds it by; default: the PKI's GPF); ``channel``/``pan_id`` skip the
+    scan; ``policy`` is the inter-PAN policy it is claimed to implement (the expected outcomes follow it);
+    ``pki`` the test PKI it trusts: ``pki/ca`` the CBKE test CA (``rig cbke ca``), ``pki/keys`` the GBCS
+    key store with the DCC's keys and the CH's certificates; ``wan`` the DCC's route to its device log
+    (``rig sim up --ch-dut`` serves one; None: meters are commissioned by the lab before the run);
+    ``power`` how the bench power-cycles it (None: the rig cannot cause a CH power-on)."""
+
+    policy: str
+    pki: Path
+    gpf: str | None = None           # None: the GPF the PKI's key store names
+    chf: str | None = None           # None: the CHF the PKI's key store names
+    channel: int | None = None
+    pan_id: int | None = None
+    wan: str | None = None
+    power: Power | None = None
+    line: int = 0
+
+
 @dataclass
 class Inventory:
     """A lab's dongles by name, read from ``source`` (an inventory file or a labgrid environment)."""
@@ -105,6 +137,7 @@ class Inventory:
     sniffer: Sniffer | None = None
     labgrid: LabgridRef | None = None
     kind: str = "inventory"          # "inventory" or "labgrid"
+    external_ch: ExternalCh | None = None    # the CH is a device under test, not one of these dongles
 
     def dongle_for(self, role: str) -> Dongle:
         """The dongle playing ``role``; an InventoryError names the file and the roles it has."""

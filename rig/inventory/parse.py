@@ -10,17 +10,31 @@ from rig.inventory.limits import (
     BAUDRATE,
     CHANNEL,
     DEFAULT_BAUDRATE,
+    DEFAULT_POWER_COMMAND_SECONDS,
     DEFAULT_POWER_OFF_SECONDS,
     DONGLE_NAME,
     EUI64_HEX_DIGITS,
     FLOW_CONTROLS,
+    PAN_ID,
+    POLICIES,
+    POWER_COMMAND_SECONDS,
     POWER_OFF_SECONDS,
     ROLES,
     UHUBCTL_HUB,
     USB_HUB_PORT,
 )
 from rig.inventory.loader import Located, LocatedList, load_yaml
-from rig.inventory.model import Dongle, Inventory, LabgridPower, LabgridRef, Power, Sniffer, UhubctlPower
+from rig.inventory.model import (
+    CommandPower,
+    Dongle,
+    ExternalCh,
+    Inventory,
+    LabgridPower,
+    LabgridRef,
+    Power,
+    Sniffer,
+    UhubctlPower,
+)
 
 DONGLE_KEYS = ("port", "baudrate", "flow_control", "role", "eui64", "eui64s", "power", "description")
 
@@ -40,7 +54,7 @@ def parse_inventory(text: str, source: str = "<inventory>", *, base: Path | None
     if data is None:
         check.fail(1, "", "the file is empty (expected a 'dongles:' mapping)")
     root = check.mapping(data, 1, "")
-    check.keys(root, ("dongles", "roles", "sniffer", "labgrid"), "", required=("dongles",))
+    check.keys(root, ("dongles", "roles", "sniffer", "labgrid", "external_ch"), "", required=("dongles",))
     dongles_map = check.mapping(root["dongles"], root.value_line("dongles"), "dongles")
     if not dongles_map:
         check.fail(root.value_line("dongles"), "dongles", "no dongles listed")
@@ -97,6 +111,8 @@ def parse_inventory(text: str, source: str = "<inventory>", *, base: Path | None
         inventory.roles = tuple(roles)
     if "sniffer" in root:
         inventory.sniffer = _parse_sniffer(check, root, inventory)
+    if "external_ch" in root:
+        inventory.external_ch = _parse_external_ch(check, root, inventory, base)
     return inventory
 
 
@@ -134,9 +150,20 @@ def parse_euis(check: Checker, spec: Located, where: str, role: str) -> list[tup
 def _parse_power(check: Checker, spec: Located, where: str) -> Power:
     field_path = f"{where}.power"
     power = check.mapping(spec["power"], spec.value_line("power"), field_path)
-    check.keys(power, ("uhubctl", "labgrid"), field_path)
-    if len(power) != 1:
-        check.fail(power.line, field_path, "give exactly one of uhubctl: {hub, port} or labgrid: {resource}")
+    check.keys(power, ("uhubctl", "labgrid", "command", "timeout"), field_path)
+    kinds = [k for k in ("uhubctl", "labgrid", "command") if k in power]
+    if len(kinds) != 1:
+        check.fail(power.line, field_path,
+                   "give exactly one of uhubctl: {hub, port}, labgrid: {resource} or command: \"...\"")
+    if "timeout" in power and kinds != ["command"]:
+        check.fail(power.key_line("timeout"), f"{field_path}.timeout", "only a power command has a timeout")
+    if "command" in power:
+        command = check.text(power, "command", field_path)
+        if not command.strip():
+            check.fail(power.value_line("command"), f"{field_path}.command", "the command is empty")
+        timeout = check.number(power, "timeout", field_path, POWER_COMMAND_SECONDS) if "timeout" in power \
+            else DEFAULT_POWER_COMMAND_SECONDS
+        return CommandPower(command=command.strip(), timeout=timeout)
     if "uhubctl" in power:
         sub = f"{field_path}.uhubctl"
         uh = check.mapping(power["uhubctl"], power.value_line("uhubctl"), sub)
@@ -185,3 +212,49 @@ def _parse_labgrid_ref(check: Checker, root: Located, base: Path | None) -> Labg
         env = base / env
     target = check.text(lg, "target", "labgrid") if "target" in lg else None
     return LabgridRef(env=env, target=target)
+
+
+EXTERNAL_CH_KEYS = ("gpf", "policy", "pki", "chf", "channel", "pan_id", "wan", "power")
+
+
+def _parse_external_ch(check: Checker, root: Located, inventory: Inventory, base: Path | None) -> ExternalCh:
+    """``external_ch:`` — the CH under test (no dongle of the inventory may play ``ch`` beside it)."""
+    where = "external_ch"
+    spec = check.mapping(root["external_ch"], root.value_line("external_ch"), where)
+    check.keys(spec, EXTERNAL_CH_KEYS, where, required=("policy", "pki"))
+    for dongle in inventory.dongles.values():
+        if dongle.role == "ch":
+            check.fail(spec.line, where, f"the CH is external, so no dongle plays role 'ch' (dongle {dongle.name}, "
+                                         f"line {dongle.line} does)")
+    if "ch" in inventory.roles:
+        check.fail(root.value_line("roles"), "roles", "the CH is external: 'ch' is not a role of this bench")
+    ids = {}
+    for key in ("gpf", "chf"):
+        if key in spec:
+            eui = normalise_eui64(spec[key])
+            if eui is None:
+                check.fail(spec.value_line(key), f"{where}.{key}",
+                           f"{spec[key]!r} is not {EUI64_HEX_DIGITS} hex digits (quote it: \"0052494700000002\")")
+            ids[key] = eui
+    policy = check.choice(spec, "policy", POLICIES, where)
+    pki = Path(check.text(spec, "pki", where))
+    if not pki.is_absolute() and base is not None:
+        pki = base / pki
+    channel = check.integer(spec, "channel", where, CHANNEL) if "channel" in spec else None
+    pan_id = check.integer(spec, "pan_id", where, PAN_ID) if "pan_id" in spec else None
+    if (channel is None) != (pan_id is None):
+        check.fail(spec.line, where, "give both channel and pan_id (or neither: the rig scans for the GPF's "
+                                     "Extended PAN ID)")
+    wan = None
+    if "wan" in spec:
+        wan = spec["wan"]
+        problem = check_port(wan) if isinstance(wan, str) and wan.startswith("tcp://") \
+            else f"{wan!r} is not a tcp://HOST:PORT URL"
+        if problem:
+            check.fail(spec.value_line("wan"), f"{where}.wan", problem)
+    power = _parse_power(check, spec, where) if "power" in spec else None
+    if isinstance(power, LabgridPower) and inventory.labgrid is None:
+        check.fail(spec.value_line("power"), f"{where}.power.labgrid",
+                   "labgrid power needs a top-level 'labgrid: {env: ENV.yaml}' naming the environment")
+    return ExternalCh(gpf=ids.get("gpf"), policy=policy, pki=pki, chf=ids.get("chf"), channel=channel, pan_id=pan_id,
+                      wan=wan, power=power, line=spec.line)

@@ -6,6 +6,11 @@ under ``secmp0037``; under ``gbcs`` only within 60 minutes of the CH's last powe
 run (log holds HHT + PPMID, ESME and GPF accept the PPMID, the HHT goes at 18 h / at the next CH
 power-on, the PPMID stays and keeps reading the ESME); a refused row must leave the device log unchanged.
 
+Against an external CH (a device under test) a row runs only if the CH implements its policy, the
+bench can power-cycle the CH where the row does, and the CH time it waits can pass in real time
+(``real_waits``); otherwise it is *not run* with the reason (``Row.skipped``), never counted as passed.
+A refused row's reason there is what the PPMID saw (``ppmid:...``): a real CH names no reason.
+
 Power cycle rule: 30 minutes before the PPMID powers on (so under ``gbcs`` it reopens the window), or
 30 minutes after it for a delay shorter than that (then it removes the HHT identity after pairing).
 """
@@ -22,7 +27,7 @@ from pathlib import Path
 
 from rig import des, pairing
 from rig.premises import Premises, sim_premises
-from rig.scenarios.secmp0037 import ScenarioResult, format_duration, parse_duration, run
+from rig.scenarios.secmp0037 import ScenarioResult, ch_waits, format_duration, parse_duration, run
 
 DELAYS = ("0", "59m59s", "60m1s", "5d")
 POWER_CYCLE_OFFSET_S = 30 * 60
@@ -48,6 +53,7 @@ class Row:
     expected_reason: str | None
     result: ScenarioResult | None = None
     error: str | None = None
+    skipped: str | None = None           # not run against this CH, and why
 
     @property
     def failed_checks(self) -> list[str]:
@@ -56,8 +62,11 @@ class Row:
     @property
     def as_expected(self) -> bool:
         r = self.result
-        return (r is not None and r.outcome == self.expected_outcome and r.reason == self.expected_reason
-                and not self.failed_checks)
+        if r is None or r.outcome != self.expected_outcome or self.failed_checks:
+            return False
+        if r.ch_external and self.expected_reason is not None:      # a real CH names no reason: the PPMID's
+            return (r.reason or "").startswith("ppmid:")
+        return r.reason == self.expected_reason
 
     def to_json(self) -> dict:
         r = self.result
@@ -66,6 +75,8 @@ class Row:
                 "expected": {"outcome": self.expected_outcome, "reason": self.expected_reason},
                 "actual": None if r is None else {"outcome": r.outcome, "reason": r.reason},
                 "failed_checks": self.failed_checks, "error": self.error, "as_expected": self.as_expected,
+                "skipped": self.skipped,
+                "not_checked": None if r is None else r.not_checked,
                 "real_seconds": None if r is None else round(r.real_seconds, 3),
                 "cpu_seconds": None if r is None else round(r.cpu_seconds, 3),
                 "crypto_cpu_seconds": None if r is None else round(r.crypto_cpu_seconds, 3)}
@@ -82,12 +93,28 @@ def rows(policies=pairing.POLICIES, delays=DELAYS) -> list[Row]:
     return out
 
 
+def not_runnable(row: Row, premises: Premises, *, real_waits: bool = False) -> str | None:
+    """Why ``row`` cannot run on ``premises`` (None: it can): only an external CH limits it."""
+    ext = premises.external
+    if ext is None:
+        return None
+    if row.policy != ext.policy:
+        return f"the CH under test implements {ext.policy}"
+    if row.power_cycle_at is not None and ext.power is None:
+        return "the bench cannot power-cycle the CH under test (no external_ch.power)"
+    wait = ch_waits(row.delay, row.power_cycle_at)
+    if wait > 0 and not real_waits:
+        return f"waits {format_duration(wait)} of the CH's own time (allow it with --real-time)"
+    return None
+
+
 async def run_row(row: Row, work_dir: Path | None = None, pcap: Path | None = None, *,
-                  premises: Premises | None = None) -> Row:
+                  premises: Premises | None = None, real_waits: bool = False) -> Row:
     """One row on a fresh emulated premises (or on ``premises``, set up by the caller, who closes it: a
-    bench's, as the pytest plugin's fixture gives)."""
+    bench's, as the pytest plugin's fixture gives); a row the premises cannot run is marked skipped."""
     if premises is not None:
-        return await _run_row_on(row, premises)
+        row.skipped = not_runnable(row, premises, real_waits=real_waits)
+        return row if row.skipped else await _run_row_on(row, premises, real_waits=real_waits)
     with tempfile.TemporaryDirectory(prefix="rig-matrix-") as tmp:
         try:
             premises = await sim_premises(Path(work_dir or tmp), pcap=pcap)
@@ -101,10 +128,10 @@ async def run_row(row: Row, work_dir: Path | None = None, pcap: Path | None = No
     return row
 
 
-async def _run_row_on(row: Row, premises: Premises) -> Row:
+async def _run_row_on(row: Row, premises: Premises, *, real_waits: bool = False) -> Row:
     try:
         row.result = await run(premises, policy=row.policy, ppmid_delay=row.delay,
-                               ch_power_cycle_at=row.power_cycle_at)
+                               ch_power_cycle_at=row.power_cycle_at, real_waits=real_waits)
     except Exception as exc:  # noqa: BLE001 - a crashed row is reported, not raised
         row.error = f"{type(exc).__name__}: {exc}"
     return row

@@ -186,6 +186,8 @@ def render(result: ScenarioResult, attacks=None) -> str:
     verdict = "PAIRED" if result.outcome == "paired" else f"REFUSED — {result.reason}"
     checks = "".join(f"<li class='{'ok' if v else 'bad'}'>{html.escape(k)}: {'yes' if v else 'NO'}</li>"
                      for k, v in result.checks.items())
+    checks += "".join(f"<li>{html.escape(k)}: not checked ({html.escape(why)})</li>"
+                      for k, why in result.not_checked.items())
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>SECMP0037 scenario — {html.escape(verdict)}</title>
 <style>body{{font-family:sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}

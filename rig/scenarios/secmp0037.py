@@ -13,6 +13,13 @@
 7. the clock runs to 18 h after A's entry: A is gone from the log, B stays and still reads the ESME.
 
 The result says ``paired`` or ``refused`` with the reason as the CH saw it, and carries every step.
+
+Against an external CH (a device under test, ``premises.external``) the same steps run over the air only:
+checks that need the CH's insides (its device log, its GPF) are listed in ``not_checked`` with the
+reason, the reason of a refusal is what the PPMID saw (``ppmid:...``), and since the rig's clock jumps do
+not move that CH's clock, a run that must wait on it (a PPMID delay, a power cycle 30 minutes on, the
+18 h residency) waits in real time when ``real_waits`` allows it, else is refused (``ScenarioError``) or,
+for the closing 18 h check, listed as not checked.
 """
 
 from __future__ import annotations
@@ -94,6 +101,8 @@ class ScenarioResult:
     ch_power_cycle_at: float | None
     steps: list[dict[str, Any]]
     checks: dict[str, bool] = field(default_factory=dict)
+    not_checked: dict[str, str] = field(default_factory=dict)     # check -> why it could not be made
+    ch_external: bool = False          # the CH was a device under test (its insides unseen)
     device_log_before: list[dict] = field(default_factory=list)
     device_log_after_pairing: list[dict] = field(default_factory=list)
     device_log_after: list[dict] = field(default_factory=list)
@@ -107,7 +116,8 @@ class ScenarioResult:
     def to_json(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "reason": self.reason, "policy": self.policy,
                 "ppmid_delay_s": self.ppmid_delay, "ppmid_delay": format_duration(self.ppmid_delay),
-                "ch_power_cycle_at_s": self.ch_power_cycle_at, "checks": self.checks, "steps": self.steps,
+                "ch_power_cycle_at_s": self.ch_power_cycle_at, "checks": self.checks,
+                "not_checked": self.not_checked, "ch_external": self.ch_external, "steps": self.steps,
                 "device_log_before": self.device_log_before,
                 "device_log_after_pairing": self.device_log_after_pairing,
                 "device_log_after": self.device_log_after, "pcap": self.pcap, "identities": self.identities,
@@ -120,27 +130,46 @@ def _response_ok(data: bytes) -> bool:
     return all(v == 0 for k, v in payload.items() if k.endswith("result"))
 
 
+def ch_waits(ppmid_delay: float, ch_power_cycle_at: float | None) -> float:
+    """The CH time a run must let pass before its last step (the 18 h residency aside)."""
+    return max(ppmid_delay, ch_power_cycle_at or 0.0)
+
+
 async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_cycle_at: float | None = None,
-              state_dir=None, on_event=None) -> ScenarioResult:
+              state_dir=None, on_event=None, real_waits: bool = False) -> ScenarioResult:
     """One pairing; ``on_event(event)`` (optional) hears every step as it happens (live output, fault
-    injection at a named step)."""
+    injection at a named step); ``real_waits``: against an external CH, wait out in real time what the
+    CH must see pass (else such a run is refused: its clock does not jump with the rig's)."""
     if policy not in pairing.POLICIES:
         raise ScenarioError(f"unknown policy {policy!r} (expected gbcs or secmp0037)")
     if ppmid_delay < 0 or (ch_power_cycle_at is not None and ch_power_cycle_at < 0):
         raise ScenarioError("durations must not be negative")
+    external = not premises.ch_clock_jumps
+    if external and not real_waits and ch_waits(ppmid_delay, ch_power_cycle_at) > 0:
+        raise ScenarioError(f"the CH under test keeps its own time: this run waits "
+                            f"{format_duration(ch_waits(ppmid_delay, ch_power_cycle_at))} of it in real time "
+                            f"(allow it with --real-time)")
+    if external and ch_power_cycle_at is not None and premises.external.power is None:
+        raise ScenarioError("the CH under test has no power control (inventory external_ch.power): "
+                            "the rig cannot power-cycle it")
     started, cpu_started, crypto_started = time.perf_counter(), time.process_time(), crypto_seconds()
     clock, ids = premises.clock, premises.ids
     events = premises.events = EventLog(clock)
     if on_event is not None:
         events.listeners.append(on_event)
     checks: dict[str, bool] = {}
+    not_checked: dict[str, str] = {}
+    unseen = "the CH under test's insides are not observable over the air"
 
     def step(name: str, result: str = "ok", **detail) -> None:
         events.emit("scenario", name, result, **detail)
 
     async def advance_to(t: float) -> None:
         if t > events.now():
-            await clock.advance(t - events.now())
+            if external:                     # its clock is its own: the time really passes
+                await clock.sleep(t - events.now())
+            else:
+                await clock.advance(t - events.now())
 
     # 1. CH power-on
     ch = premises.ch(policy, state_dir=state_dir)
@@ -148,14 +177,12 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
 
     async def power_cycle_ch() -> None:
         step("scenario.ch_power_cycle")
-        await premises.power_cycle("ch")   # power lost: the dongle reboots, the host's link drops
-        await ch.power_off()
-        await ch.power_on()
+        await premises.power_cycle_ch(ch)  # power lost: the dongle reboots, the host's link drops
 
     # 2. the ESME, commissioned by the DCC
     esme, esme_status = await premises.esme(ch)
     step("scenario.esme_commissioned", esme_status)
-    log_before = ch.core.log.snapshot()
+    log_before = ch.log_snapshot()
 
     # 3. time passes
     pc = ch_power_cycle_at
@@ -185,39 +212,54 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
             reason = f"ppmid:{lost.reason}"
         elif new:
             reason = new[0].reason
-        elif not ch.core.interpan_open:
+        elif ch.core is not None and not ch.core.interpan_open:
             reason = "interpan_window_closed"
             events.emit("CH", "ch.interpan_reception_closed", reason,
                         detail="the CH's MAC filter list is closed: inter-PAN frames never reached the CH host")
         else:
             reason = f"ppmid:{exc.reason}"
     step("scenario.pairing", "ok" if outcome == "paired" else reason)
-    log_after_pairing = ch.core.log.snapshot()
+    log_after_pairing = ch.log_snapshot()
+    log = ch.core.log if ch.core is not None else None
+
+    def check(name: str, value) -> None:
+        """A check of the CH's insides (``value`` a callable): made on the rig's own CH, else listed."""
+        if log is None:
+            not_checked[name] = unseen
+        else:
+            checks[name] = bool(value())
 
     if outcome == "refused":
-        checks["device_log_unchanged"] = log_after_pairing == log_before
+        check("device_log_unchanged", lambda: log_after_pairing == log_before)
     else:
-        checks["log_has_hht_and_ppmid"] = ids.hht in ch.core.log and ids.ppmid in ch.core.log
+        paired_at = events.now()
+        check("log_has_hht_and_ppmid", lambda: ids.hht in log and ids.ppmid in log)
         checks["esme_accepts_ppmid"] = ids.ppmid in esme.core.partners
-        checks["gpf_accepts_ppmid"] = ids.ppmid in ch.gpf.partners
+        check("gpf_accepts_ppmid", lambda: ids.ppmid in ch.gpf.partners)
         # 6. a CH power cycle after the pairing
         if pc is not None and pc > ppmid_delay:
             await advance_to(pc)
             await power_cycle_ch()
-            checks["hht_removed_at_ch_power_on"] = ids.hht not in ch.core.log
-            checks["ppmid_kept_after_ch_power_cycle"] = ids.ppmid in ch.core.log
+            check("hht_removed_at_ch_power_on", lambda: ids.hht not in log)
+            check("ppmid_kept_after_ch_power_cycle", lambda: ids.ppmid in log)
             checks["ppmid_reads_esme_after_ch_power_cycle"] = await _reads(ppmid, ids.esme)
         # 7. the HHT's residency ends
-        entry = ch.core.log.get(ids.hht)
+        entry = log.get(ids.hht) if log is not None else None
         if entry is not None:
             await advance_to(entry.hht_expiry - events.origin + 1)
-            checks["hht_removed_after_18h"] = ids.hht not in ch.core.log
-        checks["ppmid_stays"] = ids.ppmid in ch.core.log
+            checks["hht_removed_after_18h"] = ids.hht not in log
+        elif log is None and real_waits and (pc is None or pc <= ppmid_delay):
+            await advance_to(paired_at + pairing.HHT_RESIDENCY_S + 1)     # 18 h of the CH's own time
+            not_checked["hht_removed_after_18h"] = unseen
+        elif log is None:
+            not_checked["hht_removed_after_18h"] = (f"{unseen}, and it needs 18 h of its own time "
+                                                    "(--real-time waits it out)")
+        check("ppmid_stays", lambda: ids.ppmid in log)
         checks["ppmid_reads_esme_at_end"] = await _reads(ppmid, ids.esme)
     step("scenario.done", outcome if outcome == "paired" else reason)
 
     result = ScenarioResult(outcome, reason, policy, ppmid_delay, ch_power_cycle_at, events.to_json(), checks,
-                            log_before, log_after_pairing, ch.core.log.snapshot(),
+                            not_checked, external, log_before or [], log_after_pairing or [], ch.log_snapshot() or [],
                             str(premises.pcap) if premises.pcap else None,
                             identities={"CHF": ids.chf, "GPF": ids.gpf, "ESME": ids.esme, "PPMID/A": ids.hht,
                                         "PPMID/B": ids.ppmid}, clock_origin=events.origin)

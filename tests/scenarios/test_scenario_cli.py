@@ -55,8 +55,9 @@ def test_bad_options_are_named():
     assert bad_policy.exit_code != 0 and "--policy" in bad_policy.output
     bad_delay = runner.invoke(app, ["scenario", "secmp0037", "--ppmid-delay", "an hour"])
     assert bad_delay.exit_code != 0 and "bad duration" in bad_delay.output
-    no_code = runner.invoke(app, ["scenario", "secmp0037", "--rig", "lab.yaml"])
-    assert no_code.exit_code != 0 and "--ppmid-b-install-code" in no_code.output
+    missing = runner.invoke(app, ["scenario", "secmp0037", "--rig", "no-such-lab.yaml"])
+    assert missing.exit_code != 0 and "no-such-lab.yaml: cannot read the inventory" in missing.output
+    assert "Traceback" not in missing.output
     bad_rig = runner.invoke(app, ["scenario", "secmp0037", "--rig", "lab.txt", "--ppmid-b-install-code", "00" * 16])
     assert bad_rig.exit_code != 0 and "--rig" in bad_rig.output
 

@@ -239,6 +239,13 @@ class ChShim:
         self.role.emit("ch.han_formed",
                        extended_pan_id=self.gpf_id, pan_id=f"{pan_id:04X}")
 
+    external = False        # the rig's own CH program (rig.roles.ch.external.ExternalCh is a CH under test)
+    clock_jumps = True      # it runs on the premises' clock: jumping that clock moves the CH's time too
+
+    def log_snapshot(self) -> list[dict]:
+        """The CHF device log as data (what the scenario's checks and report compare)."""
+        return self.core.log.snapshot()
+
     async def add_from_wan(self, ccs01: bytes) -> Refusal | None:
         """A CCS01 the DCC sends over the SM WAN (commissioning the meters before the scenario)."""
         out = self.core.handle_command(ccs01, via="wan")
