@@ -122,7 +122,11 @@ def register(app: typer.Typer) -> None:
         output_file(report, "--report")
 
         async def go():
+            from rig.power import PowerError
             from rig.premises import PremisesError
+            from rig.roles.ch.external import ExternalChError
+            from rig.roles.ch.wan import WanError
+            from rig.transport import TransportError
 
             results = []
             for attack_, pol in runs:
@@ -130,6 +134,9 @@ def register(app: typer.Typer) -> None:
                     result = await run_on_backend(attack_, pol, rig=rig_spec, label=label)
                 except PremisesError as exc:
                     _fail(f"the premises could not be built: {exc}")
+                except (PowerError, TransportError, ExternalChError, WanError) as exc:     # the bench went away
+                    done = f" ({len(results)} attack(s) finished before)" if results else ""
+                    _fail(f"{attack_.name} ({pol}): the bench stopped answering: {exc}{done}")
                 results.append(result)
                 if not json_out:
                     style = "red" if result.outcome in ("breached", "error") else ("yellow" if result.reason_expected is False else None)

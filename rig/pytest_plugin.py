@@ -24,6 +24,9 @@ Markers and what runs where
   Before the first dongle test, every dongle of the inventory must answer EZSP within
   ``--rig-answer-timeout`` seconds; one that does not fails that test's set-up naming it (dongle name,
   role, port, the error) and stops the run — a dead bench is never a pass nor "nothing collected".
+  ``over_the_air``: judges the CH over the air only, so it also runs when the inventory's CH is external
+  (``external_ch:``, a device under test); there every other dongle test is skipped with the reason
+  (it needs the rig's own CH program).
   ``slow``: long-running test (deselect with ``-m "not slow"``).
 
 Fixtures
@@ -148,6 +151,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sim_only(why): needs the emulator's insides (air faults, NCP internals); "
                                        "skipped on an inventory or labgrid environment")
     config.addinivalue_line("markers", "slow: long-running test")
+    config.addinivalue_line("markers", "over_the_air: judges the CH over the air only; runs against an external CH "
+                                       "(inventory external_ch) too")
     config.addinivalue_line("markers", "rig_policy(name): the CH fixture's inter-PAN policy, gbcs or secmp0037")
     lg_env = lg_env_option(config)
     rig_value = (config.getoption("--rig") or "sim").strip()
@@ -223,7 +228,7 @@ DONGLE_FIXTURES = ("rig_backend", "premises", "rig_events", "ch", "gpf", "esme",
 
 
 def skip_reason(target: RigTarget, *, hardware: tuple[str, ...] | None, sim_only: str | None,
-                fixtures: tuple[str, ...] = ()) -> str | None:
+                fixtures: tuple[str, ...] = (), over_the_air: bool = False) -> str | None:
     """Why a test cannot run on ``target`` (None: it can).  ``hardware``: the roles of its ``hardware``
     marker (None when unmarked); ``sim_only``: its ``sim_only`` reason ("" when marked without one,
     None when unmarked); ``fixtures``: the fixtures it uses."""
@@ -240,6 +245,9 @@ def skip_reason(target: RigTarget, *, hardware: tuple[str, ...] | None, sim_only
             return (f"emulation only: uses the rig's dongles but is not marked hardware (bench-runnable); "
                     f"not run on {where}")
         return None
+    if target.inventory.external_ch is not None and not over_the_air:
+        return (f"needs the rig's own CH program (its insides); the CH of {target.path} is external "
+                f"(only over_the_air tests run against it)")
     missing = [role for role in hardware if not target.inventory.has_role(role)]
     if missing:
         return f"hardware test needs role(s) {', '.join(missing)}, which {target.path} does not provide"
@@ -253,7 +261,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         sim_only = item.get_closest_marker("sim_only")
         reason = skip_reason(target, hardware=None if hardware is None else tuple(hardware.args),
                              sim_only=None if sim_only is None else " ".join(map(str, sim_only.args)),
-                             fixtures=tuple(getattr(item, "fixturenames", ())))
+                             fixtures=tuple(getattr(item, "fixturenames", ())),
+                             over_the_air=item.get_closest_marker("over_the_air") is not None)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
 

@@ -37,6 +37,7 @@ def test_known_breaches_name_real_attacks():
 
 
 @pytest.mark.hardware
+@pytest.mark.over_the_air
 @pytest.mark.parametrize(("name", "policy"), list(cases()))
 async def test_attack_is_held(name, policy, premises):
     attack = CATALOGUE[name]

@@ -149,3 +149,22 @@ def test_a_sniffer_url_that_accepts_and_stays_silent_is_named_as_such():
     url, message = des.run(main())
     assert message == (f"{url} accepted the connection but sent no sniffer greeting in 10 s "
                        "(is it the 'sniffer' URL rig sim up printed?)")
+
+
+def test_sim_up_names_a_bad_ch_dut_request(tmp_path):
+    assert_one_line_error(invoke("sim", "up", "--ch-dut", "open", "--state-dir", tmp_path), "--ch-dut", "'open'",
+                          "gbcs or secmp0037")
+    assert_one_line_error(invoke("sim", "up", "--ch-pki", tmp_path / "pki", "--state-dir", tmp_path), "--ch-pki",
+                          "--ch-dut POLICY")
+    assert_one_line_error(invoke("sim", "up", "--ch-dut", "gbcs", "--dongles", "esme,ch-dut", "--state-dir", tmp_path),
+                          "'ch-dut'", "name yours otherwise")
+    a_file = tmp_path / "pki-file"
+    a_file.write_text("")
+    assert_one_line_error(invoke("sim", "up", "--ch-dut", "gbcs", "--ch-pki", a_file, "--state-dir", tmp_path),
+                          "--ch-pki", "not a folder")
+
+
+def test_power_cycling_a_ch_dut_that_is_not_there_is_one_line():
+    assert_one_line_error(invoke("sim", "power-cycle", "tcp://127.0.0.1:1"), "cannot reach the CH's control line",
+                          "tcp://127.0.0.1:1")
+    assert_one_line_error(invoke("sim", "power-cycle", "http://h:1"), "tcp://127.0.0.1:PORT")

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rig.inventory import (
+    CommandPower,
     InventoryError,
     LabgridPower,
     UhubctlPower,
@@ -53,6 +54,7 @@ dongles:
 
 
 GOOD_CH = "  ch:\n    port: tcp://127.0.0.1:4000\n    role: ch\n"
+GOOD_ESME = "dongles:\n  esme:\n    port: tcp://127.0.0.1:4001\n    role: esme\n"
 
 # (yaml text, line, field, words in the problem)
 MISTAKES = {
@@ -110,7 +112,35 @@ MISTAKES = {
     "sniffer channel out of range": ("dongles:\n" + GOOD_CH + "sniffer: {url: 'tcp://h:9', channel: 27}\n", 5,
                                      "sniffer.channel", "not an integer in 11..26"),
     "YAML syntax": ("dongles:\n  ch: [\n", 3, "", "not valid YAML"),
+    "external CH beside a ch dongle": ("dongles:\n" + GOOD_CH + "external_ch: {policy: gbcs, pki: p}\n", 5,
+                                       "external_ch", "no dongle plays role 'ch'"),
+    "external CH without a PKI": (GOOD_ESME + "external_ch: {policy: gbcs}\n", 5, "external_ch.pki", "missing"),
+    "external CH policy unknown": (GOOD_ESME + "external_ch: {policy: open, pki: p}\n", 5, "external_ch.policy",
+                                   "'open' is not one of gbcs, secmp0037"),
+    "external CH GPF not an EUI-64": (GOOD_ESME + "external_ch: {policy: gbcs, pki: p, gpf: 'CH-1'}\n", 5,
+                                      "external_ch.gpf", "not 16 hex digits"),
+    "external CH channel without PAN": (GOOD_ESME + "external_ch: {policy: gbcs, pki: p, channel: 15}\n", 5,
+                                        "external_ch", "give both channel and pan_id"),
+    "external CH WAN not tcp": (GOOD_ESME + "external_ch: {policy: gbcs, pki: p, wan: 'http://h:1'}\n", 5,
+                                "external_ch.wan", "not a tcp://HOST:PORT URL"),
+    "external CH power command empty": (GOOD_ESME + "external_ch:\n  policy: gbcs\n  pki: p\n  power: {command: ''}\n",
+                                        8, "external_ch.power.command", "empty"),
+    "power timeout without a command": ("dongles:\n" + GOOD_CH + "    power: {uhubctl: {hub: '1-1', port: 2}, "
+                                        "timeout: 5}\n", 5, "dongles.ch.power.timeout", "only a power command"),
+    "ch role listed beside an external CH": (GOOD_ESME + "roles: [ch]\nexternal_ch: {policy: gbcs, pki: p}\n", 5,
+                                              "roles", "role 'ch' has no dongle"),
 }
+
+
+def test_an_external_ch_is_read_with_its_pki_beside_the_file_and_a_power_command(tmp_path):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(GOOD_ESME + "external_ch:\n  policy: secmp0037\n  pki: ch-pki\n  gpf: '00:52:49:47:00:00:00:02'\n"
+                   "  channel: 20\n  pan_id: 0x1A2B\n  wan: tcp://127.0.0.1:4100\n"
+                   "  power: {command: relay-cli cycle 3, timeout: 30}\n")
+    ext = load_inventory(lab).external_ch
+    assert (ext.policy, ext.pki, ext.gpf, ext.channel, ext.pan_id) == ("secmp0037", tmp_path / "ch-pki",
+                                                                       "0052494700000002", 20, 0x1A2B)
+    assert ext.wan == "tcp://127.0.0.1:4100" and ext.power == CommandPower("relay-cli cycle 3", 30)
 
 
 @pytest.mark.parametrize("case", sorted(MISTAKES))

@@ -170,3 +170,26 @@ async def test_backend_for_takes_the_same_spellings_as_the_rig_option(tmp_path):
         backend_for("lab.toml")
     with pytest.raises(InventoryError, match="cannot read the inventory"):
         backend_for(str(tmp_path / "none.yaml"))
+
+
+async def test_a_power_command_that_fails_or_hangs_is_named_in_one_line():
+    from rig.inventory import CommandPower
+    from rig.power import run_power_command
+
+    assert await run_power_command(CommandPower("echo relay 3 cycled"), "the CH") == "relay 3 cycled"
+    with pytest.raises(PowerError, match=r"^the CH: power command 'echo busy; exit 3' failed: busy$"):
+        await run_power_command(CommandPower("echo busy; exit 3"), "the CH")
+    with pytest.raises(PowerError, match=r"did not finish in 1 s$"):
+        await run_power_command(CommandPower("sleep 30", timeout=1), "the CH")
+
+
+async def test_an_external_ch_without_power_control_cannot_be_power_cycled(tmp_path):
+    from rig.power import power_cycle_external_ch
+
+    inventory = parse_inventory("dongles:\n  e: {port: 'tcp://127.0.0.1:9', role: esme}\n"
+                                "external_ch: {policy: secmp0037, pki: p}\n", "lab.yaml", base=tmp_path)
+    backend = InventoryBackend(inventory)
+    with pytest.raises(PowerError, match="no power control.*external_ch.power"):
+        await backend.power_cycle("ch")
+    with pytest.raises(PowerError, match="cannot cause a CH power-on"):
+        await power_cycle_external_ch(inventory.external_ch)
