@@ -164,12 +164,12 @@ class AttackContext:
                 ctx._last_air = _loop_time()
             ctx._tap = tap
             air.add_tap(tap)
-        else:
-            ctx._sniff_bench()
         ctx.dut = premises.ch(policy)
         ctx.ch = None if ctx.dut.external else ctx.dut
         await ctx.dut.power_on()
         ctx.channel, ctx.pan_id = int(ctx.dut.channel), int(ctx.dut.pan_id)
+        if air is None:
+            ctx._sniff_bench()
         ctx.esme, status = await premises.esme(ctx.dut)
         if status != "ok":
             raise RuntimeError(f"the ESME could not join the CH's HAN: {status}")
@@ -193,17 +193,22 @@ class AttackContext:
             await asyncio.gather(self._sniffing, return_exceptions=True)
 
     def _sniff_bench(self) -> None:
-        """On a bench with a sniffer stream (``sniffer: {url: ...}``), hear the whole air through it."""
+        """On a bench with a sniffer (``sniffer: {url: ...}`` a stream such as ``rig sim up`` serves, or
+        ``{dongle: NAME}`` a dongle in mfglib mode on the CH's channel), hear the whole air through it."""
         inventory = getattr(self.premises.backend, "inventory", None)
-        url = inventory.sniffer.url if inventory is not None and inventory.sniffer is not None else None
-        if url is None:
+        sniffer = inventory.sniffer if inventory is not None else None
+        if sniffer is None:
             return
-        from rig.sniff import sniff
+        from rig.sniff import sniff, sniff_mfglib
 
         def sink(_time, _channel, psdu, ctx=self):
             ctx.air_log.append((ctx.events.now(), bytes(psdu)))
             ctx._last_air = _loop_time()
-        self._sniffing = asyncio.ensure_future(sniff(url, sink=sink, timeout=10.0))
+        if sniffer.url is not None:
+            self._sniffing = asyncio.ensure_future(sniff(sniffer.url, sink=sink, timeout=10.0))
+        else:
+            port = inventory.dongles[sniffer.dongle].port
+            self._sniffing = asyncio.ensure_future(sniff_mfglib(port, channel=self.channel, sink=sink))
 
     @property
     def hears_air(self) -> bool:
@@ -467,6 +472,9 @@ class AttackContext:
         """Inter-PAN frames heard since ``since`` (the mark): every frame on the air where a sniffer
         listens (emulation), else those the attacker's radio received."""
         since = self.mark_time if since is None else since
+        if self._sniffing is not None and self._sniffing.done():     # deaf now: silence would prove nothing
+            problem = self._sniffing.exception() if not self._sniffing.cancelled() else None
+            raise RuntimeError(f"the bench's sniffer stopped: {problem or 'its stream ended'}")
         source = self.air_log if self.hears_air else self._attacker_rx
         out = []
         for when, psdu in source:
