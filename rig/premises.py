@@ -64,6 +64,7 @@ class Premises:
         self.builder = None     # the DCC's one GBCS command builder (counters rise across every command it makes)
         self.events = EventLog(self.clock)      # the step log every role of this premises writes to
         self._open: list = []
+        self._cleaned: set[str] = set()        # extra dongles factory-reset for this premises (hardware)
 
     # --- what the backend provides ----------------------------------------------------------------
     @property
@@ -80,9 +81,20 @@ class Premises:
 
     async def open(self, role: str):
         """A bellows EZSP connection to ``role``'s dongle (serial settings from the inventory); closed by
-        :meth:`close` unless the caller closes it first."""
+        :meth:`close` unless the caller closes it first.  On hardware an extra dongle (``attacker``,
+        ``hht2``, ...) is factory-reset the first time this premises opens it, as :meth:`setup` does the
+        premises' own: no network or key left by the previous test."""
         ezsp = await self.backend.open_ezsp(role)
         self._open.append(ezsp)
+        if self.backend.hardware and role not in PREMISES_ROLES and role not in self._cleaned:
+            from rig.roles.ezsp_role import EzspRole
+
+            self._cleaned.add(role)
+            cleaner = EzspRole(f"premises/{role}", ezsp, self.clock, self.events)
+            try:
+                await cleaner.factory_reset()
+            finally:
+                cleaner.detach()
         return ezsp
 
     async def disconnect(self, ezsp) -> None:

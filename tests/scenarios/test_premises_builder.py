@@ -87,6 +87,31 @@ async def test_extra_dongles_share_the_premises_air_and_its_one_capture(tmp_path
         await premises.close()
 
 
+class _BenchLikeBackend(SimBackend):
+    hardware = True           # what an inventory's backend says: its dongles keep state between tests
+
+
+async def test_an_extra_dongle_on_a_bench_is_factory_reset_once_per_premises(tmp_path, monkeypatch):
+    from rig.roles.ezsp_role import EzspRole
+
+    resets = []
+    original = EzspRole.factory_reset
+
+    async def recording(self):
+        resets.append(self.name)
+        await original(self)
+    monkeypatch.setattr(EzspRole, "factory_reset", recording)
+    backend = _BenchLikeBackend(state_dir=tmp_path / "nv")
+    premises = Premises(backend, tmp_path / "premises")
+    try:
+        await premises.setup()
+        for _ in range(2):
+            await premises.disconnect(await premises.open("attacker"))
+    finally:
+        await premises.close()
+    assert resets == ["premises/ch", "premises/esme", "premises/ppmid", "premises/attacker"]
+
+
 async def test_a_dongle_that_cannot_play_its_role_is_refused_at_start_up(tmp_path):
     """Issue 13: a dongle built without the CBKE library is named before any role runs."""
     import pytest
