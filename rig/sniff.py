@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import urllib.parse
 from pathlib import Path
 
 import typer
@@ -29,10 +28,12 @@ class SniffError(Exception):
 
 
 def parse_url(url: str) -> tuple[str, int]:
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme != "tcp" or not parsed.hostname or not parsed.port:
+    from rig.transport import tcp_address
+
+    address = tcp_address(url)
+    if address is None:
         raise SniffError(f"sniffer URL must look like tcp://127.0.0.1:PORT, got {url!r}")
-    return parsed.hostname, parsed.port
+    return address
 
 
 async def sniff(url: str, *, sink, count: int | None = None, timeout: float = 10.0) -> int:

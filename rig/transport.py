@@ -15,6 +15,21 @@ import bellows.ezsp
 import zigpy.config as zconf
 
 
+def tcp_address(url: str) -> tuple[str, int] | None:
+    """``tcp://HOST:PORT`` as ``(host, port)``; None for anything else (the rig's own streams and control
+    lines: the sniffer, a black-box CH's control line)."""
+    import urllib.parse
+
+    try:
+        parsed = urllib.parse.urlparse(url)
+        port = parsed.port
+    except ValueError:
+        return None
+    if parsed.scheme != "tcp" or not parsed.hostname or not port:
+        return None
+    return parsed.hostname, port
+
+
 class TransportError(Exception):
     """A dongle could not be opened or answered nothing (the message names the path)."""
 

@@ -7,11 +7,9 @@ green, with each test run or skipped for a reason it names (never "nothing colle
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 
-from test_ci_hardware_path import PPMID_A, PPMID_B, ROOT, env, rig
+from benches import bench_pytest, external_ch_inventory, rig, sim_up
 
 SUBSET = [
     "tests/scenarios/test_over_the_air.py",
@@ -24,36 +22,18 @@ SUBSET = [
 
 
 def test_a_black_box_ch_is_tested_over_the_air_by_the_bench_suite(tmp_path):
-    up = subprocess.Popen([sys.executable, "-m", "rig.cli", "sim", "up", "--dongles", "esme,ppmid,attacker",
-                           "--state-dir", str(tmp_path / "state"), "--ch-dut", "secmp0037"], cwd=ROOT, env=env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        urls = dict(up.stdout.readline().split() for _ in range(5))
+    with sim_up("--dongles", "esme,ppmid,attacker", "--state-dir", str(tmp_path / "state"), "--ch-dut", "secmp0037",
+                lines=5) as urls:
         assert set(urls) == {"esme", "ppmid", "attacker", "ch-dut", "sniffer"}, urls
         lab = tmp_path / "lab.yaml"
-        lab.write_text(f"""\
-dongles:
-  esme-dongle: {{port: "{urls['esme']}", role: esme}}
-  ppmid-dongle: {{port: "{urls['ppmid']}", role: ppmid, eui64s: ["{PPMID_A}", "{PPMID_B}"]}}
-  attacker-dongle: {{port: "{urls['attacker']}", role: attacker}}
-roles: [esme, ppmid]
-sniffer: {{url: "{urls['sniffer']}"}}
-external_ch:
-  policy: secmp0037
-  pki: state/ch-pki
-  wan: "{urls['ch-dut']}"
-  power: {{command: "{sys.executable} -m rig.cli sim power-cycle {urls['ch-dut']}"}}
-""")
+        lab.write_text(external_ch_inventory(urls, policy="secmp0037", pki="state/ch-pki",
+                                             power=f"{sys.executable} -m rig.cli sim power-cycle {urls['ch-dut']}"))
         provisioned = rig("provision", str(lab), "--burn", "--yes", timeout=300)
         assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
         assert "3 dongle(s) provisioned, 0 failed" in provisioned.stdout
         assert "the CH's PKI and the rig's devices" in provisioned.stdout
 
-        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:labgrid",
-                              "-p", "no:xdist", "-rfEs", f"--rig={lab}", "-m", "hardware",
-                              f"--rig-artifacts={tmp_path / 'artifacts'}", *SUBSET],
-                             check=False, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=1200)
-        tail = run.stdout[-5000:] + run.stderr[-2000:]
+        run, tail = bench_pytest(lab, SUBSET, tmp_path / "artifacts", timeout=1200)
         assert run.returncode == 0, tail
         # run against the black box: the pairing and three attacks (one power-cycling it through the
         # inventory's command); skipped with their reasons: the power cycle 30 minutes on (its own time),
@@ -64,10 +44,3 @@ external_ch:
         assert "needs the rig's own CH program" in run.stdout, tail
         events = (tmp_path / "state" / "ch-dut-events.jsonl").read_text()
         assert '"ch.powered_on"' in events and events.count('"ch.powered_on"') >= 2     # it was power-cycled
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(20)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()

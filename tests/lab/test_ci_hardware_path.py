@@ -7,14 +7,7 @@ NCP's CBKE delays), so the subset is short."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-PPMID_A, PPMID_B = "00DB5A5A5A5A0A01", "00DB5A5A5A5A0B02"
+from benches import PPMID_A, PPMID_B, bench_pytest, rig, sim_up
 
 SUBSET = [
     "tests/scenarios/test_secmp0037_scenarios.py::test_both_policies_pair_fully_inside_the_first_hour[0-secmp0037]",
@@ -25,25 +18,8 @@ SUBSET = [
 ]
 
 
-def env() -> dict[str, str]:
-    out = dict(os.environ)
-    out["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [out.get("PYTHONPATH")])])
-    out.pop("PYTEST_XDIST_WORKER", None)
-    out.pop("PYTEST_ADDOPTS", None)
-    return out
-
-
-def rig(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rig.cli", *args], check=False, cwd=ROOT, env=env(), capture_output=True,
-                          text=True, timeout=timeout)
-
-
 def test_sim_up_dongles_provisioned_and_the_hardware_subset_green_on_their_inventory(tmp_path):
-    up = subprocess.Popen([sys.executable, "-m", "rig.cli", "sim", "up", "--dongles", "ch,esme,ppmid,attacker",
-                           "--state-dir", str(tmp_path / "state")], cwd=ROOT, env=env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    try:
-        urls = dict(up.stdout.readline().split() for _ in range(4))
+    with sim_up("--dongles", "ch,esme,ppmid,attacker", "--state-dir", str(tmp_path / "state"), lines=4) as urls:
         assert set(urls) == {"ch", "esme", "ppmid", "attacker"}, urls
         lab = tmp_path / "lab.yaml"
         lab.write_text(f"""\
@@ -59,18 +35,7 @@ roles: [ch, esme, ppmid]
         assert "4 dongle(s) provisioned, 0 failed" in provisioned.stdout
         assert provisioned.stdout.count("CBKE certificate for") == 4          # they were new
 
-        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:labgrid",
-                              "-p", "no:xdist", "-rfEs", f"--rig={lab}", "-m", "hardware",
-                              f"--rig-artifacts={tmp_path / 'artifacts'}", *SUBSET],
-                             check=False, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900)
-        tail = run.stdout[-4000:] + run.stderr[-2000:]
+        run, tail = bench_pytest(lab, SUBSET, tmp_path / "artifacts", timeout=900)
         assert run.returncode == 0, tail
         assert f"rig: inventory {lab}" in run.stdout, tail
         assert f"{len(SUBSET)} passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1], tail
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(20)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()

@@ -6,10 +6,10 @@ tests/lab/test_ch_dut_path.py runs the same path across processes at real pace."
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import replace
 
 import pytest
+from benches import PPMID_A, PPMID_B, external_ch_inventory
 
 from rig.attacks import load
 from rig.attacks.runner import run_attack
@@ -26,8 +26,6 @@ from rig.scenarios import matrix as mx
 from rig.scenarios.secmp0037 import ScenarioError, run
 from rig.sim import SimLab, new_air, tap_server
 
-PPMID_A, PPMID_B = "00DB5A5A5A5A0A01", "00DB5A5A5A5A0B02"
-
 
 @pytest.fixture
 async def bench(tmp_path):
@@ -42,18 +40,8 @@ async def bench(tmp_path):
     tap = tap_server(air)
     sniffer = await tap.start("127.0.0.1")
     lab_yaml = tmp_path / "lab.yaml"
-    lab_yaml.write_text(textwrap.dedent(f"""\
-        dongles:
-          esme-dongle: {{port: "{urls['esme']}", role: esme}}
-          ppmid-dongle: {{port: "{urls['ppmid']}", role: ppmid, eui64s: ["{PPMID_A}", "{PPMID_B}"]}}
-          attacker-dongle: {{port: "{urls['attacker']}", role: attacker}}
-        roles: [esme, ppmid]
-        sniffer: {{url: "{sniffer}"}}
-        external_ch:
-          policy: secmp0037
-          pki: state/ch-pki
-          wan: "{control}"
-        """))
+    lab_yaml.write_text(external_ch_inventory({**urls, "ch-dut": control, "sniffer": sniffer}, policy="secmp0037",
+                                              pki="state/ch-pki"))
     done = await provision(load_inventory(lab_yaml), lab_yaml, burn=True, say=lambda _line: None)
     assert not done.failed, done.failed
     try:

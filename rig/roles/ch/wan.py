@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import urllib.parse
 
 GREETING = b"RIGCHDUT1\n"
 ANSWER_TIMEOUT_S = 120.0       # a power cycle re-forms the HAN; a CCS01 is checked at once
@@ -32,10 +31,12 @@ class WanError(Exception):
 
 
 def parse_url(url: str) -> tuple[str, int]:
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme != "tcp" or not parsed.hostname or not parsed.port:
+    from rig.transport import tcp_address
+
+    address = tcp_address(url)
+    if address is None:
         raise WanError(f"a CH control URL looks like tcp://127.0.0.1:PORT, got {url!r}")
-    return parsed.hostname, parsed.port
+    return address
 
 
 async def request(url: str, line: str, *, timeout: float = ANSWER_TIMEOUT_S) -> tuple[str, str]:
