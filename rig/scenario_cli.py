@@ -198,7 +198,7 @@ def register(app: typer.Typer) -> None:
             rows.append(row)
             if not json_out:
                 r = row.result
-                outcome = f"not run: {row.skipped}" if row.skipped else \
+                outcome = "not run (reason below)" if row.skipped else \
                     f"{r.outcome if r else 'error'} {'' if not r or not r.reason else r.reason}" + \
                     (" ✓" if row.as_expected else " ✗")
                 console.print(f"  {row.policy:9} {format_duration(row.delay):7} "
@@ -211,11 +211,13 @@ def register(app: typer.Typer) -> None:
             for col in ("policy", "delay", "CH cycle", "expected", "actual", "reason"):
                 table.add_column(col, no_wrap=True, overflow="fold")
             table.add_column("ok", overflow="fold")                # ✓, or ✗ and the checks that failed
+            skip_notes: dict[str, str] = {}                        # why a row was not run -> its [n]
             for row in rows:
                 r = row.result
                 if row.skipped:
+                    note = skip_notes.setdefault(row.skipped, f"[{len(skip_notes) + 1}]")
                     table.add_row(row.policy, format_duration(row.delay), format_duration(row.power_cycle_at),
-                                  row.expected_outcome, "not run", row.skipped, "-", style="dim")
+                                  row.expected_outcome, "not run", note, "-", style="dim")
                     continue
                 actual = "error" if r is None else r.outcome
                 reason = row.error or (r.reason if r is not None else None) or "-"
@@ -225,6 +227,8 @@ def register(app: typer.Typer) -> None:
                 table.add_row(row.policy, format_duration(row.delay), format_duration(row.power_cycle_at),
                               row.expected_outcome, actual, reason, ok, style=None if row.as_expected else "red")
             console.print(table)
+            for why, note in skip_notes.items():
+                console.print(f"{note} not run: {why}", highlight=False)
         bad = [r for r in rows if not r.as_expected and not r.skipped]
         ran = [r for r in rows if not r.skipped]
         if not json_out and len(ran) < len(rows):

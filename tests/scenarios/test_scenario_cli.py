@@ -95,3 +95,23 @@ def test_matrix_rows_run_in_worker_processes_and_come_back_in_order():
     assert all(r.error and r.error != f"pid {os.getpid()}" for r in done)
     serial = list(mx.run_rows(mx.rows()[:2], jobs=1, runner=_mark_in_worker))
     assert all(r.error == f"pid {os.getpid()}" for r in serial)
+
+
+def test_matrix_on_a_bench_lists_rows_not_run_with_their_reasons_once(monkeypatch):
+    from rig import scenario_cli
+    from rig.scenarios import matrix as mx
+
+    def bench_rows(todo, rig_spec, real_waits):
+        assert (rig_spec, real_waits) == ("lab.yaml", False)
+        for row in todo:
+            row.skipped = "the CH under test implements secmp0037" if row.policy == "gbcs" else "waits 5d of its time"
+            yield row
+    monkeypatch.setattr(scenario_cli, "_bench_rows", bench_rows)
+    result = CliRunner().invoke(app, ["scenario", "matrix", "--rig", "lab.yaml"], env={"COLUMNS": "80"})
+    assert result.exit_code == 1, result.output          # nothing ran: never a pass
+    lines = result.output.splitlines()
+    assert "[1] not run: the CH under test implements secmp0037" in lines
+    assert "[2] not run: waits 5d of its time" in lines
+    assert "0 of 16 rows run; 16 not run against this CH" in lines
+    assert max(map(len, lines)) <= 80
+    assert len(mx.rows()) == 16
