@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
 
     @scenario.command("secmp0037")
     def secmp0037(
-        policy: Annotated[str, typer.Option(help="CH inter-PAN policy: gbcs (60-minute window) or secmp0037")] = "gbcs",
+        policy: Annotated[str | None, typer.Option(help="CH inter-PAN policy: gbcs (60-minute window) or secmp0037 "
+                                                   "(default gbcs; against an external CH, the one it implements)")] = None,
         ppmid_delay: Annotated[str, typer.Option(help="time from CH power-on to PPMID power-on (0, 59m59s, 5d)")] = "0",
         ch_power_cycle_at: Annotated[str | None, typer.Option(help="power-cycle the CH at this virtual time")] = None,
         pcap: Annotated[Path | None, typer.Option(help="write the air's capture here (its folder is created)")] = None,
@@ -92,7 +93,7 @@ def register(app: typer.Typer) -> None:
                                                 "wait out in real time what its clock must see pass")] = False,
     ) -> None:
         """CH powers on; after --ppmid-delay the dual-address PPMID pairs locally."""
-        if policy not in pairing.POLICIES:
+        if policy is not None and policy not in pairing.POLICIES:
             fail(f"--policy {policy!r} is not one of {', '.join(pairing.POLICIES)}")
         if expect is not None and expect not in OUTCOMES:
             fail(f"--expect {expect!r} is not one of {', '.join(OUTCOMES)}")
@@ -137,8 +138,12 @@ def register(app: typer.Typer) -> None:
                         await premises.setup()
                     except PremisesError as exc:
                         fail(f"--rig {rig_spec or 'sim'}: {exc}")
-                    result = await run(premises, policy=policy, ppmid_delay=delay, ch_power_cycle_at=pc,
-                                       real_waits=real_time)
+                    chosen = policy or (premises.external.policy if premises.external else "gbcs")
+                    try:
+                        result = await run(premises, policy=chosen, ppmid_delay=delay, ch_power_cycle_at=pc,
+                                           real_waits=real_time)
+                    except PremisesError as exc:
+                        fail(f"--rig {rig_spec}: {exc}")
                     lab = getattr(backend, "lab", None)
                     return result, lab.firmware() if lab is not None else {}
                 finally:
