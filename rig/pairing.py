@@ -87,12 +87,15 @@ SM HAN
   then a DLMS general-block-transfer APDU with block number, last-block flag and the next bytes of the
   message; ``rig.gbcs.gbt``, layout [C: wireshark packet-gbcs.c]) of at most ``SEGMENT_BYTES``, the
   TransferData room of one inter-PAN frame (``INTERPAN_TRANSFER_OVERHEAD``).  Decision [I]: GBT rather
-  than the rig's former raw 48-byte segments because Wireshark (tshark 4.0.17, checked on a whole
-  scenario's capture) dissects a TransferData as one GBCS message when its first byte is DD/DF, so a raw
-  first segment was a truncated message and malformed, while GBT blocks (DD 09 ...) it dissects one by
-  one and reassembles (block number, originator, counter) into the GBCS message.  [U] whether GBCS itself
-  asks for GBT over inter-PAN: its GBT is specified for the routing of large messages; the HHT pairing
-  text (gbcs.md §8) names no framing.  The receiver checks every block [I]: a payload that is not one
+  than the rig's former raw 48-byte segments.  Wireshark hands tunnel data whose first byte is DD/DF to
+  its GBCS dissector as one whole message [C: packet-gbcs.c ``dissect_gbcs_tunnel_heur``], so a raw first
+  segment was a truncated message (the two malformed frames of every scenario capture), and later ones
+  plain data; a GBT block (DD 09 ...) it dissects on its own and reassembles by block number, addresses,
+  originator and counter into the GBCS message it then dissects [C: ``dissect_gbcs_gbt_payload``].
+  ``tests/air/test_air_tshark.py`` runs a whole scenario's capture through tshark 4.0.17: no malformed
+  frame, both inter-PAN GBCS messages read.  [U] whether GBCS itself asks for GBT over inter-PAN (its
+  GBT serves large messages; the HHT pairing text, gbcs.md §8, names no framing); [I] the routing
+  header's security header (``00 00000000``), streaming bit and window (``rig.gbcs.gbt``).  The receiver checks every block [I]: a payload that is not one
   GBT block (``not_a_gbt_block``) or is too long or empty (``segment_size``); block 1 begins a message
   and must begin as a GBCS message does (``not_a_message_start``, as must a block beyond 1 with nothing
   in progress); each next block must carry the next number under the same routing header
