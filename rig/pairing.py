@@ -49,8 +49,8 @@ Inter-PAN (CH <-> HHT before the HHT is on the SM HAN)
 * The HHT's Entity ID + install code travel as a DCC-built CCS01 that registers the HHT itself
   (device type ``HHT_DEVICE_TYPE``).  [U] in GBCS: the carrying command.  Rig choice [I]: the ZSE
   tunnelling cluster's TransferData (cluster 0x0704, profile 0x0109, client->server 0x02 / server->client
-  0x01, tunnel id ``INTERPAN_TUNNEL_ID``), the GBCS message split into ``SEGMENT_BYTES`` pieces (inter-PAN
-  has no APS fragmentation), each
+  0x01, tunnel id ``INTERPAN_TUNNEL_ID``), the GBCS message in GBT blocks (inter-PAN has no APS
+  fragmentation; see the SM HAN paragraph on framing), each
   inter-PAN frame APS-secured on the host (key id 0 = the CBKE link key, extended nonce so Wireshark
   decrypts it, inter-pan.md §5) because the EZSP inter-PAN path has no APS security.
   The CH answers with the CCS01 response the same way.
@@ -80,16 +80,32 @@ SM HAN
   host plugin do (``rig.fragments``: blocks of one frame's APS payload, acknowledged per window of
   ``rig.fragments.FRAGMENT_WINDOW``), so a TransferData that is not one whole message is dropped at once
   (``Reassembler`` with ``TUNNEL_MAX_TRANSFER`` as its piece size).  Inter-PAN frames have no APS
-  fragmentation (the inter-PAN APS stub has no extended header), so there a GBCS message is sent as
-  consecutive TransferData frames of ``SEGMENT_BYTES``
-  [I]; the receiver reassembles until the bytes form one whole GBCS message.  Every segment but the
-  last is exactly ``SEGMENT_BYTES`` and the first begins with the GBCS envelope header, so a receiver
-  can tell where a message starts and ends [I]: a segment that does not fit (too long, not a start with
-  nothing buffered, beyond the message's length field or ``TUNNEL_MAX_TRANSFER``) drops that sender's
-  buffer, a new start replaces an unfinished message, and a message whose last segment leaves it
-  undecodable is dropped; the CH reports each as an event (``ch.dropped``, ``rig.roles.ezsp_role.Reassembler``)
+  fragmentation (the inter-PAN APS stub has no extended header; Silicon Labs' optional inter-PAN
+  fragmentation, IPMF, puts a proprietary 4-byte header before the ZCL frame [C: SL interpan.h], which
+  Wireshark would read as ZCL [I]), so there a GBCS message travels as GBCS General Block Transfer:
+  consecutive TransferData frames, each exactly one GBT block (a GBCS routing header naming the message,
+  then a DLMS general-block-transfer APDU with block number, last-block flag and the next bytes of the
+  message; ``rig.gbcs.gbt``, layout [C: wireshark packet-gbcs.c]) of at most ``SEGMENT_BYTES``, the
+  TransferData room of one inter-PAN frame (``INTERPAN_TRANSFER_OVERHEAD``).  Decision [I]: GBT rather
+  than the rig's former raw 48-byte segments.  Wireshark hands tunnel data whose first byte is DD/DF to
+  its GBCS dissector as one whole message [C: packet-gbcs.c ``dissect_gbcs_tunnel_heur``], so a raw first
+  segment was a truncated message (the two malformed frames of every scenario capture), and later ones
+  plain data; a GBT block (DD 09 ...) it dissects on its own and reassembles by block number, addresses,
+  originator and counter into the GBCS message it then dissects [C: ``dissect_gbcs_gbt_payload``].
+  ``tests/air/test_air_tshark.py`` runs a whole scenario's capture through tshark 4.0.17: no malformed
+  frame, both inter-PAN GBCS messages read.  [U] whether GBCS itself asks for GBT over inter-PAN (its
+  GBT serves large messages; the HHT pairing text, gbcs.md §8, names no framing); [I] the routing
+  header's security header (``00 00000000``), streaming bit and window (``rig.gbcs.gbt``).  The receiver checks every block [I]: a payload that is not one
+  GBT block (``not_a_gbt_block``) or is too long or empty (``segment_size``); block 1 begins a message
+  and must begin as a GBCS message does (``not_a_message_start``, as must a block beyond 1 with nothing
+  in progress); each next block must carry the next number under the same routing header
+  (``block_out_of_order``); a new block 1 replaces an unfinished message (``message_incomplete``); more
+  bytes than the message's length field or ``TUNNEL_MAX_TRANSFER`` is ``message_too_long``; at the
+  last-block flag the bytes must be one whole GBCS message (``undecodable``) whose grouping header
+  agrees with the routing header (``routing_mismatch``).  Each drop costs that sender's buffer only;
+  the CH reports each as an event (``ch.dropped``, ``rig.roles.ezsp_role.Reassembler``)
   and keeps buffers for at most ``REASSEMBLY_MAX_SENDERS`` senders per path (the oldest is dropped).
-  A message cut short (its first segments, then nothing) is dropped ``REASSEMBLY_TIMEOUT_S`` after the
+  A message cut short (its first blocks, then nothing) is dropped ``REASSEMBLY_TIMEOUT_S`` after the
   sender's last segment, on the CH's clock (``ch.dropped`` ``message_incomplete``) [I]; on the HAN its
   APS blocks are dropped ``rig.fragments.FRAGMENT_TIMEOUT_S`` after the last one.
 * Relay [C: SL comms-hub-function]: the CH accepts a tunnel only from a joined device in its log; a GBCS
@@ -165,7 +181,18 @@ INTERPAN_TUNNEL_ID = 0x0000
 HHT_DEVICE_TYPE = DeviceType.TYPE2
 #: GBCS commands the CHF executes when they arrive over inter-PAN (only for the sender itself, as an HHT)
 INTERPAN_CHF_COMMANDS = frozenset({"CCS01"})
-SEGMENT_BYTES = 48
+#: the TransferData room of one APS-secured inter-PAN frame [C: inter-pan.md §1, §5; IEEE 802.15.4
+#: aMaxPHYPacketSize 127, FCS included; the NCP refuses a raw MPDU beyond 125]
+INTERPAN_PSDU_BYTES = 127
+INTERPAN_TRANSFER_OVERHEAD = (23   # MAC: FCF, seq, dst PAN + EUI-64, src PAN + EUI-64 (no PAN-ID compression)
+                              + 2  # NWK stub 0x000B
+                              + 5  # APS stub: frame control, cluster, profile
+                              + 13  # APS aux header: security control, frame counter, sender EUI-64 (ext. nonce)
+                              + 3  # ZCL header: frame control, sequence, command
+                              + 2  # tunnel id
+                              + 4  # APS MIC
+                              + 2)  # FCS
+SEGMENT_BYTES = INTERPAN_PSDU_BYTES - INTERPAN_TRANSFER_OVERHEAD   # 73: one GBT block per TransferData
 REASSEMBLY_MAX_SENDERS = 16        # senders with a GBCS message in progress, per path (inter-PAN, HAN) [I]
 REASSEMBLY_TIMEOUT_S = 10.0        # a message in progress is dropped this long after its sender's last segment [I]
 RELAY_MAX_PENDING = 16             # relayed commands awaiting their device's response (oldest dropped) [I]

@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 import bellows.types as t
 
 from rig import pairing
-from rig.gbcs import Role
+from rig.gbcs import Cra, Role, gbt
 from rig.premises import Premises
-from rig.roles.ezsp_role import EzspRole
+from rig.roles.ezsp_role import EzspRole, segments
 from rig.zigbee import frames as f
 from rig.zigbee.eui64 import eui_hex, eui_int
 from rig.zigbee.install_code import install_code_from_token
@@ -453,10 +453,19 @@ class AttackContext:
         self.saw(f"key establishment as {src}: link key agreed")
         return key
 
+    @staticmethod
+    def blocks(data: bytes) -> list[bytes]:
+        """The TransferData payloads an HHT sends ``data`` in over inter-PAN (GBT blocks, ``segments``);
+        bytes that are no GBCS message go under an all-zero routing header, as a forger may write one."""
+        try:
+            return segments(data)
+        except ValueError:
+            return segments(data, gbt.Routing(Cra.COMMAND, 0, "0" * 16, "0" * 16, 0))
+
     def segments_of(self, data: bytes, key: bytes, *, src: str, pieces: list[bytes] | None = None,
                     tunnel_id: int = pairing.INTERPAN_TUNNEL_ID) -> list[bytes]:
-        pieces = pieces if pieces is not None else [data[i:i + pairing.SEGMENT_BYTES]
-                                                    for i in range(0, len(data), pairing.SEGMENT_BYTES)]
+        """APS-secured inter-PAN TransferData MPDUs: one per piece (default: ``data``'s GBT blocks)."""
+        pieces = pieces if pieces is not None else self.blocks(data)
         return [self.interpan_mpdu(pairing.TUNNEL_CLUSTER,
                                    self.zcl(pairing.CMD_TRANSFER_DATA_C2S, struct.pack("<H", tunnel_id) + piece),
                                    src=src, link_key=key) for piece in pieces]

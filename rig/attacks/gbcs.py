@@ -251,7 +251,8 @@ async def ccs01_replay_fresh_aps(ctx: AttackContext) -> None:
         rule="tunnel data that is not GBCS is dropped with a reason (not_a_message_start; undecodable when "
              "the random bytes happen to begin like a GBCS header)")
 async def tunnel_garbage(ctx: AttackContext) -> None:
-    """Three segments of random bytes from the keyed attacker; the clock passes the session bound."""
+    """Random bytes (three frames' worth) in GBT blocks from the keyed attacker; the clock passes the
+    session bound."""
     eui, key = await keyed_attacker(ctx)
     since = ctx.events.now()
     await ctx.send_gbcs(os.urandom(3 * pairing.SEGMENT_BYTES), key)
@@ -266,7 +267,7 @@ async def tunnel_garbage(ctx: AttackContext) -> None:
 async def tunnel_truncated(ctx: AttackContext) -> None:
     """The attacker's own CCS01 without its last segment; the clock passes the reassembly bound."""
     data = await own_ccs01(ctx)
-    pieces = [data[i:i + pairing.SEGMENT_BYTES] for i in range(0, len(data), pairing.SEGMENT_BYTES)][:-1]
+    pieces = ctx.blocks(data)[:-1]
     eui, key = await keyed_attacker(ctx)
     since = ctx.events.now()
     await ctx.send_gbcs(data, key, pieces=pieces)
@@ -277,32 +278,32 @@ async def tunnel_truncated(ctx: AttackContext) -> None:
 @attack("tunnel_oversized", family="gbcs", source="GBCS", expect="message_too_long",
         rule="tunnel data beyond the 1500-byte GB-HRGP maximum (TUNNEL_MAX_TRANSFER) is refused with a reason")
 async def tunnel_oversized(ctx: AttackContext) -> None:
-    """The attacker's valid CCS01 padded past 1500 bytes (trailing junk in 48-byte segments)."""
+    """The attacker's valid CCS01 padded past 1500 bytes (trailing junk, in GBT blocks)."""
     data = await own_ccs01(ctx)
     padded = data + os.urandom(pairing.TUNNEL_MAX_TRANSFER + 100 - len(data))
     await send_and_observe(ctx, padded, "oversized CCS01")
 
 
 @attack("tunnel_reordered_segments", family="gbcs", source="rig", constant="SEGMENT_BYTES",
-        expect=("not_a_message_start", "undecodable"),
-        rule="segments of a message arriving out of order do not form a command: dropped with a reason (the "
-             "second segment first is not_a_message_start, the rest then undecodable)")
+        expect=("not_a_message_start", "block_out_of_order"),
+        rule="GBT blocks of a message arriving out of order do not form a command: dropped with a reason (the "
+             "second block first is not_a_message_start, the third after the first then block_out_of_order)")
 async def tunnel_reordered_segments(ctx: AttackContext) -> None:
-    """The attacker's own CCS01 with its first two segments swapped."""
+    """The attacker's own CCS01 with its first two GBT blocks swapped."""
     data = await own_ccs01(ctx)
-    pieces = [data[i:i + pairing.SEGMENT_BYTES] for i in range(0, len(data), pairing.SEGMENT_BYTES)]
+    pieces = ctx.blocks(data)
     pieces[0], pieces[1] = pieces[1], pieces[0]
     await send_and_observe(ctx, data, "CCS01 with reordered segments", pieces=pieces, wait=pairing.INTERPAN_SESSION_MAX_S)
 
 
 @attack("tunnel_duplicated_segment", family="gbcs", source="rig", constant="SEGMENT_BYTES",
-        expect="message_too_long",
-        rule="a middle segment sent twice (fresh APS frame) does not form a command: dropped with a reason")
+        expect="block_out_of_order",
+        rule="a middle GBT block sent twice (fresh APS frame) does not form a command: dropped with a reason")
 async def tunnel_duplicated_segment(ctx: AttackContext) -> None:
-    """The attacker's own CCS01 with its second segment sent twice (a repeated first segment may fairly
+    """The attacker's own CCS01 with its second GBT block sent twice (a repeated first block may fairly
     restart the message, so the duplicate is in the middle)."""
     data = await own_ccs01(ctx)
-    pieces = [data[i:i + pairing.SEGMENT_BYTES] for i in range(0, len(data), pairing.SEGMENT_BYTES)]
+    pieces = ctx.blocks(data)
     await send_and_observe(ctx, data, "CCS01 with a duplicated segment", pieces=[pieces[0], pieces[1], *pieces[1:]],
                            wait=pairing.INTERPAN_SESSION_MAX_S)
 

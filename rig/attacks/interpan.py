@@ -54,7 +54,7 @@ async def plaintext_tunnel_data(ctx: AttackContext) -> None:
     """A keyless attacker sends the HHT's genuine CCS01 in unsecured TransferData claiming the HHT's address."""
     data = ctx.premises.ccs01_for_hht()
     since = ctx.events.now()
-    pieces = [data[i:i + pairing.SEGMENT_BYTES] for i in range(0, len(data), pairing.SEGMENT_BYTES)]
+    pieces = ctx.blocks(data)
     for piece in pieces:
         zcl = ctx.zcl(pairing.CMD_TRANSFER_DATA_C2S, struct.pack("<H", pairing.INTERPAN_TUNNEL_ID) + piece)
         await ctx.inject(ctx.interpan_mpdu(pairing.TUNNEL_CLUSTER, zcl, src=ctx.ids.hht))

@@ -9,8 +9,8 @@ CH shim, the meters, the HHT and the PPMID share:
   given), frames in as ``InterPanFrame`` (decrypted when the sender's link key is known);
 * the HAN: ``form``/``resume``/``join``/``leave``, ZCL unicasts that wait for ``messageSentHandler``;
 * keys: the CBKE link key the NCP stored for a partner (``link_key_for``);
-* GBCS segmentation over inter-PAN (``segments`` / ``Reassembler``, ``Reassemblers`` per sender, see
-  ``rig.pairing``); on the HAN one TransferData per GBCS message (``han_transfers``), APS-fragmented by
+* GBCS over inter-PAN in GBT blocks, one per TransferData (``segments`` / ``Reassembler``,
+  ``Reassemblers`` per sender, see ``rig.pairing`` and ``rig.gbcs.gbt``); on the HAN one TransferData per GBCS message (``han_transfers``), APS-fragmented by
   ``send_zcl`` as Silicon Labs' fragmentation plugin does (``rig.fragments``);
 * Key Establishment sessions bound to a transport (``ke_initiator`` / ``KeRouter``);
 * the host link going (``lost``, ``on_lost``): the NCP reset by itself (an unsolicited RSTACK) or the
@@ -37,7 +37,7 @@ from rig.cbke.ezsp_engine import EzspKeEngine
 from rig.cbke.ke_cluster import KeInitiator, KeResponder
 from rig.clock import Clock
 from rig.events import EventLog
-from rig.gbcs import DecodeError, Message
+from rig.gbcs import DecodeError, Message, gbt
 from rig.gbcs.message import declared_length, starts_message
 from rig.zigbee.eui64 import eui_bytes, eui_hex, eui_int, eui_obj
 from rig.zigbee.frames import APS_INTERPAN, ApsFrame, FrameError, MacFrame, interpan
@@ -97,10 +97,11 @@ class InterPanFrame:
     raw_aps: bytes
 
 
-def segments(data: bytes, size: int = pairing.SEGMENT_BYTES) -> list[bytes]:
-    if not data:
-        raise ValueError("cannot segment an empty GBCS message")
-    return [data[i:i + size] for i in range(0, len(data), size)]
+def segments(data: bytes, routing: gbt.Routing | None = None) -> list[bytes]:
+    """The TransferData payloads of one GBCS message over inter-PAN: GBT blocks of at most
+    ``SEGMENT_BYTES`` (``rig.gbcs.gbt``; ``routing`` defaults to the message's own grouping header).
+    The one framing the HHT, the CH and the attack context all send."""
+    return gbt.blocks(data, routing, pairing.SEGMENT_BYTES)
 
 
 def han_transfers(data: bytes) -> list[bytes]:
@@ -130,31 +131,46 @@ Drop = Callable[[str, int, str], None]
 
 
 class Reassembler:
-    """Collects one sender's segments until they form one whole GBCS message (see ``rig.pairing``).
+    """Collects one sender's TransferData payloads until they form one whole GBCS message (``rig.pairing``).
 
-    Every segment but a message's last is ``SEGMENT_BYTES`` long and the first starts as a GBCS message
-    does (``rig.gbcs.message.starts_message``).  A segment that does not fit is dropped with what was
-    buffered, and reported to ``on_drop`` with its reason, so one forged or replayed segment costs at
-    most the message in progress and the sender's next message goes through:
+    Over inter-PAN (the default) every payload is one GBT block (``rig.gbcs.gbt``) of at most
+    ``SEGMENT_BYTES``: block 1 begins the message, each next block continues it under the same routing
+    header, the last-block flag ends it.  With ``segment_bytes`` (the HAN: ``TUNNEL_MAX_TRANSFER``)
+    payloads are plain pieces of at most that many bytes, the first starting as a GBCS message does
+    (``rig.gbcs.message.starts_message``) — on the HAN one whole message per TransferData.  A payload
+    that does not fit is dropped with what was buffered, and reported to ``on_drop`` with its reason, so
+    one forged or replayed payload costs at most the message in progress and the sender's next message
+    goes through:
 
-    * ``segment_size``: an empty segment, or one longer than ``SEGMENT_BYTES``;
-    * ``not_a_message_start``: nothing is buffered and the segment does not start a message;
+    * ``segment_size``: an empty payload, one longer than the framing allows, or a block without data;
+    * ``not_a_gbt_block``: over inter-PAN, a payload that is not exactly one GBT block;
+    * ``not_a_message_start``: nothing is buffered and the payload does not start a message (a block
+      numbered beyond 1, or data that does not begin as a GBCS message does);
+    * ``block_out_of_order``: a block that is not the next one of the message in progress (its number, or
+      its routing header, differs);
     * ``message_incomplete``: a new message starts before the buffered one is whole (the new one is kept);
     * ``message_too_long``: more bytes than the message's length field says, or than
       ``TUNNEL_MAX_TRANSFER`` (the buffer's bound);
-    * ``undecodable``: the message's last segment (shorter than ``SEGMENT_BYTES``, or the length field
-      reached) arrived and the bytes are no GBCS message.
+    * ``undecodable``: the message's last block (last piece: shorter than ``segment_bytes``, or the
+      length field reached) arrived and the bytes are no GBCS message;
+    * ``routing_mismatch``: the blocks' routing header names another message than the one they carried.
     """
 
-    def __init__(self, on_drop: Drop | None = None, *, segment_bytes: int = pairing.SEGMENT_BYTES,
+    #: bytes of a first block after which the whole GBCS header must be there (``starts_message``)
+    HEADER_BYTES = 40
+
+    def __init__(self, on_drop: Drop | None = None, *, segment_bytes: int | None = None,
                  max_bytes: int = pairing.TUNNEL_MAX_TRANSFER) -> None:
         self.buffer = b""
         self.on_drop = on_drop
-        self.segment_bytes = segment_bytes
+        self.blocks = segment_bytes is None
+        self.segment_bytes = pairing.SEGMENT_BYTES if segment_bytes is None else segment_bytes
         self.max_bytes = max_bytes
+        self._routing: gbt.Routing | None = None
+        self._next = 0
 
     def _drop(self, reason: str, data: bytes, detail: str) -> None:
-        self.buffer = b""
+        self.buffer, self._routing, self._next = b"", None, 0
         if self.on_drop is not None:
             self.on_drop(reason, len(data), detail)
 
@@ -164,6 +180,61 @@ class Reassembler:
             self._drop("segment_size", self.buffer + chunk,
                        f"a {len(chunk)}-byte segment (segments are 1..{self.segment_bytes} bytes)")
             return None
+        return self._feed_block(chunk) if self.blocks else self._feed_piece(chunk)
+
+    def _too_long(self) -> bool:
+        declared = declared_length(self.buffer)
+        limit = min(self.max_bytes, declared) if declared is not None else self.max_bytes
+        if len(self.buffer) > limit:
+            self._drop("message_too_long", self.buffer, f"{len(self.buffer)} bytes > {limit}")
+            return True
+        return False
+
+    def _feed_block(self, chunk: bytes) -> bytes | None:
+        try:
+            block = gbt.Block.from_bytes(chunk)
+        except (DecodeError, ValueError) as exc:
+            self._drop("not_a_gbt_block", self.buffer + chunk, f"tunnel data that is no GBT block ({exc})")
+            return None
+        if not block.data:
+            self._drop("segment_size", self.buffer, f"GBT block {block.number} carries no data")
+            return None
+        if block.number == 1:
+            if self.buffer:
+                self._drop("message_incomplete", self.buffer, f"{len(self.buffer)} bytes, then a new message began")
+            if not _begins_message(block.data):
+                self._drop("not_a_message_start", chunk, "GBT block 1 does not begin a GBCS message")
+                return None
+            self.buffer, self._routing, self._next = block.data, block.routing, 2
+        elif not self.buffer:
+            self._drop("not_a_message_start", chunk, f"GBT block {block.number}, no message in progress")
+            return None
+        elif block.number != self._next or block.routing != self._routing:
+            what = (f"block {block.number} where block {self._next} was due" if block.number != self._next
+                    else f"block {block.number} under another routing header")
+            self._drop("block_out_of_order", self.buffer + chunk, what)
+            return None
+        else:
+            self.buffer += block.data
+            self._next += 1
+        if len(self.buffer) >= self.HEADER_BYTES and not starts_message(self.buffer):
+            self._drop("not_a_message_start", self.buffer, "the first blocks do not begin a GBCS message")
+            return None
+        if self._too_long() or not block.last:
+            return None
+        try:
+            message = Message.from_bytes(self.buffer)
+        except (DecodeError, ValueError) as exc:
+            self._drop("undecodable", self.buffer, str(exc))
+            return None
+        if gbt.Routing.of(message) != self._routing:
+            self._drop("routing_mismatch", self.buffer, f"routing header {self._routing} for a message that says "
+                       f"{gbt.Routing.of(message)}")
+            return None
+        whole, self.buffer, self._routing, self._next = self.buffer, b"", None, 0
+        return whole
+
+    def _feed_piece(self, chunk: bytes) -> bytes | None:
         if starts_message(chunk):
             if self.buffer:
                 self._drop("message_incomplete", self.buffer, f"{len(self.buffer)} bytes, then a new message began")
@@ -173,19 +244,25 @@ class Reassembler:
             return None
         else:
             self.buffer += chunk
-        declared = declared_length(self.buffer)
-        limit = min(self.max_bytes, declared) if declared is not None else self.max_bytes
-        if len(self.buffer) > limit:
-            self._drop("message_too_long", self.buffer, f"{len(self.buffer)} bytes > {limit}")
+        if self._too_long():
             return None
         try:
             Message.from_bytes(self.buffer)
         except (DecodeError, ValueError) as exc:
-            if len(chunk) < self.segment_bytes or len(self.buffer) == declared:
+            if len(chunk) < self.segment_bytes or len(self.buffer) == declared_length(self.buffer):
                 self._drop("undecodable", self.buffer, str(exc))
             return None
         whole, self.buffer = self.buffer, b""
         return whole
+
+
+def _begins_message(data: bytes) -> bool:
+    """Whether a first block's data begins as a GBCS message does, as far as it goes (``starts_message``
+    needs the whole header, which may span blocks): General-Ciphering (DD and six empty elements) or
+    General-Signing (DF 09)."""
+    if data[:1] == b"\xdd":
+        return bytes.fromhex("DD000000000000").startswith(data[:7])
+    return data[:1] == b"\xdf" and data[1:2] in (b"", b"\x09")
 
 
 class Reassemblers:
@@ -194,7 +271,7 @@ class Reassemblers:
     ``on_drop(sender, reason, dropped_bytes, detail)`` hears every drop."""
 
     def __init__(self, cap: int, on_drop: Callable[[object, str, int, str], None] | None = None, *,
-                 segment_bytes: int = pairing.SEGMENT_BYTES) -> None:
+                 segment_bytes: int | None = None) -> None:
         self.cap = cap
         self.on_drop = on_drop
         self.segment_bytes = segment_bytes

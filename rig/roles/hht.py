@@ -9,8 +9,8 @@
    failed CBKE, is retried after ``INTERPAN_RETRY_S`` (doubling), ``INTERPAN_ATTEMPTS`` attempts in all;
    then the pairing ends.
 3. ``hht.ccs01_sent`` / ``hht.ccs01_response``: its own CCS01 (Entity ID + install code, built by the
-   DCC) in APS-secured inter-PAN TransferData segments keyed with the CBKE link key; waits for the CH's
-   response.
+   DCC) over inter-PAN, one GBT block per APS-secured TransferData (``segments``, ``rig.gbcs.gbt``),
+   keyed with the CBKE link key; waits for the CH's response (GBT blocks too).
 4. ``hht.joined_han``: joins with its install-code key; ``hht.cbke_han``: CBKE with the CH again.
 5. ``hht.tunnel``: RequestTunnel (GB-HRGP); ``deliver(bundle)`` sends each command in order, each whole
    in one TransferData (APS-fragmented, ``rig.fragments``), and collects its response (``hht.delivered``).
@@ -107,7 +107,7 @@ class Hht:
             zcl = role.zcl(pairing.CMD_TRANSFER_DATA_C2S, struct.pack("<H", pairing.INTERPAN_TUNNEL_ID) + piece,
                            direction=0)
             if not await role.send_interpan(ch, pan, pairing.TUNNEL_CLUSTER, zcl, link_key=self.link_key):
-                raise RoleError("interpan_send_failed", "CCS01 segment not acknowledged")
+                raise RoleError("interpan_send_failed", "CCS01 GBT block not acknowledged")
         role.emit("hht.ccs01_sent", peer="CH", **_info(self.ccs01))
         response = await self._await_response(fut, "CCS01 response over inter-PAN")
         role.emit("hht.ccs01_response", peer="CH", **_info(response))

@@ -10,6 +10,7 @@ import pytest
 from air_helpers import JOINER_EUI, NWK_KEY, install_code_link_key, join_like_exchange
 
 from firmware_shims.air import Air
+from rig import pairing
 from rig.clock import VirtualClock
 from rig.zigbee import frames as F
 from rig.zigbee.eui64 import eui_colon
@@ -73,9 +74,13 @@ async def test_tshark_decrypts_the_capture_with_the_keys_folder(tmp_path, tshark
     assert not any(r["zbee_aps.cmd.key"] for r in bare)
 
 
-SCENARIO_FIELDS = ["frame.number", "frame.time_epoch", "wpan.frame_type", "wpan.seq_no", "wpan.src64",
-                   "_ws.malformed", "zbee_aps.type", "zbee_aps.fragment.count", "zbee_aps.reassembled.length",
-                   "gbcs_message.grouping_header.message_code", "gbcs_message.grouping_header.cra_flag"]
+SCENARIO_FIELDS = ["frame.number", "frame.len", "frame.time_epoch", "wpan.frame_type", "wpan.seq_no", "wpan.src64",
+                   "_ws.malformed", "_ws.expert.severity", "zbee_aps.type", "zbee_aps.cluster",
+                   "zbee_aps.fragment.count", "zbee_aps.reassembled.length",
+                   "gbcs_message.grouping_header.message_code", "gbcs_message.grouping_header.cra_flag",
+                   "gbcs_message.routing_header.message_code", "gbcs_message.gbt_header.block_number",
+                   "gbcs_message.gbt_header.block_control.last_block", "gbcs_message.gbt.block.count",
+                   "gbcs_message.gbt.reassembled.length"]
 
 
 def tshark_fields(pcap, config_dir, fields) -> list[dict[str, str]]:
@@ -87,14 +92,14 @@ def tshark_fields(pcap, config_dir, fields) -> list[dict[str, str]]:
     return [dict(zip(fields, line.split("\t"), strict=True)) for line in out.splitlines()]
 
 
-def test_a_whole_secmp0037_capture_dissects_cleanly_with_gbcs_whole_on_the_han(tmp_path, tshark_path):
-    """One paired SECMP0037 scenario's pcap through tshark with the capture's keys folder: timestamps never
-    go backwards (every hardware ack after the frame it answers), every inter-PAN frame carries the 64-bit
-    MAC source, and on the HAN every GBCS message travels whole in one TransferData, APS-fragmented
-    below it, so Wireshark reassembles the blocks and its GBCS dissector reads each message: no malformed
-    HAN frame.  Inter-PAN has no APS fragmentation (its APS stub has no extended header), so there a GBCS
-    message still travels in the rig's ``SEGMENT_BYTES`` segments; the first segment of each (CCS01 and its
-    response) is the only frame Wireshark calls malformed (the GBCS dissector reads one message per frame)."""
+def test_a_whole_secmp0037_capture_dissects_cleanly_with_every_gbcs_message_read(tmp_path, tshark_path):
+    """One paired SECMP0037 scenario's pcap through tshark with the capture's keys folder: no frame is
+    malformed and none carries an expert warning or error; timestamps never go backwards (every hardware
+    ack after the frame it answers); every inter-PAN frame carries the 64-bit MAC source and fits one
+    127-byte PSDU.  On the HAN every GBCS message travels whole in one TransferData, APS-fragmented below
+    it, and Wireshark reassembles the blocks; over inter-PAN (no APS fragmentation) every TransferData is
+    one GBCS GBT block (``rig.gbcs.gbt``) and Wireshark reassembles the blocks of the CCS01 and of its
+    response into the GBCS messages: its GBCS dissector reads all ten."""
     from typer.testing import CliRunner
 
     from rig.cli import app
@@ -114,18 +119,35 @@ def test_a_whole_secmp0037_capture_dissects_cleanly_with_gbcs_whole_on_the_han(t
             asked = [p for p in rows[:i] if p["wpan.frame_type"] != "0x02" and p["wpan.seq_no"] == r["wpan.seq_no"]]
             assert asked, f"ack {r['frame.number']} answers no earlier frame"
 
+    assert [r["frame.number"] for r in rows if r["_ws.malformed"]] == []
+    # expert severity: 0x00600000 warning, 0x00800000 error (notes and chats are fine)
+    assert [r["frame.number"] for r in rows if any(int(v, 0) >= 0x00600000 for v in
+                                                   r["_ws.expert.severity"].split("|") if v)] == []
+
     interpan = [r for r in rows if num(r["zbee_aps.type"]) == 3]
     assert len(interpan) >= 10 and all(r["wpan.src64"] for r in interpan)
+    assert max(int(r["frame.len"]) for r in interpan) <= pairing.INTERPAN_PSDU_BYTES
 
-    malformed = [r for r in rows if r["_ws.malformed"]]
-    assert [(num(r["zbee_aps.type"]), r["gbcs_message.grouping_header.message_code"]) for r in malformed] == [
-        (3, "0x0001"), (3, "0x0001")]                         # inter-PAN CCS01 command and response only
+    blocks = [r for r in interpan if num(r["zbee_aps.cluster"]) == pairing.TUNNEL_CLUSTER]
+    assert all(r["gbcs_message.routing_header.message_code"] == "0x0001" for r in blocks)   # each one a GBT block
+    reassembled = [r for r in blocks if r["gbcs_message.gbt.block.count"]]
+    # the CCS01 command, then the CH's response: each from all its blocks, numbered 1.. in order
+    assert [(num(r["gbcs_message.grouping_header.cra_flag"]), r["gbcs_message.grouping_header.message_code"])
+            for r in reassembled] == [(1, "0x0001"), (2, "0x0001")]
+    numbers = [int(r["gbcs_message.gbt_header.block_number"]) for r in blocks]
+    ends = [i for i, r in enumerate(blocks) if r["gbcs_message.gbt_header.block_control.last_block"] in ("1", "True")]
+    assert ends == [blocks.index(r) for r in reassembled] and ends[-1] == len(blocks) - 1
+    starts = [0, ends[0] + 1]
+    for start, end, r in zip(starts, ends, reassembled, strict=True):
+        assert numbers[start:end + 1] == list(range(1, end - start + 2)) and end > start
+        assert int(r["gbcs_message.gbt.block.count"]) == end - start + 1
+        assert int(r["gbcs_message.gbt.reassembled.length"]) > pairing.SEGMENT_BYTES
 
     han_gbcs = [(num(r["gbcs_message.grouping_header.cra_flag"]), r["gbcs_message.grouping_header.message_code"])
                 for r in rows if num(r["zbee_aps.type"]) == 0 and r["gbcs_message.grouping_header.message_code"]]
     # CCS01 for the PPMID, CS03A1 relayed to the ESME (command and response on both legs), CS03C to the GPF
     assert han_gbcs == [(1, "0x0001"), (2, "0x0001"), (1, "0x000d"), (1, "0x000d"), (2, "0x000d"),
                         (2, "0x000d"), (1, "0x00af"), (2, "0x00af")]
-    reassembled = [r for r in rows if r["gbcs_message.grouping_header.message_code"] and r["zbee_aps.fragment.count"]]
-    assert len(reassembled) == len(han_gbcs)                  # each one reassembled from APS blocks
-    assert all(int(r["zbee_aps.fragment.count"]) >= 2 for r in reassembled)
+    aps_reassembled = [r for r in rows if r["gbcs_message.grouping_header.message_code"] and r["zbee_aps.fragment.count"]]
+    assert len(aps_reassembled) == len(han_gbcs)              # each one reassembled from APS blocks
+    assert all(int(r["zbee_aps.fragment.count"]) >= 2 for r in aps_reassembled)

@@ -1,4 +1,4 @@
-"""A GBCS message cut short (its first segments, then nothing) is dropped with a reason once the CH's
+"""A GBCS message cut short (its first GBT blocks, then nothing) is dropped with a reason once the CH's
 reassembly bound passes (``REASSEMBLY_TIMEOUT_S`` after the sender's last segment, on the CH's clock) on
 the inter-PAN path; in the HAN tunnel, where each TransferData carries a whole message, a piece of one is
 dropped at once.  Nothing is executed and the sender's next message works."""
@@ -65,7 +65,7 @@ def incomplete(ch) -> list:
 async def test_truncated_interpan_message_is_dropped_message_incomplete_after_the_reassembly_timeout(ch, keys):
     ccs01 = Builder(keys).ccs01(ch.chf_id, HHT_ID, Role.HHT, INSTALL_CODE).to_bytes()
     ch.core.begin_session(HHT_ID)
-    for piece in segments(ccs01)[:-1]:                      # the last segment never comes
+    for piece in segments(ccs01)[:-1]:                      # the last block never comes
         frame = InterPanFrame(HHT_ID, 0x1234, 0xFFFF, pairing.TUNNEL_CLUSTER, pairing.SE_PROFILE, 0, True,
                               transfer(piece), b"")
         await ch._interpan(frame)
@@ -87,7 +87,7 @@ async def test_a_tunnel_transfer_that_is_not_a_whole_message_is_dropped_at_once_
     assert ch.core.handle_command(dcc.ccs01(ch.chf_id, HHT_ID, Role.HHT, INSTALL_CODE).to_bytes(), via="wan").ok
     ch.core.mark_joined(HHT_ID, 0x2002)
     command = dcc.ccs01(ch.chf_id, "00DB5A5A5A5A0B02", Role.PPMID, INSTALL_CODE).to_bytes()
-    await ch._tunnel_message(0x2002, HHT_ID, transfer(segments(command)[0]))
+    await ch._tunnel_message(0x2002, HHT_ID, transfer(command[:pairing.SEGMENT_BYTES]))
     dropped = [(e.result, e.peer, e.detail["via"]) for e in ch.events.named("ch.dropped")]
     assert dropped == [("undecodable", HHT_ID, "tunnel")]
     assert HHT_ID not in ch._han_rx and ch._rx_timers == {} and ch.events.named("ch.gbcs_received") == []

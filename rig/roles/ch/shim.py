@@ -8,7 +8,7 @@ writes the all-zero filter list so inter-PAN frames stop reaching this host.
 Inter-PAN (``_on_interpan``): ``ChCore.screen_interpan`` checks each frame against the allow-list
 (SE profile, APS unicast, cluster-specific client->server ZCL, per cluster its commands and security:
 plaintext only for Key Establishment) before it opens a session; the HHT runs CBKE
-(this side is the responder); the HHT's CCS01 arrives in APS-secured TransferData segments, decrypted
+(this side is the responder); the HHT's CCS01 arrives in GBT blocks, one per APS-secured TransferData, decrypted
 with the CBKE link key exported from the NCP, checked by ``ChCore`` (window, GBCS validation, sender),
 and answered the same way.  The device's install-code key is then imported and joining permitted.
 
