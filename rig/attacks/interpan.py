@@ -210,3 +210,37 @@ async def ke_spoofed_interleave(ctx: AttackContext) -> None:
         stop.set()
         await asyncio.gather(task, return_exceptions=True)
     ctx.saw(f"{sent} spoofed KE Initiates claiming the HHT")
+
+
+REPLAY_SUSTAIN_S = 20       # how long (CH clock) the attacker keeps replaying the HHT's Initiate
+
+
+@attack("ke_replayed_hht_certificate", family="interpan", source="ZigBee/SE",
+        expect=("ke_in_progress", "ke_rate_limited"),
+        rule="an attacker replaying a pairing HHT's own certificate (public: it is in every Initiate the HHT sends) "
+             "from the HHT's address gets no key (it lacks the HHT's private key) and holds the CH's key "
+             "establishment for that address only while it keeps transmitting, as a jammer could: once it stops, "
+             "the HHT pairs (no lasting wedge)")
+async def ke_replayed_hht_certificate(ctx: AttackContext) -> None:
+    """For REPLAY_SUSTAIN_S the attacker sends, once a second and claiming the HHT's EUI-64, an Initiate Key
+    Establishment Request carrying the HHT's own certificate (an eavesdropper has it from any earlier
+    pairing; here it is read from the HHT's dongle, as from its label); then it stops and the HHT pairs."""
+    from rig.gbcs import Message, Role
+
+    from .gbcs import pair_or_breach
+
+    hht = await ctx.legit_hht()
+    await hht.role.read_eui64()
+    cert = await hht.role.ke_engine().get_certificate(SUITE_2)
+    payload = struct.pack("<HBB", SUITE_2, 10, 10) + cert
+    ctx.allowed.devices.add(ctx.ids.hht)
+    ctx.allowed.link_keys.add(ctx.ids.hht)
+    ctx.allowed.counters[ctx.ids.keys.one(Role.ACB)] = Message.from_bytes(hht.ccs01).counter
+    for _ in range(REPLAY_SUSTAIN_S):
+        await ctx.inject(ctx.interpan_mpdu(pairing.KE_CLUSTER, ctx.zcl(0x00, payload), src=ctx.ids.hht))
+        await ctx.settle(None, 1.0)
+    keyed = [e for e in ctx.events.named("ch.cbke_interpan") if e.time >= ctx.mark_time and e.result == "ok"]
+    if keyed:
+        ctx.breach("the CH completed key establishment with an attacker replaying the HHT's certificate")
+    ctx.saw(f"{REPLAY_SUSTAIN_S} replayed Initiates claiming the HHT, then silence")
+    await pair_or_breach(ctx, hht, "after the attacker replaying its certificate stopped")
