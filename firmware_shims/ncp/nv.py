@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from rig.atomic import write_atomic
@@ -75,7 +75,12 @@ class NvState:
 
     # --- persistence --------------------------------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        # the fields as they are (json.dumps walks them; asdict's deep copy of every list and dict,
+        # once per NV save, bought nothing); NetworkTokens is the one nested dataclass
+        body = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.network is not None:
+            body["network"] = asdict(self.network)
+        return json.dumps(body, indent=1, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str, source: str = "<nv>") -> NvState:

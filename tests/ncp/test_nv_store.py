@@ -1,6 +1,9 @@
 """The emulated NV file: a save writes the tokens when they changed, and only then."""
 
-from firmware_shims.ncp.nv import NvState, NvStore
+import json
+from dataclasses import asdict
+
+from firmware_shims.ncp.nv import NetworkTokens, NvState, NvStore
 
 EUI = "00124B0000000001"
 
@@ -44,3 +47,13 @@ def test_a_store_without_a_file_keeps_its_snapshot_for_reload():
     store.save()
     store.state.boot_counter = 4
     assert store.reload().boot_counter == 3
+
+
+def test_the_file_holds_every_token_with_the_network_nested_and_reads_back_equal():
+    state = NvState(factory_eui64=EUI, network=NetworkTokens(pan_id=0x1234, channel=15),
+                    key_table=[{"eui64": "00" * 8, "key": "11" * 16, "tx": 1, "rx": 2}],
+                    address_map={"00124B0000000002": 0x4321}, ezsp_tokens={"0": "00" * 8})
+    text = state.to_json()
+    assert json.loads(text) == asdict(state)
+    assert text == json.dumps(asdict(state), indent=1, sort_keys=True)    # the layout of the file, too
+    assert NvState.from_json(text) == state
