@@ -51,3 +51,19 @@ def test_a_write_removes_dead_writers_temps_of_its_file_only_and_leaves_none_of_
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["nv.json", live.name, other.name, unrelated.name])
     assert (tmp_path / "nv.json").read_text() == "{ }\n"
+
+
+def test_scratch_dir_is_the_environment_choice_else_a_roomy_dev_shm_else_tempfiles_default(tmp_path, monkeypatch):
+    monkeypatch.setenv(atomic.ENV_SCRATCH, str(tmp_path))
+    assert atomic.scratch_dir() == str(tmp_path)
+    monkeypatch.delenv(atomic.ENV_SCRATCH)
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(atomic, "_SHM", str(shm))
+    monkeypatch.setattr(atomic, "SCRATCH_MIN_FREE", 1)
+    assert atomic.scratch_dir() == str(shm)
+    monkeypatch.setattr(atomic, "SCRATCH_MIN_FREE", 2**62)          # a 64 MB container /dev/shm, say
+    assert atomic.scratch_dir() is None
+    monkeypatch.setattr(atomic, "_SHM", str(tmp_path / "absent"))
+    monkeypatch.setattr(atomic, "SCRATCH_MIN_FREE", 1)
+    assert atomic.scratch_dir() is None
