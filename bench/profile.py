@@ -10,7 +10,7 @@ same CPU the scenarios report as ``crypto_cpu_seconds``); otherwise it belongs t
 that is neither the standard library nor zigpy (``json`` called by the NV store is the NV store's, a
 zigpy type built by the emulated NCP is the NCP's, one built by bellows is bellows'), and that frame's
 file names its share.  ``ours`` lists the shares this repository can change; the rest is the host
-stack (bellows, zigpy, serialx), asyncio's loop and other libraries.
+stack (bellows, serialx), asyncio's loop and other libraries.
 """
 
 from __future__ import annotations
