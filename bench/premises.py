@@ -56,6 +56,7 @@ def one(n: int) -> dict:
     import asyncio
 
     from rig import des
+    from rig.atomic import scratch_dir
     from rig.cputime import crypto_seconds
     from rig.premises import sim_premises
     from rig.scenarios.secmp0037 import run
@@ -70,7 +71,7 @@ def one(n: int) -> dict:
     async def main(count: int, tmp: Path):
         return await asyncio.gather(*(pair(tmp / f"p{i}") for i in range(count))), des.stats()
 
-    with tempfile.TemporaryDirectory(prefix="bench-premises-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-premises-", dir=scratch_dir()) as tmp:
         des.run(main(1, Path(tmp) / "warm"))      # imports, curve tables, first-use caches
         gc.collect()
         _reset_peak()

@@ -28,15 +28,21 @@ from typing import Any
 LOGGER = logging.getLogger(__name__)
 
 
-@dataclass(order=True)
+@dataclass(slots=True)
 class Timer:
-    """A scheduled callback; ``cancel()`` makes it a no-op."""
+    """A scheduled callback; ``cancel()`` makes it a no-op.  Timers order by (deadline, order)."""
 
     deadline: float
     order: int
     callback: Callable[..., Any] = field(compare=False)
     args: tuple = field(compare=False, default=())
     cancelled: bool = field(compare=False, default=False)
+
+    def __lt__(self, other: Timer) -> bool:
+        # the heap's only comparison, written out: dataclass(order=True) builds two tuples per call
+        if self.deadline != other.deadline:
+            return self.deadline < other.deadline
+        return self.order < other.order
 
     def cancel(self) -> None:
         self.cancelled = True

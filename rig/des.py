@@ -75,6 +75,9 @@ class DesEventLoop(asyncio.SelectorEventLoop):
         self._pty_quiet = False          # a PTY_QUIET wait found nothing since the last event
         self._probe: tuple[int, int] | None = None
         self._jobs: weakref.WeakSet[asyncio.Future] = weakref.WeakSet()
+        # transport -> (socket, our address, the peer's) for a TCP connection, None for anything else:
+        # looked up once per transport, not at every jump
+        self._tcp_ends: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._children: weakref.WeakSet = weakref.WeakSet()
         self._select = self._selector.select
         self._selector.select = self._des_select
@@ -181,9 +184,13 @@ class DesEventLoop(asyncio.SelectorEventLoop):
 
     def _hold(self) -> float | None:
         """Real seconds to wait before time may jump, or None if it may jump now."""
-        if any(not f.done() for f in self._jobs):
-            self.stats["held_job"] += 1
-            return INFLIGHT_STEP
+        if self._jobs:
+            done = [f for f in self._jobs if f.done()]
+            for f in done:
+                self._jobs.discard(f)
+            if self._jobs:
+                self.stats["held_job"] += 1
+                return INFLIGHT_STEP
         if any(t.get_returncode() is None and not t.is_closing() for t in self._children):
             self.stats["held_external"] += 1
             return 1.0              # a child process runs in real time
@@ -192,22 +199,20 @@ class DesEventLoop(asyncio.SelectorEventLoop):
         for transport in list(self._transports.values()):
             if transport.is_closing():
                 continue
-            sock = transport.get_extra_info("socket")
-            if sock is None or sock.type != socket.SOCK_STREAM:
+            end = self._tcp_ends.get(transport, _UNKNOWN)
+            if end is _UNKNOWN:
+                end = self._tcp_ends[transport] = _tcp_end(transport)
+            if end is None:
                 continue
-            if sock.family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            here, peer = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
-            if here is None or peer is None:
-                continue
-            ends[here[:2]] = transport
-            conns.append((transport, sock, peer[:2]))
+            sock, here, peer = end
+            ends[here] = (transport, sock)
+            conns.append((transport, sock, peer))
         for transport, sock, peer in conns:
             other = ends.get(peer)
             if other is None:
                 self.stats["held_external"] += 1
                 return 1.0          # a connection to another process: real pace
-            if transport.get_write_buffer_size() or self._in_flight(sock, other.get_extra_info("socket")):
+            if transport.get_write_buffer_size() or self._in_flight(sock, other[1]):
                 self.stats["held_inflight"] += 1
                 return INFLIGHT_STEP
         return None
@@ -225,6 +230,20 @@ class DesEventLoop(asyncio.SelectorEventLoop):
         sent, retrans = struct.unpack_from("QQ", out, _BYTES_SENT)
         (received,) = struct.unpack_from("Q", into, _BYTES_RECEIVED)
         return notsent > 0 or sent - retrans > received
+
+
+_UNKNOWN = object()
+
+
+def _tcp_end(transport) -> tuple[Any, tuple, tuple] | None:
+    """(socket, our address, the peer's address) of a TCP transport, or None."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    here, peer = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
+    if here is None or peer is None:
+        return None
+    return sock, here[:2], peer[:2]
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

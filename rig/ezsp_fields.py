@@ -78,14 +78,25 @@ def source_name(version: int, frame: str, field: str) -> str | None:
     return None
 
 
+@cache
+def _plan(version: int, frame: str) -> tuple[tuple[str, ...], tuple[str | None, ...]] | None:
+    """(``version``'s field names of ``frame``, the source name of each canonical field), or None when
+    one of the two tables lacks the frame: worked out once per version and frame, not per callback."""
+    if frame not in table(CANONICAL_VERSION) or frame not in table(version):
+        return None
+    return (tuple(rx_names(version, frame)),
+            tuple(source_name(version, frame, field) for field in rx_names(CANONICAL_VERSION, frame)))
+
+
 def canonical(version: int, frame: str, values) -> tuple:
     """``values`` (as bellows decoded ``frame`` in ``version``) in canonical form (see module doc)."""
-    if frame not in table(CANONICAL_VERSION) or frame not in table(version):
+    plan = _plan(version, frame)
+    if plan is None:
         return tuple(values)
-    own = dict(zip(rx_names(version, frame), values, strict=False))
+    own_names, sources = plan
+    own = dict(zip(own_names, values, strict=False))
     out = []
-    for field in rx_names(CANONICAL_VERSION, frame):
-        name = source_name(version, frame, field)
+    for name in sources:
         value = own.get(name) if name is not None else None
         if isinstance(value, (t.EmberStatus, t.EzspStatus)):
             value = t.sl_Status.from_ember_status(value)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rig import des, pairing
+from rig.atomic import scratch_dir
 from rig.cli_common import fail, output_file, write_output
 from rig.events import failed
 from rig.inventory import InventoryError
@@ -125,7 +126,7 @@ def register(app: typer.Typer) -> None:
             from rig.premises import Premises, PremisesError
             from rig.scenarios.secmp0037 import run
 
-            with tempfile.TemporaryDirectory(prefix="rig-scenario-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="rig-scenario-", dir=scratch_dir()) as tmp:
                 try:
                     label = {} if rig_spec is None else {"ppmid_b": ppmid_b, "ppmid_b_install_code": code_b}
                     backend = backend_for(rig_spec or "sim", state_dir=Path(tmp) / "nv", pcap=pcap,

@@ -72,3 +72,13 @@ async def test_a_failing_timer_does_not_stop_the_real_clock(caplog):
     await asyncio.wait_for(clock.sleep(0.01), 2)
     assert fired == ["later timer"]
     assert "a shim bug" in caplog.text
+
+
+@pytest.mark.parametrize("make", [VirtualClock, RealClock])
+async def test_timers_due_at_the_same_time_fire_in_the_order_they_were_set(make):
+    clock = make()
+    fired = []
+    for name in "abcdef":
+        clock.call_later(600 if name in "bdf" else 300, fired.append, name)
+    await clock.advance(900)
+    assert fired == ["a", "c", "e", "b", "d", "f"]

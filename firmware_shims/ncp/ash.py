@@ -20,6 +20,7 @@ import asyncio
 import binascii
 import enum
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ class AshError(Exception):
 
 
 def _randomise(data: bytes) -> bytes:
-    """XOR with the ASH LFSR sequence (seed 0x42); its own inverse."""
-    return bytes(a ^ b for a, b in zip(data, _LFSR))
+    """XOR with the ASH LFSR sequence (seed 0x42); its own inverse.  (One XOR of two integers: the
+    sequence covers MAX_PAYLOAD bytes, and a longer input is cut there, as ``zip`` would.)"""
+    n = min(len(data), MAX_PAYLOAD)
+    return (int.from_bytes(data[:n], "little") ^ int.from_bytes(_LFSR[:n], "little")).to_bytes(n, "little")
 
 
 def _lfsr(length: int) -> bytes:
@@ -77,30 +80,34 @@ def crc(data: bytes) -> bytes:
     return binascii.crc_hqx(data, 0xFFFF).to_bytes(2, "big")
 
 
+# Stuffing and unstuffing run in C (bytes.replace, re): ESCAPE first, so the escapes the other
+# replacements insert are not escaped again.
+_STUFF_ORDER = (ESCAPE,) + tuple(sorted(RESERVED - {ESCAPE}))
+_ESCAPED_PAIR = re.compile(rb"\x7d(.)", re.DOTALL)
+_UNESCAPE = {bytes((ESCAPE, b)): bytes((b ^ 0x20,)) for b in range(256)}
+
+
+def _unescape_pair(match: re.Match) -> bytes:
+    return _UNESCAPE[match[0]]
+
+
 def stuff(frame: bytes) -> bytes:
-    out = bytearray()
-    for b in frame:
-        if b in RESERVED:
-            out += bytes((ESCAPE, b ^ 0x20))
-        else:
-            out.append(b)
-    out.append(FLAG)
-    return bytes(out)
+    out = bytes(frame)
+    for b in _STUFF_ORDER:
+        if b in out:
+            out = out.replace(bytes((b,)), bytes((ESCAPE, b ^ 0x20)))
+    return out + bytes((FLAG,))
 
 
 def unstuff(data: bytes) -> bytes:
-    out, escaped = bytearray(), False
-    for b in data:
-        if escaped:
-            out.append(b ^ 0x20)
-            escaped = False
-        elif b == ESCAPE:
-            escaped = True
-        else:
-            out.append(b)
-    if escaped:
+    data = bytes(data)
+    if ESCAPE not in data:
+        return data
+    # pairs are taken left to right, so a frame ends inside an escape exactly when its run of
+    # trailing ESCAPE bytes is odd
+    if (len(data) - len(data.rstrip(b"\x7d"))) % 2:
         raise AshError("frame ends inside an escape sequence")
-    return bytes(out)
+    return _ESCAPED_PAIR.sub(_unescape_pair, data)
 
 
 # --- frames -------------------------------------------------------------------------------------
@@ -209,7 +216,18 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[bytes | AshError]:
         out: list[bytes | AshError] = []
-        for b in data:
+        # XON/XOFF are dropped wherever they are; the stream is then cut at FLAG, CANCEL and
+        # SUBSTITUTE (re.split keeps them), and the runs between are buffered whole
+        parts = _CONTROL.split(bytes(data).translate(None, _FLOW))
+        for i, part in enumerate(parts):
+            if i % 2 == 0:
+                if part and not self._discarding and not self._overflowed:
+                    self._buf += part
+                    if len(self._buf) > self.MAX_BUFFER:
+                        self._buf.clear()
+                        self._overflowed = True
+                continue
+            b = part[0]
             if b == FLAG:
                 if self._overflowed:
                     out.append(AshError("frame longer than the largest ASH frame"))
@@ -223,17 +241,14 @@ class FrameReader:
             elif b == CANCEL:
                 self._buf.clear()
                 self._discarding = self._overflowed = False
-            elif b == SUBSTITUTE:
+            else:               # SUBSTITUTE
                 self._buf.clear()
                 self._discarding = True
-            elif b in (XON, XOFF):
-                continue
-            elif not self._discarding and not self._overflowed:
-                self._buf.append(b)
-                if len(self._buf) > self.MAX_BUFFER:
-                    self._buf.clear()
-                    self._overflowed = True
         return out
+
+
+_FLOW = bytes((XON, XOFF))
+_CONTROL = re.compile(b"([" + re.escape(bytes((FLAG, CANCEL, SUBSTITUTE))) + b"])")
 
 
 # --- link ---------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ manufacturing tokens and the NV3 restored EUI-64 (an IEEE rewrite survives formi
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from rig.atomic import write_atomic
@@ -74,7 +75,12 @@ class NvState:
 
     # --- persistence --------------------------------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        # the fields as they are (json.dumps walks them; asdict's deep copy of every list and dict,
+        # once per NV save, bought nothing); NetworkTokens is the one nested dataclass
+        body = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.network is not None:
+            body["network"] = asdict(self.network)
+        return json.dumps(body, indent=1, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str, source: str = "<nv>") -> NvState:
@@ -112,6 +118,7 @@ class NvStore:
 
     def __init__(self, path: Path | None, factory_eui64: str) -> None:
         self.path = Path(path) if path else None
+        self._written: tuple[str, tuple] | None = None   # (text, the file's stat) of our last write
         if self.path and self.path.exists():
             self.state = NvState.from_json(self.path.read_text(), str(self.path))
             self._snapshot = self.state.to_json()
@@ -122,9 +129,23 @@ class NvStore:
 
     def save(self) -> None:
         text = self.state.to_json()
-        if self.path:
+        if self.path and not self._unchanged_on_disk(text):
             write_atomic(self.path, text)
+            self._written = (text, self._stat())
         self._snapshot = text
+
+    def _stat(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _unchanged_on_disk(self, text: str) -> bool:
+        """The file already holds ``text``: we wrote it last and nobody replaced it since (a save of
+        unchanged tokens then writes nothing; flash is not rewritten with what it holds either)."""
+        return self._written is not None and self._written[0] == text and self._stat() == self._written[1] \
+            and self._written[1] is not None
 
     def reload(self) -> NvState:
         """What a rebooting dongle reads back: the last saved state (unsaved RAM is lost)."""

@@ -229,6 +229,9 @@ class Stack:
         node = self.node
         local_pan = node.network.pan_id if node.state.network_up else None
         index = match_filter(node.state.mac_filters, summary, local_pan)
+        passthrough = summary.inter_pan and node.state.passthrough_flags & 0x01
+        if index is None and not passthrough:
+            return False        # most frames: no packet info built for nobody
         info = t.SlRxPacketInfo(
             sender_short_id=0xFFFE, sender_long_id=summary.src_eui or zt.EUI64(bytes(8)),
             binding_index=0xFF, address_index=0xFF, last_hop_lqi=lqi, last_hop_rssi=rssi,
@@ -239,12 +242,10 @@ class Stack:
                           legacyPassthroughType=t.EmberMacPassthroughType.MAC_PASSTHROUGH_APPLICATION,
                           packetInfo=info, lastHopLqi=lqi, lastHopRssi=rssi, messageContents=frame)
             return True
-        if summary.inter_pan and node.state.passthrough_flags & 0x01:
-            node.callback("macPassthroughMessageHandler",
-                          messageType=t.EmberMacPassthroughType.MAC_PASSTHROUGH_SE_INTERPAN, packetInfo=info,
-                          lastHopLqi=lqi, lastHopRssi=rssi, messageContents=frame)
-            return True
-        return False
+        node.callback("macPassthroughMessageHandler",
+                      messageType=t.EmberMacPassthroughType.MAC_PASSTHROUGH_SE_INTERPAN, packetInfo=info,
+                      lastHopLqi=lqi, lastHopRssi=rssi, messageContents=frame)
+        return True
 
     # scans
     def scan(self, scan_type: int, channels: list[int], duration: int) -> None:

@@ -24,6 +24,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rig.atomic import scratch_dir
 from rig.attacks.catalogue import SILENT, Attack
 from rig.attacks.context import AttackContext, CannotPlay, describe_mpdu
 from rig.inventory import InventoryError
@@ -136,7 +137,7 @@ async def run_on_backend(attack: Attack, policy: str, *, rig: str = "sim", work_
     from rig.backend import backend_for
     from rig.premises import Premises
 
-    with tempfile.TemporaryDirectory(prefix="rig-attack-", dir=work_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="rig-attack-", dir=work_dir or scratch_dir()) as tmp:
         backend = backend_for(rig, state_dir=Path(tmp) / "nv", **(label or {}))
         premises = Premises(backend, Path(tmp))
         try:

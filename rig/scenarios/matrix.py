@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rig import des, pairing
+from rig.atomic import scratch_dir
 from rig.premises import Premises, sim_premises
 from rig.scenarios.secmp0037 import ScenarioResult, ch_waits, format_duration, parse_duration, run
 
@@ -115,7 +116,7 @@ async def run_row(row: Row, work_dir: Path | None = None, pcap: Path | None = No
     if premises is not None:
         row.skipped = not_runnable(row, premises, real_waits=real_waits)
         return row if row.skipped else await _run_row_on(row, premises, real_waits=real_waits)
-    with tempfile.TemporaryDirectory(prefix="rig-matrix-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rig-matrix-", dir=scratch_dir()) as tmp:
         try:
             premises = await sim_premises(Path(work_dir or tmp), pcap=pcap)
         except Exception as exc:  # noqa: BLE001 - a crashed row is reported, not raised

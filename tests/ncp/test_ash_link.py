@@ -184,3 +184,92 @@ def test_a_host_that_goes_away_leaves_nothing_queued_and_the_next_host_must_rese
     assert host.delivered == []
     host.send(Rst())
     assert host.frames() == [RstAck(code=ash.ResetCode.SOFTWARE)]
+
+
+# --- the C-speed byte paths against the byte-at-a-time reading of UG101 they replaced ----------
+
+def _reference_stuff(frame: bytes) -> bytes:
+    out = bytearray()
+    for b in frame:
+        out += bytes((ash.ESCAPE, b ^ 0x20)) if b in ash.RESERVED else bytes((b,))
+    return bytes(out + bytes((ash.FLAG,)))
+
+
+def _reference_unstuff(data: bytes) -> bytes | str:
+    out, escaped = bytearray(), False
+    for b in data:
+        if escaped:
+            out.append(b ^ 0x20)
+            escaped = False
+        elif b == ash.ESCAPE:
+            escaped = True
+        else:
+            out.append(b)
+    return "ends inside an escape" if escaped else bytes(out)
+
+
+def _reference_feed(state: dict, data: bytes) -> list:
+    out = []
+    for b in data:
+        if b == ash.FLAG:
+            if state["overflowed"]:
+                out.append("overflow")
+            elif state["buf"] and not state["discarding"]:
+                out.append(_reference_unstuff(bytes(state["buf"])))
+            state["buf"].clear()
+            state["discarding"] = state["overflowed"] = False
+        elif b == ash.CANCEL:
+            state["buf"].clear()
+            state["discarding"] = state["overflowed"] = False
+        elif b == ash.SUBSTITUTE:
+            state["buf"].clear()
+            state["discarding"] = True
+        elif b in (ash.XON, ash.XOFF):
+            continue
+        elif not state["discarding"] and not state["overflowed"]:
+            state["buf"].append(b)
+            if len(state["buf"]) > ash.FrameReader.MAX_BUFFER:
+                state["buf"].clear()
+                state["overflowed"] = True
+    return out
+
+
+def _reference_randomise(data: bytes) -> bytes:
+    seq, r = bytearray(), 0x42
+    for _ in range(ash.MAX_PAYLOAD):
+        seq.append(r)
+        r = (r >> 1) ^ 0xB8 if r & 1 else r >> 1
+    return bytes(a ^ b for a, b in zip(data, seq))
+
+
+# bytes drawn mostly from the reserved ones, so escapes, flags and cancels meet in every order
+_wire_byte = st.one_of(st.sampled_from(sorted(ash.RESERVED)), st.integers(0, 255))
+_wire = st.lists(_wire_byte, max_size=700).map(bytes)
+
+
+@settings(max_examples=scaled(300), deadline=None)
+@given(_wire)
+def test_stuffing_unstuffing_and_randomising_give_the_bytes_of_the_byte_at_a_time_reading(data):
+    assert ash.stuff(data) == _reference_stuff(data)
+    expected = _reference_unstuff(data)
+    if isinstance(expected, str):
+        with pytest.raises(ash.AshError, match="inside an escape"):
+            ash.unstuff(data)
+    else:
+        assert ash.unstuff(data) == expected
+        assert ash.unstuff(bytearray(data)) == expected
+    assert ash._randomise(data) == _reference_randomise(data)
+
+
+@settings(max_examples=scaled(300), deadline=None)
+@given(st.lists(_wire, min_size=1, max_size=6))
+def test_frame_reader_cuts_any_stream_in_any_chunks_as_the_byte_at_a_time_reading(chunks):
+    reader = ash.FrameReader()
+    state = {"buf": bytearray(), "discarding": False, "overflowed": False}
+    for chunk in chunks:
+        got = ["overflow" if isinstance(x, ash.AshError) and "longer" in str(x)
+               else "ends inside an escape" if isinstance(x, ash.AshError) else x
+               for x in reader.feed(chunk)]
+        assert got == _reference_feed(state, chunk)
+    assert bytes(reader._buf) == bytes(state["buf"])
+    assert (reader._discarding, reader._overflowed) == (state["discarding"], state["overflowed"])
