@@ -696,7 +696,7 @@ class ChShim:
             if held is not None:
                 self.events.emit("CH", "ch.gbcs_released", "ok" if sent else "send_failed", peer=eui,
                                  remaining=remaining, held_s=round(self.clock.now() - held.held_at, 3),
-                                 **{k: v for k, v in _describe(message).items() if k != "hex"})
+                                 **_describe(message))
             return
         if is_gbcs(body):
             whole = self._reassemble(self._han_rx, "tunnel", eui, body)
