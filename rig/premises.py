@@ -28,6 +28,7 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rig import pairing
 from rig.events import EventLog
 from rig.gbcs import KeyStore, Role, create_test_store
 from rig.zigbee.install_code import link_key_from_code
@@ -180,9 +181,10 @@ class Premises:
     def has_gsme(self) -> bool:
         return self.backend.has_role("gsme")
 
-    async def gsme(self, ch, *, wake_s: float | None = None) -> tuple[object, str]:
+    async def gsme(self, ch, *, wake_s: float | None = pairing.GSME_WAKE_S) -> tuple[object, str]:
         """The GSME, read from its dongle as an installer reads its label, commissioned by the DCC (a CCS01
         over the WAN into ``ch``'s log, device type GSME) and powered on; returns ``(shim, join status)``.
+        ``wake_s``: its wake period (None: it wakes only at power-on and when its button is pressed).
         Its Entity ID must be the key store's GSME (``PremisesError`` otherwise)."""
         import zigpy.types as zt
 
@@ -212,7 +214,7 @@ class Premises:
                                 f"{', '.join(ids.keys.ids(Role.GSME)) or 'missing'}")
         ids.gsme, ids.install_codes[eui] = eui, code
         shim = GsmeShim(ezsp, MeterCore("GSME", Device.from_store(ids.keys, eui), CounterStore(), builder, self.events),
-                        self.clock, self.events, **({} if wake_s is None else {"wake_s": wake_s}))
+                        self.clock, self.events, wake_s=wake_s)
         await ch.add_from_wan(builder.ccs01(ids.chf, eui, Role.GSME, code).to_bytes())
         status = await shim.power_on(int(ch.channel), ch.pan_id, eui_obj(ids.gpf, zt.ExtendedPanId),
                                      ids.link_key(eui), ids.gpf)

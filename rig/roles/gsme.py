@@ -3,7 +3,7 @@
 ``GsmeShim.power_on`` joins the SM HAN as a sleepy end device with the GSME's install-code key (the DCC
 put it in the CHF device log with a CCS01 over the WAN, ``rig.premises.Premises.gsme``), runs CBKE with
 the CH, opens its own tunnel to the CHF (the CH never opens one to a GSME) and wakes once; from then on
-it wakes every ``wake_s`` (``rig.pairing.GSME_WAKE_S``), and when its button is pressed
+it wakes every ``wake_s`` (``rig.pairing.GSME_WAKE_S``; None: never by itself), and when its button is pressed
 (``press_button``: an installer joining a PPMID to it does not wait half an hour).  A wake (``wake``):
 
 1. PUT: its Metering attributes (CurrentSummationDelivered) as a Report Attributes frame, the GPF's mirror;
@@ -42,7 +42,8 @@ class GsmeShim:
     """A GSME on its own dongle, driven through EZSP."""
 
     def __init__(self, ezsp, core: MeterCore, clock: Clock, events: EventLog, *, reading: int = 8642,
-                 wake_s: float = pairing.GSME_WAKE_S) -> None:
+                 wake_s: float | None = pairing.GSME_WAKE_S) -> None:
+        """``wake_s`` None: no periodic wake (only at power-on and when its button is pressed)."""
         self.ezsp = ezsp
         self.core = core
         self.clock = clock
@@ -100,7 +101,7 @@ class GsmeShim:
 
     # --- waking ---------------------------------------------------------------------------------
     def _schedule(self) -> None:
-        if not self._closed:
+        if not self._closed and self.wake_s is not None:
             self._timer = self.clock.call_later(self.wake_s, self._wake_due)
 
     def _wake_due(self) -> None:
