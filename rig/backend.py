@@ -39,7 +39,8 @@ SIM_ROLES = ROLES     # every role an inventory may name (rig.inventory.limits),
 
 # The EUI-64s an emulated factory gives each role's dongle (the GBCS test store's defaults for the CH's
 # GPF and the ESME; the dual-address PPMID's identities A and B); any other role gets a random one.
-SIM_EUI64S = {"ch": "0052494700000002", "esme": "0052494700000003", "ppmid": "00DB5A5A5A5A0A01"}
+SIM_EUI64S = {"ch": "0052494700000002", "esme": "0052494700000003", "gsme": "0052494700000004",
+              "ppmid": "00DB5A5A5A5A0A01"}
 SIM_PPMID_B = "00DB5A5A5A5A0B02"
 
 
@@ -74,6 +75,14 @@ class RigBackend:
     def eui64s(self, role: str) -> tuple[str, ...]:
         """The EUI-64s (16 hex, big-endian) ``role``'s dongle is expected to use; () if unknown."""
         return ()
+
+    def has_role(self, role: str) -> bool:
+        """Whether this bench has a dongle for ``role`` (an optional one such as the GSME's)."""
+        inventory = getattr(self, "inventory", None)
+        try:
+            return inventory is not None and inventory.has_role(role)
+        except Exception:  # noqa: BLE001 - an inventory not made yet (labgrid before ready) has none
+            return False
 
     async def manufacture(self, roles) -> None:
         """Give new dongles what a factory flashes (EUI-64, install code, CBKE certificate).  Real
@@ -147,6 +156,9 @@ class SimBackend(RigBackend):
             self.dongle(role)
             self.urls.update(await self.lab.start([role], transport=self.transport))
         return self.urls[role]
+
+    def has_role(self, role: str) -> bool:
+        return role in SIM_ROLES            # emulated on demand
 
     def eui64s(self, role: str) -> tuple[str, ...]:
         if role not in self.lab.dongles:

@@ -52,6 +52,14 @@ MESSAGES: dict[str, tuple[str | None, str]] = {
     "ppmid.esme_report": ("ESME report", RECEIVED),
     "meter.read_answered": ("read response", SENT),
     "ppmid.esme_read": ("read response", RECEIVED),
+    "gsme.tunnel": ("tunnel request", SENT),
+    "ch.gbcs_released": (None, SENT),             # a held command, in the GET-RESPONSE to a sleepy GSME
+    "gsme.gbcs_received": (None, RECEIVED),
+    "gsme.gbcs_put": (None, SENT),                # its response, PUT
+    "gsme.mirror_put": ("mirror update (PUT)", SENT),
+    "gpf.mirror_updated": ("mirror update (PUT)", RECEIVED),
+    "gpf.read_answered": ("gas read response", SENT),
+    "ppmid.gas_read": ("gas read response", RECEIVED),
 }
 
 #: What a step's result says when it is a success.

@@ -124,6 +124,24 @@ SM HAN
 * PPMID <-> ESME data: ZCL Metering (0x0702) Read Attributes of CurrentSummationDelivered (0x0000)
   sent directly on the HAN; a meter answers only a partner joined by a CS03 command, others get a
   Default Response NOT_AUTHORIZED (0x7E) [I].
+* The GSME behind the GPF [C: SL comms-hub-function.c, gbcs-device-log.h; gbcs.md §7], ``SLEEPY_PROTOCOL``:
+  a device-log entry of a ``SLEEPY_DEVICE_TYPES`` type (the GSME) is sleepy.  It joins the SM HAN as a
+  sleepy end device (``GSME_NODE_TYPE``), runs CBKE with the CH and opens its tunnel to the CHF itself
+  (the CH never requests one to a GSME).  A GBCS command for it is not relayed: the CHF holds it
+  (``SLEEPY_QUEUE_SIZE`` messages in all, each for at most ``SLEEPY_QUEUE_TIMEOUT_S``; RAM, gone at CH
+  power-on and when the device leaves the log) until the GSME asks.  Tunnel data from a sleepy device
+  starts with a header byte: ``TUNNEL_GET`` (the GSME asks), answered ``TUNNEL_GET_RESPONSE`` ‖ messages
+  still held (u8) ‖ the oldest held message (or nothing); ``TUNNEL_PUT`` ‖ data: a GBCS message (its
+  response, routed back to the tunnel the command came from, as any device's) or [I] a mirror update: the
+  ZCL Report Attributes frame of its Metering server (SE meter mirroring; GBCS wraps GPF data in GBZ,
+  which the rig does not model [U]).  The GPF answers Metering reads from that mirror, only to a
+  partner it joined by CS03 (others: Default Response NOT_AUTHORIZED, as the ESME) [I].
+  The GSME wakes every ``GSME_WAKE_S`` [I: real GSMEs wake on a supplier-set schedule, U]: it PUTs its
+  reading, then GETs until nothing is held, executing each command and PUTting its response; a GET not
+  answered within ``RESPONSE_TIMEOUT_S`` ends the wake.  The EZSP ``pollForData`` it sends after a GET
+  is what a real sleepy end device needs for its parent's indirect queue; the emulated NCP's air has no
+  indirect transmission (every joined receiver listens) [I].  An HHT waits ``SLEEPY_RESPONSE_TIMEOUT_S``
+  for the response of a command to a sleepy device (its next wake, then the way back).
 * The GPF runs in-process inside the CH shim, on the CH's radio, as in a real CH: the CH dongle's EUI-64
   is the GPF Entity ID = the Extended PAN ID (gbcs.md §8 [C]); the CHF has its own Entity ID (not a radio
   address).  GBCS for the GPF is executed by the CH host without a radio hop [I].
@@ -206,6 +224,32 @@ CMD_REQUEST_TUNNEL_RESPONSE = 0x00  # server -> client
 CMD_TRANSFER_DATA_C2S = 0x02
 CMD_TRANSFER_DATA_S2C = 0x01
 
+# the sleepy GSME behind the GPF (module docstring; SL comms-hub-function's tunnel-manager header values)
+SLEEPY_DEVICE_TYPES = frozenset({DeviceType.GSME})     # [C: SL gbcs-device-log.h IsSleepyType]
+TUNNEL_GET = 0x01                  # GSME -> CHF: give me a held message
+TUNNEL_GET_RESPONSE = 0x02         # CHF -> GSME: 02 ‖ messages still held (u8) ‖ one message or nothing
+TUNNEL_PUT = 0x03                  # GSME -> CHF: 03 ‖ a GBCS message or a mirror update
+
+
+class SleepyStep(NamedTuple):
+    name: str
+    sender: str                    # "gsme" or "chf"
+    body: str                      # what follows the header
+    answer: int | None             # the header the CHF answers with (None: no answer)
+
+
+#: GET / GET-RESPONSE / PUT as Silicon Labs' comms-hub-function serves a sleepy device [C]
+SLEEPY_PROTOCOL = {
+    TUNNEL_GET: SleepyStep("GET", "gsme", "nothing", TUNNEL_GET_RESPONSE),
+    TUNNEL_GET_RESPONSE: SleepyStep("GET-RESPONSE", "chf", "remaining u8, then one held GBCS message or nothing", None),
+    TUNNEL_PUT: SleepyStep("PUT", "gsme", "a GBCS message, or a ZCL Report Attributes mirror update [I]", None),
+}
+GBCS_FIRST_BYTES = frozenset({0xDD, 0xDF})   # General-Ciphering / General-Signing: a PUT carrying GBCS
+SLEEPY_QUEUE_SIZE = 8              # messages the CHF holds for sleepy devices, all together [I]
+SLEEPY_QUEUE_TIMEOUT_S = 24 * 60 * 60   # [C: SL DEFAULT_SLEEPY_MSG_TIMEOUT_SEC]; then dropped (0x809D event)
+GSME_WAKE_S = 30 * 60              # [I] the rig GSME's wake period
+GSME_NODE_TYPE = 4                 # EmberNodeType SLEEPY_END_DEVICE
+
 
 class InterPanAllowed(NamedTuple):
     commands: frozenset[int]
@@ -235,6 +279,7 @@ NCP_RECOVERY_DELAY_S = 1.0         # the CH's/ESME's pause before reconnecting a
 NCP_RECOVERY_ATTEMPTS = 5          # its reconnection attempts before it reports ch.ncp_lost_for_good [I]
 NCP_RECOVERY_RETRY_S = 2.0         # between those attempts [I]
 RESPONSE_TIMEOUT_S = 5.0           # a GBCS response through inter-PAN or the tunnel
+SLEEPY_RESPONSE_TIMEOUT_S = GSME_WAKE_S + 2 * RESPONSE_TIMEOUT_S   # a sleepy device's response [I]
 INTERPAN_ANSWER_TIMEOUT_S = 2.0    # the HHT's patience for the CH's first inter-PAN answer (KE Initiate) [I]
 PERMIT_JOIN_S = 254
 HAN_CHANNEL = 15

@@ -12,8 +12,9 @@ catalogue and the tests use.  It
   its install code and any host-held CBKE certificate come from the PPMID's label
   (``backend.label("ppmid")``);
 * creates (or reuses) the GBCS test key store in ``work_dir/keys``;
-* builds the roles: the CH program (:meth:`ch`), the ESME commissioned and joined (:meth:`esme`), an
-  HHT (:meth:`hht`), the dual-address PPMID (:meth:`ppmid`), and any further dongle a test asks for
+* builds the roles: the CH program (:meth:`ch`), the ESME commissioned and joined (:meth:`esme`), the
+  GSME likewise where the bench has a ``gsme`` dongle (:meth:`gsme`; set up on first use, so a premises
+  without one is as before), an HHT (:meth:`hht`), the dual-address PPMID (:meth:`ppmid`), and any further dongle a test asks for
   (:meth:`open` — a second HHT, an attacker that injects raw frames).
 
 On emulation the backend first plays the factory floor (``backend.manufacture``): each dongle gets its
@@ -27,6 +28,7 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rig import pairing
 from rig.events import EventLog
 from rig.gbcs import KeyStore, Role, create_test_store
 from rig.zigbee.install_code import link_key_from_code
@@ -47,6 +49,7 @@ class Identities:
     hht: str
     ppmid: str
     install_codes: dict[str, bytes] = field(default_factory=dict)
+    gsme: str | None = None     # set once the GSME is commissioned (Premises.gsme)
     host_credentials: dict[str, dict] = field(default_factory=dict)   # CBKE tokens the host holds (identity B)
 
     def link_key(self, entity: str) -> bytes:
@@ -254,6 +257,46 @@ class Premises:
                                      ids.link_key(ids.esme), ids.gpf)
         return shim, status
 
+    def has_gsme(self) -> bool:
+        return self.backend.has_role("gsme")
+
+    async def gsme(self, ch, *, wake_s: float | None = pairing.GSME_WAKE_S) -> tuple[object, str]:
+        """The GSME, read from its dongle as an installer reads its label, commissioned by the DCC (a CCS01
+        over the WAN into ``ch``'s log, device type GSME) and powered on; returns ``(shim, join status)``.
+        ``wake_s``: its wake period (None: it wakes only at power-on and when its button is pressed).
+        Its Entity ID must be the key store's GSME (``PremisesError`` otherwise)."""
+        import zigpy.types as zt
+
+        from rig.gbcs import CounterStore, Device
+        from rig.roles.ezsp_role import EzspRole
+        from rig.roles.gsme import GsmeShim
+        from rig.roles.meters import MeterCore
+        from rig.zigbee.eui64 import eui_obj
+
+        if not self.has_gsme():
+            raise PremisesError("this bench has no gsme dongle (inventory role gsme)")
+        ids, builder = self.ids, self.builder
+        await self.backend.manufacture(("gsme",))
+        ezsp = await self.open("gsme")
+        reader = EzspRole("premises/gsme", ezsp, self.clock, self.events)     # open() factory-reset it on hardware
+        try:
+            eui = await reader.read_eui64()
+            code = await reader.read_install_code()
+        finally:
+            reader.detach()
+        if code is None:
+            raise PremisesError(f"the gsme dongle ({eui}) has no MFG_INSTALLATION_CODE token")
+        if ids.keys.ids(Role.GSME) != [eui]:
+            raise PremisesError(f"the gsme dongle is {eui} but the key store's GSME is "
+                                f"{', '.join(ids.keys.ids(Role.GSME)) or 'missing'}")
+        ids.gsme, ids.install_codes[eui] = eui, code
+        shim = GsmeShim(ezsp, MeterCore("GSME", Device.from_store(ids.keys, eui), CounterStore(), builder, self.events),
+                        self.clock, self.events, wake_s=wake_s)
+        await ch.add_from_wan(builder.ccs01(ids.chf, eui, Role.GSME, code).to_bytes())
+        status = await shim.power_on(int(ch.channel), ch.pan_id, eui_obj(ids.gpf, zt.ExtendedPanId),
+                                     ids.link_key(eui), ids.gpf)
+        return shim, status
+
     def ccs01_for_hht(self) -> bytes:
         """The CCS01 a supplier gives the HHT (identity A) for its own pairing."""
         ids = self.ids
@@ -268,19 +311,21 @@ class Premises:
                    ccs01=ccs01 if ccs01 is not None else self.ccs01_for_hht(), name=name)
 
     async def ppmid(self):
-        """The dual-address PPMID, preloaded with the DCC's bundle (CCS01 for B, CS03A1 → ESME, CS03C → GPF)."""
+        """The dual-address PPMID, preloaded with the DCC's bundle (CCS01 for B, CS03A1 → ESME, CS03C → GPF,
+        and with a commissioned GSME the gas-side join CS03A1 → GSME)."""
         from rig.gbcs import generate_bundle
         from rig.roles.ppmid import DualAddressPpmid
 
         ids = self.ids
         ccs01_a = self.ccs01_for_hht()          # requested first: its counter is older than the bundle's
         bundle = generate_bundle(ids.keys, ids.ppmid, ids.install_codes[ids.ppmid], chf=ids.chf, esme=ids.esme,
-                                 gpf=ids.gpf, builder=self.builder)
+                                 gpf=ids.gpf, builder=self.builder, gsme=ids.gsme, gas=ids.gsme is not None)
         return DualAddressPpmid(await self.open("ppmid"), self.clock, self.events, identity_a=ids.hht,
                                 identity_b=ids.ppmid, install_code_a=ids.install_codes[ids.hht],
                                 install_code_b=ids.install_codes[ids.ppmid], ccs01_a=ccs01_a,
                                 bundle=[e.gbcs for e in bundle.entries],
-                                credentials_b=ids.host_credentials.get(ids.ppmid))
+                                credentials_b=ids.host_credentials.get(ids.ppmid),
+                                sleepy=[ids.gsme] if ids.gsme else [])
 
 
 async def sim_premises(work_dir: Path | str, *, pcap: Path | str | None = None, transport: str = "tcp",

@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         expect: Annotated[str | None, typer.Option(help="paired or refused: exit 1 if the outcome differs")] = None,
         transport: Annotated[str, typer.Option(help="how the emulated dongles are reached: tcp or pty")] = "tcp",
         rig_spec: Annotated[str | None, typer.Option("--rig", help="real dongles: an inventory PATH.yaml or labgrid:ENV.yaml "
-                                                     "(roles ch, esme, ppmid); default: emulated dongles")] = None,
+                                                     "(roles ch, esme, ppmid; gsme if it has one); default: emulated dongles")] = None,
         ppmid_b: Annotated[str, typer.Option(help="with --rig: the PPMID's second EUI-64 (identity B)")] = "00DB5A5A5A5A0B02",
         ppmid_b_install_code: Annotated[str | None, typer.Option(help="with --rig: identity B's install code (hex)")] = None,
         ezsp_version: Annotated[int | None, typer.Option(help="emulated dongles' EZSP version (13: EmberZNet 7.4, "

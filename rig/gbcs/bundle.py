@@ -272,12 +272,29 @@ def _srv(name: str, critical: bool) -> str:
     return variants[0] if critical or len(variants) == 1 else variants[1]
 
 
+def ka_credential(keys: KeyStore, entity: str) -> bytes:
+    """What a GSME <-> PPMID join carries of the partner's key agreement key [I]: the DER of its KA
+    certificate when the store holds one, else of its KA public key (SubjectPublicKeyInfo; the rig's test
+    store holds bare keys).  GBCS carries the partner's Device Security Credentials certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    path = keys.path / f"{entity_id(entity)}.ka.pub.pem"
+    if path.exists() and b"BEGIN CERTIFICATE" in path.read_bytes():
+        return x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(serialization.Encoding.DER)
+    return keys.public_key(entity, "ka").public_bytes(serialization.Encoding.DER,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def generate_bundle(keys: KeyStore, ppmid: str, install_code: bytes, *, chf: str | None = None,
-                    esme: str | None = None, gpf: str | None = None, join_timeout: int = 90,
-                    builder: Builder | None = None) -> Bundle:
+                    esme: str | None = None, gpf: str | None = None, gsme: str | None = None, gas: bool = True,
+                    join_timeout: int = 90, builder: Builder | None = None) -> Bundle:
     """The commands a DCC returns for pairing ``ppmid`` locally, in delivery order:
     CCS01 to the CHF (CV2, 8.11), CS03A1 to the ESME (critical, CV6, 8.7.1), CS03C to the GPF
-    (non-critical ACB-signed, CV2, 8.7.2)."""
+    (non-critical ACB-signed, CV2, 8.7.2) and, with ``gas`` (a premises with a gas meter), the gas-side
+    join GBCS requires for a PPMID: CS03A1 to the GSME (critical, CV6, 8.7.1), carrying the PPMID's KA
+    credential (``ka_certificate``: only a GSME <-> PPMID join carries one, gbcs.md §5).  It goes last:
+    the GSME is sleepy and answers only at its next wake (``rig.pairing.SLEEPY_PROTOCOL``)."""
     b = builder or Builder(keys)
     chf, esme, gpf = chf or keys.one(Role.CHF), esme or keys.one(Role.ESME), gpf or keys.one(Role.GPF)
     ppmid = entity_id(ppmid)
@@ -286,5 +303,11 @@ def generate_bundle(keys: KeyStore, ppmid: str, install_code: bytes, *, chf: str
         (b.join("CS03A1", esme, ppmid, DeviceType.PPMID, critical=True), 6, _srv("CS03A1", True)),
         (b.join("CS03C", gpf, ppmid, DeviceType.PPMID, critical=False), 2, _srv("CS03C", False)),
     ]
+    described = f"CHF {chf}, ESME {esme}, GPF {gpf}"
+    if gas:
+        gsme = gsme or keys.one(Role.GSME)
+        steps.append((b.join("CS03A1", gsme, ppmid, DeviceType.PPMID, critical=True,
+                             ka_certificate=ka_credential(keys, ppmid)), 6, _srv("CS03A1", True)))
+        described += f", GSME {gsme}"
     entries = [BundleEntry(m.to_bytes(), cv, srv, source="generated") for m, cv, srv in steps]
-    return Bundle(entries, f"local pairing of PPMID {ppmid}: CHF {chf}, ESME {esme}, GPF {gpf}").ordered()
+    return Bundle(entries, f"local pairing of PPMID {ppmid}: {described}").ordered()

@@ -228,10 +228,14 @@ def bundle_generate(
     install_code: Annotated[str, typer.Option(help="PPMID install code, hex, without CRC.")],
     join_timeout: Annotated[int, typer.Option(help="CCS01 join timeout (minutes).")] = 90,
     duis_dir: Annotated[Path | None, typer.Option(help="Also write each command as a DUIS response here.")] = None,
+    gas: Annotated[bool, typer.Option(help="Include the gas-side join (CS03A1 → GSME); --no-gas for an "
+                                           "electricity-only premises.")] = True,
 ) -> None:
-    """Make the bundle a DCC would return for pairing a PPMID locally (CCS01, CS03A1 → ESME, CS03C → GPF)."""
+    """Make the bundle a DCC would return for pairing a PPMID locally (CCS01, CS03A1 → ESME, CS03C → GPF,
+    CS03A1 → GSME)."""
     try:
-        bundle = generate_bundle(KeyStore(keys), ppmid, ic.parse_hex(install_code), join_timeout=join_timeout)
+        bundle = generate_bundle(KeyStore(keys), ppmid, ic.parse_hex(install_code), join_timeout=join_timeout,
+                                 gas=gas)
     except (ValueError, KeyStoreError) as e:
         _fail(str(e))
     bundle.save(out)

@@ -28,7 +28,7 @@ class Range:
 
 # --- the table ----------------------------------------------------------------------------------
 #   name                        limit                                       checked in
-ROLES = ("ch", "hht", "ppmid", "esme", "gpf", "sniffer", "hht2", "attacker")                # dongle role, rig: ROLE
+ROLES = ("ch", "hht", "ppmid", "esme", "gpf", "gsme", "sniffer", "hht2", "attacker")        # dongle role, rig: ROLE
 FLOW_CONTROLS = ("none", "software", "hardware")                          # flow_control
 URL_SCHEMES = ("socket", "tcp", "rfc2217")                                # port (a URL), sniffer.url
 SER2NET_PROTOCOLS = ("rfc2217", "raw")                                    # NetworkSerialPort protocol

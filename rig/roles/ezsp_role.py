@@ -813,20 +813,22 @@ class EzspRole:
         return t.sl_Status.from_ember_status(args[0])
 
     async def join(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, *,
-                   trust_center: str | None = None, attempts: int = pairing.JOIN_ATTEMPTS) -> str:
+                   trust_center: str | None = None, attempts: int = pairing.JOIN_ATTEMPTS,
+                   node_type: int = t.EmberNodeType.ROUTER) -> str:
         """``join_once`` up to ``attempts`` times (a lost beacon, association or key transport is the air's
         doing, and a real joiner tries again); the last status."""
         for attempt in range(1, attempts + 1):
             status = await self.join_once(channel, pan_id, extended_pan_id, install_code_key,
-                                          trust_center=trust_center)
+                                          trust_center=trust_center, node_type=node_type)
             if status == "ok" or attempt == attempts:
                 return status
             self.emit("role.join_retry", status, attempt=attempt)
         return status
 
     async def join_once(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, *,
-                        trust_center: str | None = None) -> str:
-        """Join as a router with the install-code link key; returns 'ok' or the failure status name.
+                        trust_center: str | None = None, node_type: int = t.EmberNodeType.ROUTER) -> str:
+        """Join as a router (or ``node_type``: the GSME is a sleepy end device) with the install-code link
+        key; returns 'ok' or the failure status name.
 
         The initial security state names only documented bits (``JOIN_SECURITY``): the key is a
         preconfigured (install-code) key and the network key must come encrypted with it.  With
@@ -844,7 +846,7 @@ class EzspRole:
         waiter = asyncio.ensure_future(self.wait_for_callback(
             "stackStatusHandler", lambda *a: self._network_status(*a) != t.sl_Status.ZIGBEE_NETWORK_OPENED,
             pairing.JOIN_TIMEOUT_S, "stackStatusHandler after joinNetwork"))
-        (status,) = await self.ezsp.joinNetwork(nodeType=t.EmberNodeType.ROUTER, parameters=t.EmberNetworkParameters(
+        (status,) = await self.ezsp.joinNetwork(nodeType=t.EmberNodeType(node_type), parameters=t.EmberNetworkParameters(
             extendedPanId=extended_pan_id, panId=pan_id, radioTxPower=8, radioChannel=channel, joinMethod=0,
             nwkManagerId=0, nwkUpdateId=0, channels=t.Channels.ALL_CHANNELS))
         if t.sl_Status.from_ember_status(status) != t.sl_Status.OK:

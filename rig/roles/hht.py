@@ -159,17 +159,21 @@ class Hht:
             raise RoleError("tunnel_refused", "no RequestTunnelResponse from the CH") from None
         role.emit("hht.tunnel", peer="CH", tunnel_id=self.tunnel_id)
 
-    async def deliver(self, commands: list[bytes] | Bundle) -> list[bytes]:
+    async def deliver(self, commands: list[bytes] | Bundle, *, sleepy: frozenset[str] | set[str] = frozenset()) -> list[bytes]:
         """Send each GBCS command (raw bytes, or a loaded ``rig.gbcs.Bundle``) through the tunnel in order;
-        return the responses."""
+        return the responses.  A command for a device in ``sleepy`` (the GSME: the CHF holds it until the
+        device wakes) is given ``SLEEPY_RESPONSE_TIMEOUT_S`` for its response."""
         if isinstance(commands, Bundle):
             commands = [entry.gbcs for entry in commands.entries]
+        sleepy = {s.upper() for s in sleepy}
         responses = []
         for command in commands:
-            responses.append(await self.send_gbcs(command))
+            timeout = (pairing.SLEEPY_RESPONSE_TIMEOUT_S if Message.from_bytes(command).recipient in sleepy
+                       else pairing.RESPONSE_TIMEOUT_S)
+            responses.append(await self.send_gbcs(command, timeout=timeout))
         return responses
 
-    async def send_gbcs(self, command: bytes) -> bytes:
+    async def send_gbcs(self, command: bytes, *, timeout: float = pairing.RESPONSE_TIMEOUT_S) -> bytes:
         role = self.role
         fut = self._expect(command)
         for piece in han_transfers(command):
@@ -177,7 +181,7 @@ class Hht:
             if not await role.send_zcl(0x0000, pairing.TUNNEL_CLUSTER, zcl, encrypt=True):
                 raise RoleError("tunnel_send_failed", "TransferData not delivered to the CH")
         role.emit("hht.gbcs_sent", peer="CH", **_info(command))
-        response = await self._await_response(fut, f"response to {_info(command)['use_case']}")
+        response = await self._await_response(fut, f"response to {_info(command)['use_case']}", timeout)
         role.emit("hht.gbcs_response", peer="CH", **_info(response))
         return response
 
@@ -191,9 +195,9 @@ class Hht:
         fut = self._responses[counter] = asyncio.get_running_loop().create_future()
         return fut
 
-    async def _await_response(self, fut: asyncio.Future, what: str) -> bytes:
+    async def _await_response(self, fut: asyncio.Future, what: str, timeout: float = pairing.RESPONSE_TIMEOUT_S) -> bytes:
         try:
-            return await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, what)
+            return await self.clock.wait_for(fut, timeout, what)
         except TimeoutError:
             self.role.emit("hht.no_response", "no_response", what=what)
             raise RoleError("no_response", what) from None

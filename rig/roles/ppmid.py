@@ -2,14 +2,16 @@
 
 Phase 1 (identity A, the factory EUI-64): acts as an HHT (``rig.roles.hht.Hht``): pairs with the CH
 over inter-PAN with its own CCS01, joins the SM HAN, and delivers the DCC's bundle for identity B:
-CCS01 (B into the CHF device log), CS03A1 (ESME joins B), CS03C (GPF joins B).  Then it leaves.
+CCS01 (B into the CHF device log), CS03A1 (ESME joins B), CS03C (GPF joins B) and, on a premises with
+a gas meter, CS03A1 to the GSME (held by the CHF until the sleepy GSME wakes: ``sleepy``).  Then it leaves.
 
 Switch: identity B's EUI-64 goes into the NCP's rewritable NV3 token (``write_custom_eui64``, what
 ``rig write-eui64`` does) and the NCP is reset: it comes back as B.
 
 Phase 2 (identity B): joins with B's install-code key (the CH admits it because B is in its log),
 waits for the ESME's first report (the ESME, CS03A1 initiator, makes first contact) and reads the
-ESME's meter reading (``exchange_with_esme``).  A one-dongle dual-address PPMID holds one CBKE
+ESME's meter reading (``exchange_with_esme``); gas data it reads from the GPF on the CH
+(``read_gas``), which answers from what the GSME last put in its mirror.  A one-dongle dual-address PPMID holds one CBKE
 certificate in the NCP (MFG_CBKE_283K1_DATA is write-once, its subject is identity A), so identity B's
 certificate and key (``credentials_b``, a CBKE token) are held by the host: B runs CBKE with the CH
 after joining with that host-side engine, and the agreed link key is imported as the NCP's trust-centre link key
@@ -39,7 +41,7 @@ ATTR_CURRENT_SUMMATION = Metering.AttributeDefs.current_summ_delivered.id
 class DualAddressPpmid:
     def __init__(self, ezsp, clock: Clock, events: EventLog, *, identity_a: str, identity_b: str,
                  install_code_a: bytes, install_code_b: bytes, ccs01_a: bytes, bundle: list[bytes],
-                 credentials_b: dict | None = None) -> None:
+                 credentials_b: dict | None = None, sleepy: list[str] | tuple[str, ...] = ()) -> None:
         self.ezsp = ezsp
         self.clock = clock
         self.events = events
@@ -48,6 +50,7 @@ class DualAddressPpmid:
         self.ccs01_a = ccs01_a
         self.bundle = bundle
         self.credentials_b = credentials_b
+        self.sleepy = frozenset(s.upper() for s in sleepy)
         self.hht: Hht | None = None
         self.role_b: EzspRole | None = None
         self.responses: list[bytes] = []
@@ -62,7 +65,7 @@ class DualAddressPpmid:
                        name="PPMID/A")
         await self.hht.power_on(gpf_entity_id)
         self.network = self.hht.network
-        self.responses = await self.hht.deliver(self.bundle)
+        self.responses = await self.hht.deliver(self.bundle, sleepy=self.sleepy)
         await self.hht.leave()
         self.hht.role.detach()
         return self.responses
@@ -109,21 +112,35 @@ class DualAddressPpmid:
                 role.emit("ppmid.esme_read", "esme_never_reported", peer=esme_id)
                 raise RoleError("esme_never_reported", "the ESME did not contact the PPMID") from None
         nwk, eui = self.esme
+        return await self._read_summation(nwk, eui, "esme", "ppmid.esme_read")
+
+    async def read_gas(self) -> int:
+        """Read the gas meter's CurrentSummationDelivered from the GPF, which has no radio of its own (it
+        answers on the CH's, NWK 0x0000) and answers from its mirror of what the GSME put; returns the
+        value or raises RoleError."""
+        return await self._read_summation(0x0000, "GPF", "gpf", "ppmid.gas_read")
+
+    async def _read_summation(self, nwk: int, eui: str, who: str, event: str) -> int:
+        role = self.role_b
         zcl = role.zcl(GeneralCommand.Read_Attributes, struct.pack("<H", ATTR_CURRENT_SUMMATION), direction=0,
                        cluster_specific=False)
         seq = ZclHeader.decode(zcl).seq
         fut = self._reads[seq] = asyncio.get_running_loop().create_future()
         await role.send_zcl(nwk, pairing.METERING_CLUSTER, zcl)
         try:
-            answer: ZclHeader = await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, "the ESME's read response")
+            answer: ZclHeader = await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, f"the {who.upper()}'s read response")
         except TimeoutError:
-            role.emit("ppmid.esme_read", "no_response", peer=eui)
-            raise RoleError("esme_no_response", "no answer to Read Attributes") from None
+            role.emit(event, "no_response", peer=eui)
+            raise RoleError(f"{who}_no_response", "no answer to Read Attributes") from None
         if answer.command_id == GeneralCommand.Default_Response:
-            role.emit("ppmid.esme_read", "refused_by_esme", peer=eui, status=f"0x{answer.payload[1]:02X}")
-            raise RoleError("refused_by_esme", f"Default Response status 0x{answer.payload[1]:02X}")
+            role.emit(event, f"refused_by_{who}", peer=eui, status=f"0x{answer.payload[1]:02X}")
+            raise RoleError(f"refused_by_{who}", f"Default Response status 0x{answer.payload[1]:02X}")
+        if len(answer.payload) < 10 or answer.payload[2] != 0:
+            status = f"0x{answer.payload[2]:02X}" if len(answer.payload) > 2 else "none"
+            role.emit(event, f"{who}_attribute_unavailable", peer=eui, status=status)
+            raise RoleError(f"{who}_attribute_unavailable", f"Read Attributes status {status}")
         value = int.from_bytes(answer.payload[4:10], "little")
-        role.emit("ppmid.esme_read", peer=eui, value=value)
+        role.emit(event, peer=eui, value=value)
         return value
 
     def _on_incoming(self, cb) -> None:

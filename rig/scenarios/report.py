@@ -14,7 +14,7 @@ from rig.gbcs import Message, decode_payload
 from rig.gbcs.usecases import DeviceType
 from rig.scenarios.secmp0037 import ScenarioResult, format_duration, format_time
 
-LANES = ("scenario", "CH", "GPF", "PPMID/A", "PPMID/B", "ESME")
+LANES = ("scenario", "CH", "GPF", "PPMID/A", "PPMID/B", "ESME", "GSME")
 LANE_W, ROW_H, LEFT, TOP = 170, 24, 110, 40
 OK_COLOR, BAD_COLOR = "#222", "#c0392b"
 
@@ -121,6 +121,20 @@ def sequence_svg(result: ScenarioResult) -> str:
     return "".join(out)
 
 
+def _gas_read(result: ScenarioResult) -> str:
+    """What the PPMID read of the gas meter (the GPF's answer from the GSME's mirror), or why not."""
+    if "GSME" not in result.identities:
+        return "no GSME on this premises"
+    reads = [s for s in result.steps if s["name"] == "ppmid.gas_read"]
+    if not reads:
+        return "not read"
+    last = reads[-1]
+    if last["result"] != "ok":
+        return f"failed: {html.escape(last['result'])}"
+    return (f"{html.escape(str(last['detail'].get('value')))} (CurrentSummationDelivered, from the GSME "
+            f"{html.escape(result.identities['GSME'])} via the GPF's mirror) at {format_time(last['time'])}")
+
+
 def _text(value) -> str:
     """A cell: escaped, and ``-`` for a value that is not there (never "None")."""
     return "-" if value is None or value == "" else html.escape(str(value))
@@ -199,6 +213,7 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top;font-size:12px}}
 <tr><th>PPMID powered on at</th><td>{format_duration(result.ppmid_delay)} after CH power-on</td></tr>
 <tr><th>CH power cycle at</th><td>{'none' if result.ch_power_cycle_at is None else format_duration(result.ch_power_cycle_at)}</td></tr>
 <tr><th>identities</th><td>{html.escape(', '.join(f'{k} {v}' for k, v in result.identities.items()))}</td></tr>
+<tr><th>gas read</th><td>{_gas_read(result)}</td></tr>
 <tr><th>capture</th><td>{html.escape(result.pcap or 'none')}</td></tr>
 <tr><th>real time</th><td>{result.real_seconds:.1f} s</td></tr></table>
 <h2>Checks</h2><ul>{checks or '<li>none</li>'}</ul>

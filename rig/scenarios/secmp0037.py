@@ -4,11 +4,13 @@
 
 1. the CH powers on (HAN formed, inter-PAN open; ``gbcs`` closes it after 60 min);
 2. the DCC has commissioned the ESME (a CCS01 over the WAN); the ESME joins and runs CBKE with the CH;
+   the GSME likewise (where the bench has one), as a sleepy end device behind the GPF;
 3. the clock advances by ``ppmid_delay`` (the CH is power-cycled at ``ch_power_cycle_at`` if that comes
    first: the window reopens, HHT entries go);
 4. the PPMID powers on as identity A (HHT): scan, CBKE + CCS01 over inter-PAN, join, CBKE, tunnel, and
-   delivers the bundle for identity B (CCS01, CS03A1 to the ESME, CS03C to the GPF), then leaves;
-5. it switches to identity B, joins, and reads the ESME;
+   delivers the bundle for identity B (CCS01, CS03A1 to the ESME, CS03C to the GPF, CS03A1 to the GSME:
+   held by the CHF until the GSME wakes), then leaves;
+5. it switches to identity B, joins, reads the ESME, and reads gas data from the GPF (the GSME's mirror);
 6. a later CH power cycle (``ch_power_cycle_at`` after the pairing) removes identity A; B keeps working;
 7. the clock runs to 18 h after A's entry: A is gone from the log, B stays and still reads the ESME.
 
@@ -182,6 +184,7 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
     # 2. the ESME, commissioned by the DCC
     esme, esme_status = await premises.esme(ch)
     step("scenario.esme_commissioned", esme_status)
+    gsme = await _gsme_power_on(premises, ch, step)
     log_before = ch.log_snapshot()
 
     # 3. time passes
@@ -202,6 +205,7 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
         await ppmid.switch_identity()
         await ppmid.phase2()
         await ppmid.exchange_with_esme(ids.esme)
+        await _read_gas(ppmid, gsme, checks)
     except Exception as exc:     # a RoleError, or bellows failing on a link that is gone (re-raised otherwise)
         lost = link_lost(ppmid.ezsp)
         if not isinstance(exc, RoleError) and lost is None:
@@ -236,6 +240,8 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
         check("log_has_hht_and_ppmid", lambda: ids.hht in log and ids.ppmid in log)
         checks["esme_accepts_ppmid"] = ids.ppmid in esme.core.partners
         check("gpf_accepts_ppmid", lambda: ids.ppmid in ch.gpf.partners)
+        if gsme is not None:
+            checks["gsme_accepts_ppmid"] = ids.ppmid in gsme.core.partners
         # 6. a CH power cycle after the pairing
         if pc is not None and pc > ppmid_delay:
             await advance_to(pc)
@@ -262,8 +268,12 @@ async def run(premises: Premises, *, policy: str, ppmid_delay: float, ch_power_c
                             not_checked, external, log_before or [], log_after_pairing or [], ch.log_snapshot() or [],
                             str(premises.pcap) if premises.pcap else None,
                             identities={"CHF": ids.chf, "GPF": ids.gpf, "ESME": ids.esme, "PPMID/A": ids.hht,
-                                        "PPMID/B": ids.ppmid}, clock_origin=events.origin)
+                                        "PPMID/B": ids.ppmid, **({"GSME": ids.gsme} if gsme else {})},
+                            clock_origin=events.origin)
     await esme.close()
+    if gsme is not None:
+        await gsme.close()
+        await premises.disconnect(gsme.ezsp)
     for ezsp in (ppmid.ezsp, esme.role.ezsp):
         await premises.disconnect(ezsp)
     await ch.power_off()
@@ -280,3 +290,36 @@ async def _reads(ppmid: DualAddressPpmid, esme_id: str) -> bool:
     except RoleError:
         return False
 
+
+
+# --- the gas side (issue 14 item 5): the GSME behind the GPF ----------------------------------------------
+async def _gsme_power_on(premises: Premises, ch, step):
+    """The GSME, commissioned by the DCC like the ESME and powered on with it (None: no gsme dongle).
+    The installer presses its button once the CHF holds a command for it (the PPMID's gas-side join):
+    at its own pace (``rig.pairing.GSME_WAKE_S``) the GSME would fetch it long after identity B's
+    join permission (``PERMIT_JOIN_S``) has lapsed [I].  Here it wakes only then and at power-on: a
+    periodic wake falling inside the scenario's clock jumps (``Clock.advance`` fires the frames'
+    timeouts before the emulated radios deliver them, on a loaded machine) fails for the rig's own
+    reasons, not the CH's (its periodic wake is tested in ``tests/roles/test_gsme.py``)."""
+    if not premises.has_gsme():
+        return None
+    gsme, status = await premises.gsme(ch, wake_s=None)
+    step("scenario.gsme_commissioned", status)
+
+    def installer(event) -> None:
+        if event.name == "ch.gbcs_held" and event.peer == premises.ids.gsme:
+            step("scenario.gsme_button")
+            gsme.press_button()
+    premises.events.listeners.append(installer)
+    return gsme
+
+
+async def _read_gas(ppmid: DualAddressPpmid, gsme, checks: dict[str, bool]) -> None:
+    """After pairing, identity B reads gas data; the GPF answers from the GSME's last PUT."""
+    if gsme is None:
+        return
+    try:
+        value = await ppmid.read_gas()
+    except RoleError:
+        value = None
+    checks["ppmid_reads_gas"] = value == gsme.reading

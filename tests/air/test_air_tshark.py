@@ -145,9 +145,12 @@ def test_a_whole_secmp0037_capture_dissects_cleanly_with_every_gbcs_message_read
 
     han_gbcs = [(num(r["gbcs_message.grouping_header.cra_flag"]), r["gbcs_message.grouping_header.message_code"])
                 for r in rows if num(r["zbee_aps.type"]) == 0 and r["gbcs_message.grouping_header.message_code"]]
-    # CCS01 for the PPMID, CS03A1 relayed to the ESME (command and response on both legs), CS03C to the GPF
+    # CCS01 for the PPMID, CS03A1 relayed to the ESME (command and response on both legs), CS03C to the GPF,
+    # CS03A1 for the GSME: to the CH, held, handed over in a GET-RESPONSE (02 nn header), the GSME's response
+    # PUT (03 header) and relayed back: Wireshark takes the sleepy header and dissects the message behind it
     assert han_gbcs == [(1, "0x0001"), (2, "0x0001"), (1, "0x000d"), (1, "0x000d"), (2, "0x000d"),
-                        (2, "0x000d"), (1, "0x00af"), (2, "0x00af")]
+                        (2, "0x000d"), (1, "0x00af"), (2, "0x00af"),
+                        (1, "0x000d"), (1, "0x000d"), (2, "0x000d"), (2, "0x000d")]
     aps_reassembled = [r for r in rows if r["gbcs_message.grouping_header.message_code"] and r["zbee_aps.fragment.count"]]
     assert len(aps_reassembled) == len(han_gbcs)              # each one reassembled from APS blocks
     assert all(int(r["zbee_aps.fragment.count"]) >= 2 for r in aps_reassembled)

@@ -58,9 +58,10 @@ def check_ch_state(result: ScenarioResult, premises: Premises) -> DeviceLog:
     log = DeviceLog(path)                          # the CH's next power-on: it parses, temps cleared
     assert not [p for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.")]
     ids = premises.ids
-    known = {ids.esme, ids.hht, ids.ppmid}
+    known = {ids.esme, ids.hht, ids.ppmid} | ({ids.gsme} if ids.gsme else set())
     assert set(log.entries) <= known, set(log.entries) - known
     assert ids.esme in log                          # commissioned by the DCC: no fault removes it
+    assert ids.gsme is None or ids.gsme in log      # likewise the GSME
     for eui, entry in log.entries.items():
         assert entry.link_key.upper() == ids.link_key(eui).hex().upper(), f"{eui}: not its install-code key"
         assert entry.join_state in ("registered", "joined")

@@ -128,8 +128,8 @@ def test_raw_files(dcc, tmp_path):
 def test_generator_makes_a_deliverable_bundle(store, tmp_path):
     bundle = generate_bundle(store, PPMID, INSTALL_CODE)
     assert [(e.use_case.name, e.command_variant, e.service_reference_variant) for e in bundle.entries] == [
-        ("CCS01", 2, "8.11"), ("CS03A1", 6, "8.7.1"), ("CS03C", 2, "8.7.2")]
-    targets = [Role.CHF, Role.ESME, Role.GPF]
+        ("CCS01", 2, "8.11"), ("CS03A1", 6, "8.7.1"), ("CS03C", 2, "8.7.2"), ("CS03A1", 6, "8.7.1")]
+    targets = [Role.CHF, Role.ESME, Role.GPF, Role.GSME]
     for entry, role in zip(bundle.entries, targets, strict=True):
         result = validate(entry.gbcs, Device.from_store(store, store.one(role)), CounterStore())
         assert result.ok, result
@@ -145,3 +145,22 @@ def test_bundle_load_errors(tmp_path):
     (tmp_path / "y.json").write_text('{"format": "something else"}')
     with pytest.raises(BundleError, match="not a secmp0037-rig"):
         Bundle.load(tmp_path / "y.json")
+
+
+def test_the_gas_side_join_carries_the_ppmids_ka_key_and_goes_last(store):
+    """GBCS joins a PPMID to the GSME as well (CS03A1, critical); only a GSME <-> PPMID join carries the
+    partner's KA credential, and the GSME (sleepy) is asked last."""
+    from cryptography.hazmat.primitives import serialization
+
+    bundle = generate_bundle(store, PPMID, INSTALL_CODE)
+    last = bundle.entries[-1]
+    assert last.message.recipient == store.one(Role.GSME) and last.use_case.name == "CS03A1"
+    result = validate(last.gbcs, Device.from_store(store, store.one(Role.GSME)), CounterStore())
+    assert result.ok, result
+    want = store.public_key(PPMID, "ka").public_bytes(serialization.Encoding.DER,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert bytes(result.payload["ka_certificate"]) == want
+    assert all(not validate(e.gbcs, Device.from_store(store, e.message.recipient), CounterStore()).payload
+               .get("ka_certificate") for e in bundle.entries[1:-1])
+    electricity_only = generate_bundle(store, PPMID, INSTALL_CODE, gas=False)
+    assert [e.message.recipient for e in electricity_only.entries] == [e.message.recipient for e in bundle.entries[:-1]]

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from rig.gbcs.bundle import BundleEntry, duis_response_xml
 from rig.gbcs.cli import register
+from rig.gbcs.keystore import DEFAULT_IDS
 from rig.gbcs.usecases import DeviceType, Role
 
 runner = CliRunner()
@@ -141,10 +142,17 @@ def test_keystore_and_bundle_commands(app, tmp_path):
     result = run(app, "gbcs", "bundle", "generate", out, "--keys", keys, "--ppmid", PPMID,
                  "--install-code", INSTALL_CODE.hex(), "--duis-dir", duis)
     assert result.exit_code == 0, result.output
-    assert [c["use_case"] for c in json.loads(out.read_text())["commands"]] == ["CCS01", "CS03A1", "CS03C"]
+    commands = json.loads(out.read_text())["commands"]
+    assert [c["use_case"] for c in commands] == ["CCS01", "CS03A1", "CS03C", "CS03A1"]   # the last: the GSME's
+    assert [c["recipient"] for c in commands][1::2] == [DEFAULT_IDS[Role.ESME], DEFAULT_IDS[Role.GSME]]
     xml_files = sorted(duis.iterdir())
     assert [p.name for p in xml_files] == ["01_CCS01_CV2_DUIS.XML", "02_CS03A1_CV6_DUIS.XML",
-                                           "03_CS03C_CV2_DUIS.XML"]
+                                           "03_CS03C_CV2_DUIS.XML", "04_CS03A1_CV6_DUIS.XML"]
+    no_gas = tmp_path / "no-gas.json"
+    result = run(app, "gbcs", "bundle", "generate", no_gas, "--keys", keys, "--ppmid", PPMID,
+                 "--install-code", INSTALL_CODE.hex(), "--no-gas")
+    assert result.exit_code == 0, result.output
+    assert [c["use_case"] for c in json.loads(no_gas.read_text())["commands"]] == ["CCS01", "CS03A1", "CS03C"]
 
     imported = tmp_path / "imported.json"
     result = run(app, "gbcs", "bundle", "import", imported, *xml_files[1:], xml_files[0])  # CCS01 goes first

@@ -78,7 +78,7 @@ MISTAKES = {
     "EUI-64 written as a number": ("dongles:\n" + GOOD_CH + "    eui64: 1234567812345678\n", 5, "dongles.ch.eui64",
                                    "not 16 hex digits"),
     "bad role enum": ("dongles:\n  ch:\n    port: tcp://127.0.0.1:4000\n    role: coordinator\n", 4,
-                      "dongles.ch.role", "'coordinator' is not one of ch, hht, ppmid, esme, gpf, sniffer"),
+                      "dongles.ch.role", "'coordinator' is not one of ch, hht, ppmid, esme, gpf, gsme, sniffer"),
     "bad flow control enum": ("dongles:\n" + GOOD_CH + "    flow_control: rtscts\n", 5, "dongles.ch.flow_control",
                               "'rtscts' is not one of none, software, hardware"),
     "bad baudrate": ("dongles:\n" + GOOD_CH + "    baudrate: fast\n", 5, "dongles.ch.baudrate", "not an integer"),

@@ -139,9 +139,9 @@ def test_one_arrow_per_message_even_when_both_ends_log_it(paired):
     # the pairing, as it happens: the HHT identity's commands go to the CH, the answers come back to it
     assert drawn[("CCS01 command", "PPMID/A", "CH")] == 2          # over inter-PAN, then in the tunnel
     assert drawn[("CCS01 response", "CH", "PPMID/A")] == 2
-    assert drawn[("CS03A1 command", "PPMID/A", "CH")] == 1
+    assert drawn[("CS03A1 command", "PPMID/A", "CH")] == 2          # the ESME's, then the GSME's (gas side)
     assert drawn[("CS03A1 command", "CH", "ESME")] == 1            # the CH relays it to the ESME
-    assert drawn[("CS03A1 response", "CH", "PPMID/A")] == 1
+    assert drawn[("CS03A1 response", "CH", "PPMID/A")] == 2
     assert drawn[("CS03C command", "PPMID/A", "CH")] == 1 and drawn[("CS03C response", "CH", "PPMID/A")] == 1
     assert drawn[("join", "ESME", "CH")] == 1 and drawn[("join", "PPMID/A", "CH")] == 1
     assert drawn[("join", "PPMID/B", "CH")] == 1
@@ -149,8 +149,13 @@ def test_one_arrow_per_message_even_when_both_ends_log_it(paired):
     assert drawn[("leave", "PPMID/A", "CH")] == 1
     # nothing points backwards: no command from the CH to the PPMID, no response from the PPMID to the CH
     assert not [m for m in drawn if m[0].endswith("command") and m[1:] == ("CH", "PPMID/A")]
-    assert not [m for m in drawn if re.fullmatch(r"C?CS\w+ response", m[0]) and m[1] != "CH"]
+    assert not [m for m in drawn if re.fullmatch(r"C?CS\w+ response", m[0]) and m[1] not in ("CH", "GSME")]
     assert drawn[("read response", "ESME", "PPMID/B")] == 2                # at pairing and at the end
+    # the gas side: the CHF hands the held join to the GSME at its wake, the GSME PUTs the response back,
+    # the GSME PUTs its reading to the GPF's mirror, and the GPF answers B's gas read from it
+    assert drawn[("CS03A1 command", "CH", "GSME")] == 1 and drawn[("CS03A1 response", "GSME", "CH")] == 1
+    assert drawn[("mirror update (PUT)", "GSME", "GPF")] == 1
+    assert drawn[("gas read response", "GPF", "PPMID/B")] == 1
 
 
 def test_steps_that_are_not_messages_are_dots_on_their_actors_lane(paired):

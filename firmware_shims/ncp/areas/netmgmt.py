@@ -15,6 +15,7 @@ from .base import Area
 #: EmberZNet's default beacon classification (sl_zigbee_beacon_classification_params: min RSSI -40 dBm
 #: [I], mask 0: no prioritisation)
 BEACON_CLASSIFICATION = {"minRssiForReceivingPkts": -40, "beaconClassificationMask": 0}
+POLL_S = 0.01           # [I] a data request and its MAC ack
 
 
 class NetworkManagementArea(Area):
@@ -97,6 +98,10 @@ class NetworkManagementArea(Area):
             return {"status": "NETWORK_DOWN"}
         if self.network.node_type not in (3, 4):               # only end devices poll their parent
             return {"status": "INVALID_STATE"}
+        # the poll's outcome follows the answer, as EmberZNet's pollCompleteHandler does; [I] the emulated
+        # air has no indirect queue (a parent's frames reach a joined end device at once), so the parent
+        # never has data waiting: MAC_NO_DATA.  Only a single poll (interval 0) is emulated.
+        self.clock.call_later(POLL_S, lambda: self.callback("pollCompleteHandler", status="MAC_NO_DATA"))
         return {"status": "OK"}
 
     def cmd_sendLinkPowerDeltaRequest(self, p):

@@ -17,6 +17,11 @@ CBKE with the CH, open a GB-HRGP tunnel (only devices in the log), and send GBCS
 are executed by ``ChCore``; for the GPF by the GPF's ``MeterCore`` in-process; for another device
 relayed down the CH's tunnel to it, whose response returns to the tunnel the command came from.
 
+A sleepy device (the GSME, ``rig.pairing.SLEEPY_DEVICE_TYPES``) is served as Silicon Labs'
+comms-hub-function serves it (``rig.roles.ch.gpf``): a command for it is held, not relayed, until its
+GET; its PUTs carry its responses (routed like any) and its mirror updates, from which the GPF answers
+its partners' Metering reads.
+
 Nothing is dropped silently: a refusal is the event ``ch.refused`` (ChCore's, or the relay's here), a
 frame or message the CH discards without deciding anything (not SE, malformed ZCL, a cluster it does not
 serve, a segment that does not fit, an unsolicited response) is ``ch.dropped``; the result names the
@@ -31,6 +36,7 @@ import os
 import struct
 
 import bellows.types as t
+from zigpy.zcl.foundation import GeneralCommand
 from zigpy.zdo.types import ZDOCmd
 
 from rig import pairing
@@ -48,6 +54,7 @@ from rig.zigbee.zcl import ZclHeader
 
 from .core import ChCore, Refusal
 from .devicelog import DeviceLog, DeviceLogEntry
+from .gpf import GasMirror, HeldMessage, SleepyQueue, get_response, is_gbcs, split_sleepy
 
 _Sec = t.EmberInitialSecurityBitmask
 #: The trust centre's initial security when it forms the SM HAN (EmberInitialSecurityBitmask names).
@@ -88,6 +95,9 @@ class ChShim:
                            on_refused=self._refused_by_core, on_session_evicted=self._forget_interpan_peer)
         self.gpf = MeterCore("GPF", Device.from_store(keys, self.gpf_id),
                              CounterStore.load(os.path.join(state_dir, "gpf-counters.json")), builder, events)
+        self.sleepy = SleepyQueue(clock, events, on_expired=self._sleepy_expired)   # host RAM (SL's plugin)
+        self.mirror = GasMirror()
+        self._mirror_reported: dict | None = None
         self.role: EzspRole | None = None
         self.ezsp = None
         self.pan_id = 0
@@ -172,8 +182,12 @@ class ChShim:
         role.on_lost.append(self._ncp_lost)
         await role.read_eui64()
         removed = self.core.power_on() if power_on else []
-        await role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER], [pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER]),
-                           device_id=0x0500)
+        if power_on:                    # held messages and the mirror are RAM: gone with the power
+            self.sleepy.clear()
+            self.mirror.clear()
+            self._mirror_reported = None
+        await role.prepare(([pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER, pairing.METERING_CLUSTER],
+                            [pairing.KE_CLUSTER, pairing.TUNNEL_CLUSTER]), device_id=0x0500)
         # joins only with a key from an install code (a CHF device-log entry), never the well-known key;
         # no unsecured rejoins (the booted NCP's default allows them)
         await role.set_trust_center_policy(t.EzspDecisionBitmask.ALLOW_JOINS
@@ -281,6 +295,8 @@ class ChShim:
             self.clock.call_later(min(wait, pairing.INTERPAN_SESSION_MAX_S) + 0.001, self._window_closed)
 
     def _removed(self, entry: DeviceLogEntry) -> None:
+        for held in self.sleepy.drop(entry.eui64):     # SL: a device gone from the log loses what was held
+            self._forget_held(held, "device_left_log")
         if self.role is not None:
             self._spawn(self._make_leave(entry))
 
@@ -498,6 +514,9 @@ class ChShim:
             self._spawn(self._han_ke_message(nwk, eui, zcl))
         elif aps.clusterId == pairing.TUNNEL_CLUSTER:
             self._spawn(self._tunnel_message(nwk, eui, zcl))
+        elif aps.clusterId == pairing.METERING_CLUSTER and zcl.frame_type == 0 and zcl.direction == 0 \
+                and zcl.command_id == GeneralCommand.Read_Attributes:
+            self._spawn(self._gpf_read(nwk, eui, zcl))
         else:
             self._drop("cluster_not_served", eui, via="han", cluster=f"{int(aps.clusterId):04X}")
 
@@ -562,6 +581,9 @@ class ChShim:
             if self.core.may_tunnel(eui) is not None:       # reported by ChCore (ch.refused)
                 return
             (tunnel_id,) = struct.unpack_from("<H", zcl.payload)
+            if zcl.direction == 0 and self._is_sleepy(eui):
+                await self._sleepy_data(nwk, eui, tunnel_id, zcl.payload[2:])
+                return
             whole = self._reassemble(self._han_rx, "tunnel", eui, zcl.payload[2:])
             if whole is None:
                 return
@@ -593,6 +615,9 @@ class ChShim:
             target = self.core.log.get(recipient or "")
             if target is None or target.nwk is None or target.join_state != "joined":
                 self._refuse(Refusal("recipient_not_on_han", f"{recipient} is not a joined device in the log"), eui)
+                return
+            if target.device_type in pairing.SLEEPY_DEVICE_TYPES:
+                self._hold(target, data, info, (nwk, eui, tunnel_id))
                 return
             while len(self._pending) >= pairing.RELAY_MAX_PENDING:     # oldest first: dicts keep order
                 (device, counter), (_n, waiting, _t) = next(iter(self._pending.items()))
@@ -632,3 +657,76 @@ class ChShim:
         self.events.emit("CH", "ch.gbcs_relayed", peer=origin_eui, **info)
         await self._send_tunnel(nwk, origin_eui, pairing.CMD_TRANSFER_DATA_S2C, tunnel_id, data, 1)
 
+
+    # --- the sleepy GSME behind the GPF (rig.pairing SLEEPY_PROTOCOL, rig.roles.ch.gpf) -------------------
+    def _is_sleepy(self, eui: str) -> bool:
+        entry = self.core.log.get(eui)
+        return entry is not None and entry.device_type in pairing.SLEEPY_DEVICE_TYPES
+
+    def _hold(self, target: DeviceLogEntry, data: bytes, info: dict, origin: tuple[int, str, int]) -> None:
+        """A command for a sleepy device waits at the CHF until the device GETs it; its response (a PUT)
+        goes back to ``origin``'s tunnel."""
+        refusal = self.sleepy.hold(target.eui64, data)
+        if refusal is not None:
+            self._refuse(refusal, origin[1])
+            return
+        while len(self._pending) >= pairing.RELAY_MAX_PENDING:     # oldest first, as for a relay
+            (device, counter), (_n, waiting, _t) = next(iter(self._pending.items()))
+            del self._pending[(device, counter)]
+            self._drop("relay_evicted", waiting, via="tunnel", recipient=device, counter=counter)
+        self._pending[(target.eui64, info["counter"])] = origin
+        self.events.emit("CH", "ch.gbcs_held", peer=target.eui64, held=self.sleepy.pending(target.eui64),
+                         **{k: v for k, v in info.items() if k != "hex"})
+
+    def _forget_held(self, held: HeldMessage, why: str) -> None:
+        info = _describe(held.data)
+        origin = self._pending.pop((held.eui64, info.get("counter")), None)
+        self._drop(why, held.eui64, via="tunnel", use_case=info.get("use_case"),
+                   waiting=origin[1] if origin else None)
+
+    def _sleepy_expired(self, held: HeldMessage) -> None:
+        self._forget_held(held, "sleepy_message_expired")
+
+    async def _sleepy_data(self, nwk: int, eui: str, tunnel_id: int, data: bytes) -> None:
+        """Tunnel data from a sleepy device: GET (answered with a held message), PUT (its GBCS response or
+        a mirror update); anything else is dropped, named."""
+        split = split_sleepy(data)
+        if split is None or pairing.SLEEPY_PROTOCOL[split[0]].sender != "gsme":
+            self._drop("sleepy_header_unknown", eui, via="tunnel", header=f"{data[:1].hex() or 'none'}")
+            return
+        header, body = split
+        if header == pairing.TUNNEL_GET:
+            held, remaining = self.sleepy.take(eui)
+            message = held.data if held is not None else b""
+            sent = await self._send_tunnel(nwk, eui, pairing.CMD_TRANSFER_DATA_S2C, tunnel_id,
+                                           get_response(remaining, message), 1)
+            if held is not None:
+                self.events.emit("CH", "ch.gbcs_released", "ok" if sent else "send_failed", peer=eui,
+                                 remaining=remaining, held_s=round(self.clock.now() - held.held_at, 3),
+                                 **_describe(message))
+            return
+        if is_gbcs(body):
+            whole = self._reassemble(self._han_rx, "tunnel", eui, body)
+            if whole is not None:
+                await self._gbcs_response_from_device(eui, whole)
+            return
+        refusal = self.mirror.update(eui, body, self.clock.now())
+        if refusal is not None:
+            self._drop(refusal.reason, eui, via="tunnel", detail=refusal.detail)
+            return
+        values = {f"{attr:04X}": value for attr, (_type, value) in self.mirror.attributes.items()}
+        if values != self._mirror_reported:        # an event only when the data changed
+            self._mirror_reported = values
+            self.events.emit("GPF", "gpf.mirror_updated", peer=eui, attributes=values)
+
+    async def _gpf_read(self, nwk: int, eui: str, zcl: ZclHeader) -> None:
+        """A Metering read to the CH's endpoint: the GPF answers its CS03-joined partners from the mirror."""
+        authorized = eui in self.gpf.partners
+        answer = self.mirror.read_answer(zcl, authorized=authorized)
+        if not authorized:
+            self.events.emit("GPF", "gpf.read_refused", "not_joined_partner", peer=eui)
+        else:
+            values = {f"{a:04X}": self.mirror.attributes[a][1] for a in self.mirror.attributes}
+            self.events.emit("GPF", "gpf.read_answered", "ok" if values else "mirror_empty", peer=eui,
+                             values=values, source=self.mirror.source)
+        await self.role.send_zcl(nwk, pairing.METERING_CLUSTER, answer.encode(), encrypt=eui in self._secure)
