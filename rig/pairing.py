@@ -208,6 +208,7 @@ NCP_RECOVERY_DELAY_S = 1.0         # the CH's/ESME's pause before reconnecting a
 NCP_RECOVERY_ATTEMPTS = 5          # its reconnection attempts before it reports ch.ncp_lost_for_good [I]
 NCP_RECOVERY_RETRY_S = 2.0         # between those attempts [I]
 RESPONSE_TIMEOUT_S = 5.0           # a GBCS response through inter-PAN or the tunnel
+ESME_READ_ATTEMPTS = 3             # the PPMID's Read Attributes to the ESME, RESPONSE_TIMEOUT_S apart [I]
 INTERPAN_ANSWER_TIMEOUT_S = 2.0    # the HHT's patience for the CH's first inter-PAN answer (KE Initiate) [I]
 PERMIT_JOIN_S = 254
 HAN_CHANNEL = 15

@@ -100,7 +100,12 @@ class DualAddressPpmid:
                 raise RoleError("ppmid_cbke_failed", result.reason.value)
 
     async def exchange_with_esme(self, esme_id: str) -> int:
-        """Read the ESME's CurrentSummationDelivered; returns the value or raises RoleError."""
+        """Read the ESME's CurrentSummationDelivered; returns the value or raises RoleError.
+
+        A read that gets no answer within ``RESPONSE_TIMEOUT_S`` is sent again, up to
+        ``pairing.ESME_READ_ATTEMPTS`` reads in all (an ESME whose NCP reset or whose host link dropped is
+        back ``NCP_RECOVERY_DELAY_S`` and a reconnection later; a PPMID polls its meter, it does not
+        give up on one lost read).  An answer to any of the reads counts."""
         role = self.role_b
         if self.esme is None:
             try:
@@ -109,16 +114,30 @@ class DualAddressPpmid:
                 role.emit("ppmid.esme_read", "esme_never_reported", peer=esme_id)
                 raise RoleError("esme_never_reported", "the ESME did not contact the PPMID") from None
         nwk, eui = self.esme
-        zcl = role.zcl(GeneralCommand.Read_Attributes, struct.pack("<H", ATTR_CURRENT_SUMMATION), direction=0,
-                       cluster_specific=False)
-        seq = ZclHeader.decode(zcl).seq
-        fut = self._reads[seq] = asyncio.get_running_loop().create_future()
-        await role.send_zcl(nwk, pairing.METERING_CLUSTER, zcl)
+        answered = asyncio.get_running_loop().create_future()
+        seqs: list[int] = []
         try:
-            answer: ZclHeader = await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, "the ESME's read response")
-        except TimeoutError:
-            role.emit("ppmid.esme_read", "no_response", peer=eui)
-            raise RoleError("esme_no_response", "no answer to Read Attributes") from None
+            for attempt in range(1, pairing.ESME_READ_ATTEMPTS + 1):
+                zcl = role.zcl(GeneralCommand.Read_Attributes, struct.pack("<H", ATTR_CURRENT_SUMMATION),
+                               direction=0, cluster_specific=False)
+                seq = ZclHeader.decode(zcl).seq
+                seqs.append(seq)
+                self._reads[seq] = answered
+                delivered = await role.send_zcl(nwk, pairing.METERING_CLUSTER, zcl)
+                try:
+                    answer: ZclHeader = await self.clock.wait_for(asyncio.shield(answered), pairing.RESPONSE_TIMEOUT_S,
+                                                                  "the ESME's read response")
+                    break
+                except TimeoutError:
+                    if attempt == pairing.ESME_READ_ATTEMPTS:
+                        role.emit("ppmid.esme_read", "no_response", peer=eui, attempts=attempt)
+                        raise RoleError("esme_no_response", f"no answer to {attempt} Read Attributes") from None
+                    role.emit("ppmid.esme_read_retry", "no_response" if delivered else "delivery_failed",
+                              peer=eui, attempt=attempt)
+        finally:
+            for seq in seqs:
+                if self._reads.get(seq) is answered:
+                    del self._reads[seq]
         if answer.command_id == GeneralCommand.Default_Response:
             role.emit("ppmid.esme_read", "refused_by_esme", peer=eui, status=f"0x{answer.payload[1]:02X}")
             raise RoleError("refused_by_esme", f"Default Response status 0x{answer.payload[1]:02X}")
