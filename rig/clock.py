@@ -82,6 +82,9 @@ class Clock:
         task.add_done_callback(lambda _t: _expire())
         try:
             await done
+        except BaseException:
+            task.cancel()                # the waiter was cancelled: so is what it waited for (asyncio.wait_for)
+            raise
         finally:
             timer.cancel()
         if not task.done():

@@ -280,6 +280,7 @@ NCP_RECOVERY_ATTEMPTS = 5          # its reconnection attempts before it reports
 NCP_RECOVERY_RETRY_S = 2.0         # between those attempts [I]
 RESPONSE_TIMEOUT_S = 5.0           # a GBCS response through inter-PAN or the tunnel
 SLEEPY_RESPONSE_TIMEOUT_S = GSME_WAKE_S + 2 * RESPONSE_TIMEOUT_S   # a sleepy device's response [I]
+ESME_READ_ATTEMPTS = 3             # the PPMID's Read Attributes to a meter, RESPONSE_TIMEOUT_S apart [I]
 INTERPAN_ANSWER_TIMEOUT_S = 2.0    # the HHT's patience for the CH's first inter-PAN answer (KE Initiate) [I]
 PERMIT_JOIN_S = 254
 HAN_CHANNEL = 15

@@ -75,7 +75,13 @@ class Stack:
 
     # lifecycle
     def reset(self) -> None:
+        """The firmware rebooted: its RAM is gone, so is every transmission it had in flight (a MAC or
+        APS retry, a reply being sent).  Had one lived on, it would go out after the reboot with the
+        counters of a network that is not up yet (the NWK frame counter before its skip ahead)."""
         self._scan_token += 1
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
 
     def network_up(self) -> None:
         net = self.node.network

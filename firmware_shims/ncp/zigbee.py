@@ -110,9 +110,15 @@ class AirStack(Stack):
         super().network_up()
         self._set_radio_address(pan=net.pan_id, short=net.node_id)
         if self._nwk_fc is None:                  # first bring-up after boot: skip ahead
-            self._nwk_fc = net.nwk_frame_counter + (FC_PERSIST_STEP if net.nwk_frame_counter else 0)
-            net.nwk_frame_counter = self._nwk_fc
-            self.node.nv.save()
+            self._skip_ahead()
+
+    def _skip_ahead(self) -> None:
+        """The outgoing NWK frame counter after a boot: the persisted value plus ``FC_PERSIST_STEP`` (up
+        to that many frames since the last save may have gone out), saved at once."""
+        net = self.node.network
+        self._nwk_fc = net.nwk_frame_counter + (FC_PERSIST_STEP if net.nwk_frame_counter else 0)
+        net.nwk_frame_counter = self._nwk_fc
+        self.node.nv.save()
 
     def network_down(self) -> None:
         self._set_radio_address(pan=0xFFFF, short=0xFFFF)
@@ -138,7 +144,9 @@ class AirStack(Stack):
 
     def _next_nwk_fc(self) -> int:
         net = self.node.network
-        fc = self._nwk_fc if self._nwk_fc is not None else net.nwk_frame_counter
+        if self._nwk_fc is None:                  # never the persisted value itself: frames up to it went out
+            self._skip_ahead()
+        fc = self._nwk_fc
         self._nwk_fc = fc + 1
         if self._nwk_fc % FC_PERSIST_STEP == 0 or net.nwk_frame_counter == 0:
             net.nwk_frame_counter = self._nwk_fc

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
-import time
 
 from rig import pairing
 from rig.cbke.certificate import Certificate283k1
@@ -19,12 +18,15 @@ from rig.gbcs import Message, Role
 
 from .catalogue import attack
 from .context import AttackContext
-from .gbcs import pair_or_breach
 from .interpan import ke_initiate
 
 FLOOD_KE = 1000
 FLOOD_JUNK = 300
 STATE_BOUND = 64
+FLOOD_TAIL = 100         # frames of the flood still to go when the legitimate HHT starts pairing
+PAIRING_BOUND_S = 60.0   # clock seconds the legitimate HHT's pairing may take (its own retries end sooner)
+DRAIN_S = 3.0            # clock seconds after the flood before the CH's remaining state is counted
+SAMPLE_S = 0.02          # clock seconds between samples of the CH's per-sender state
 
 
 def per_sender_state(ctx: AttackContext) -> int:
@@ -39,44 +41,71 @@ def per_sender_state(ctx: AttackContext) -> int:
     return max((len(v) for v in tables), default=0)
 
 
+async def pair_during_flood(ctx: AttackContext, hht, what: str) -> bool:
+    """The legitimate ``hht`` pairs (inter-PAN CCS01 answered, joined, tunnel open) within
+    ``PAIRING_BOUND_S`` of the clock; a breach when it cannot.  Bounded in clock time only: how many
+    real seconds a loaded machine needs for it cannot change the verdict."""
+    from rig.roles.ezsp_role import RoleError
+
+    try:
+        await ctx.clock.wait_for(hht.power_on(ctx.ids.gpf), PAIRING_BOUND_S, "the legitimate HHT's pairing")
+    except (RoleError, TimeoutError) as exc:
+        ctx.breach(f"the legitimate HHT could not pair ({what}): {getattr(exc, 'reason', exc)}")
+        return False
+    ctx.saw(f"the legitimate HHT paired ({what})")
+    return True
+
+
 async def flood_while_pairing(ctx: AttackContext, frames: list[bytes], what: str) -> None:
+    """Inject ``frames`` from the attacker's dongle; the legitimate HHT starts pairing while the last
+    ``FLOOD_TAIL`` of them are still to go.  Everything is measured on the clock (the loop's time on
+    emulation), and the HHT's start is fixed by the flood's progress in frames, not in seconds: on a
+    loaded machine each injection costs more real (and so loop) time, and a start fixed in seconds put
+    the HHT's whole retry budget inside a flood that had slowed down (``no_answer_from_ch``)."""
     hht = await ctx.legit_hht()
     ctx.allowed.devices.add(ctx.ids.hht)
     ctx.allowed.link_keys.add(ctx.ids.hht)
     ctx.allowed.counters[ctx.ids.keys.one(Role.ACB)] = Message.from_bytes(hht.ccs01).counter
     await ctx.attacker()
+    clock = ctx.clock
     peak = 0
     stop = asyncio.Event()
+    tail = asyncio.Event()
 
     async def sample():
         nonlocal peak
         while not stop.is_set():
             peak = max(peak, per_sender_state(ctx))
-            await asyncio.sleep(0.02)
+            await clock.sleep(SAMPLE_S)
 
     took = []
 
     async def flood():
-        started = time.monotonic()
-        for mpdu in frames:
+        started = clock.now()
+        for sent, mpdu in enumerate(frames):
+            if len(frames) - sent <= FLOOD_TAIL:
+                tail.set()
             await ctx.inject(mpdu, wait=False)
-        took.append(time.monotonic() - started)
+        tail.set()
+        took.append(clock.now() - started)
 
-    wall = time.monotonic()
+    began = clock.now()
     sampler = asyncio.ensure_future(sample())
     flooding = asyncio.ensure_future(flood())
-    await asyncio.sleep(0.05)                      # the flood is under way when the HHT starts
     try:
-        await pair_or_breach(ctx, hht, f"during {what}")
+        await tail.wait()                          # the flood is under way when the HHT starts
+        paired_at = clock.now() - began
+        await pair_during_flood(ctx, hht, f"during {what}")
         await flooding
-        await ctx.settle(None, 0, max_real=3.0)     # not the backlog a CH that keeps every request would drain
+        await clock.sleep(DRAIN_S)                 # not the backlog a CH that keeps every request would drain
     finally:
         stop.set()
         flooding.cancel()
         await asyncio.gather(sampler, flooding, return_exceptions=True)
     peak = max(peak, per_sender_state(ctx))
-    ctx.saw(f"sent {len(frames)} frames in {took[0] if took else float('nan'):.1f} s ({what}); "
-            f"CH per-sender state peaked at {peak}; flood and pairing took {time.monotonic() - wall:.1f} s")
+    ctx.saw(f"sent {len(frames)} frames in {took[0] if took else float('nan'):.1f} clock s ({what}), the HHT "
+            f"starting {paired_at:.1f} s in with {min(FLOOD_TAIL, len(frames))} to go; CH per-sender state "
+            f"peaked at {peak}; flood and pairing took {clock.now() - began:.1f} clock s")
     if ctx.ch is not None and peak > STATE_BOUND:
         ctx.breach(f"the CH's per-sender inter-PAN state grew to {peak} entries (bound {STATE_BOUND})")
     left = per_sender_state(ctx)

@@ -26,7 +26,7 @@ from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Builder, CounterStore, Device, DeviceType, validate
-from rig.roles.ezsp_role import EzspRole, Reassembler, han_transfers
+from rig.roles.ezsp_role import EzspRole, Reassembler, RoleError, han_transfers
 from rig.roles.refusal import Refusal
 from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.zcl import ZclHeader
@@ -79,6 +79,7 @@ class EsmeShim:
         self.reading = reading
         self._joined_with: tuple | None = None
         self._recovery: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()      # answers in progress (reads, reports, tunnel data)
         self._attach(ezsp)
         self.ch_nwk = 0x0000
         self.tunnel_id = 0x0001
@@ -128,10 +129,11 @@ class EsmeShim:
         self.events.emit(self.core.actor, "meter.ncp_lost_for_good", lost.reason)
 
     async def close(self) -> None:
-        """Stop recovering (the run is over)."""
-        if self._recovery is not None and not self._recovery.done():
-            self._recovery.cancel()
-            await asyncio.gather(self._recovery, return_exceptions=True)
+        """Stop recovering and answering (the run is over)."""
+        tasks = [t for t in (self._recovery, *self._tasks) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def power_on(self, channel: int, pan_id: int, extended_pan_id, install_code_key: bytes, ch_eui: str) -> str:
         role = self.role
@@ -152,7 +154,7 @@ class EsmeShim:
             if len(message) >= 3:
                 self.known[eui] = struct.unpack_from("<H", message, 1)[0]
                 if eui in self.core.partners:
-                    asyncio.ensure_future(self._report(eui))
+                    self._spawn(self._report(eui))
             return
         try:
             zcl = ZclHeader.decode(message)
@@ -161,9 +163,30 @@ class EsmeShim:
         if aps.clusterId == pairing.KE_CLUSTER:
             self.role.feed_ke(zcl)
         elif aps.clusterId == pairing.TUNNEL_CLUSTER:
-            asyncio.ensure_future(self._on_tunnel(int(nwk), zcl))
+            self._spawn(self._on_tunnel(int(nwk), zcl))
         elif aps.clusterId == pairing.METERING_CLUSTER and zcl.frame_type == 0 and zcl.command_id == GeneralCommand.Read_Attributes:
-            asyncio.ensure_future(self._on_read(int(nwk), eui, zcl))
+            self._spawn(self._on_read(int(nwk), eui, zcl))
+
+    def _spawn(self, coro) -> asyncio.Task:
+        """Answer a frame in the background.  An answer cut off by the ESME's own NCP reset or link drop
+        (``RoleError`` ncp_reset / ncp_link_lost, already reported as ``esme.ncp_lost`` and being
+        recovered) is gone with the link, as a real ESME's would be: ``meter.answer_lost``, and the
+        peer's retry asks again.  Any other failure is the loop's to report, as before."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._answered)
+        return task
+
+    def _answered(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, RoleError) and exc.reason in ("ncp_reset", "ncp_link_lost"):
+            self.events.emit(self.core.actor, "meter.answer_lost", exc.reason)
+        elif exc is not None:
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "an ESME answer failed", "exception": exc, "task": task})
 
     async def _on_tunnel(self, nwk: int, zcl: ZclHeader) -> None:
         role = self.role

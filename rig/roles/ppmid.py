@@ -103,7 +103,12 @@ class DualAddressPpmid:
                 raise RoleError("ppmid_cbke_failed", result.reason.value)
 
     async def exchange_with_esme(self, esme_id: str) -> int:
-        """Read the ESME's CurrentSummationDelivered; returns the value or raises RoleError."""
+        """Read the ESME's CurrentSummationDelivered; returns the value or raises RoleError.
+
+        A read that gets no answer within ``RESPONSE_TIMEOUT_S`` is sent again, up to
+        ``pairing.ESME_READ_ATTEMPTS`` reads in all (an ESME whose NCP reset or whose host link dropped is
+        back ``NCP_RECOVERY_DELAY_S`` and a reconnection later; a PPMID polls its meter, it does not
+        give up on one lost read).  An answer to any of the reads counts."""
         role = self.role_b
         if self.esme is None:
             try:
@@ -117,21 +122,37 @@ class DualAddressPpmid:
     async def read_gas(self) -> int:
         """Read the gas meter's CurrentSummationDelivered from the GPF, which has no radio of its own (it
         answers on the CH's, NWK 0x0000) and answers from its mirror of what the GSME put; returns the
-        value or raises RoleError."""
+        value or raises RoleError (retried as an ESME read is)."""
         return await self._read_summation(0x0000, "GPF", "gpf", "ppmid.gas_read")
 
     async def _read_summation(self, nwk: int, eui: str, who: str, event: str) -> int:
+        """Read Attributes CurrentSummationDelivered of ``nwk``, up to ``ESME_READ_ATTEMPTS`` reads
+        ``RESPONSE_TIMEOUT_S`` apart; an answer to any of them counts."""
         role = self.role_b
-        zcl = role.zcl(GeneralCommand.Read_Attributes, struct.pack("<H", ATTR_CURRENT_SUMMATION), direction=0,
-                       cluster_specific=False)
-        seq = ZclHeader.decode(zcl).seq
-        fut = self._reads[seq] = asyncio.get_running_loop().create_future()
-        await role.send_zcl(nwk, pairing.METERING_CLUSTER, zcl)
+        answered = asyncio.get_running_loop().create_future()
+        seqs: list[int] = []
         try:
-            answer: ZclHeader = await self.clock.wait_for(fut, pairing.RESPONSE_TIMEOUT_S, f"the {who.upper()}'s read response")
-        except TimeoutError:
-            role.emit(event, "no_response", peer=eui)
-            raise RoleError(f"{who}_no_response", "no answer to Read Attributes") from None
+            for attempt in range(1, pairing.ESME_READ_ATTEMPTS + 1):
+                zcl = role.zcl(GeneralCommand.Read_Attributes, struct.pack("<H", ATTR_CURRENT_SUMMATION),
+                               direction=0, cluster_specific=False)
+                seq = ZclHeader.decode(zcl).seq
+                seqs.append(seq)
+                self._reads[seq] = answered
+                delivered = await role.send_zcl(nwk, pairing.METERING_CLUSTER, zcl)
+                try:
+                    answer: ZclHeader = await self.clock.wait_for(asyncio.shield(answered), pairing.RESPONSE_TIMEOUT_S,
+                                                                  f"the {who.upper()}'s read response")
+                    break
+                except TimeoutError:
+                    if attempt == pairing.ESME_READ_ATTEMPTS:
+                        role.emit(event, "no_response", peer=eui, attempts=attempt)
+                        raise RoleError(f"{who}_no_response", f"no answer to {attempt} Read Attributes") from None
+                    role.emit(f"{event}_retry", "no_response" if delivered else "delivery_failed",
+                              peer=eui, attempt=attempt)
+        finally:
+            for seq in seqs:
+                if self._reads.get(seq) is answered:
+                    del self._reads[seq]
         if answer.command_id == GeneralCommand.Default_Response:
             role.emit(event, f"refused_by_{who}", peer=eui, status=f"0x{answer.payload[1]:02X}")
             raise RoleError(f"refused_by_{who}", f"Default Response status 0x{answer.payload[1]:02X}")

@@ -35,17 +35,19 @@ async def faulty_pairing(tmp_path, kind: str, seed: int):
     stats = premises.air.stats
     print(f"{kind} seed {seed}: {result.outcome} {result.reason or ''} (lost {stats.lost}, corrupted "
           f"{stats.corrupted}, reordered {stats.reordered} of {stats.transmissions} transmissions)")
-    if kind in ("loss", "combined"):
-        assert stats.lost > 0
-    if kind in ("corruption", "combined"):
-        assert stats.corrupted > 0
-    if kind in ("reorder", "combined"):
-        assert stats.reordered > 0
-    return result
+    return result, stats
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(FAULTS))
 async def test_pairing_on_a_faulty_air_completes_or_ends_with_a_named_reason_and_the_log_stays_whole(tmp_path, kind):
-    outcomes = [(await faulty_pairing(tmp_path, kind, seed)).outcome for seed in range(1, scaled(2, 25) + 1)]
-    print(f"{kind}: {outcomes}")
+    runs = [await faulty_pairing(tmp_path, kind, seed) for seed in range(1, scaled(2, 25) + 1)]
+    print(f"{kind}: {[result.outcome for result, _stats in runs]}")
+    # the fault happened (over the seeds: a run that ends early, e.g. ch_not_found after some 50
+    # transmissions, may see no reordering, which needs a second frame within the hold time)
+    if kind in ("loss", "combined"):
+        assert sum(stats.lost for _r, stats in runs) > 0
+    if kind in ("corruption", "combined"):
+        assert sum(stats.corrupted for _r, stats in runs) > 0
+    if kind in ("reorder", "combined"):
+        assert sum(stats.reordered for _r, stats in runs) > 0

@@ -53,6 +53,9 @@ from rig.zigbee.frames import PROFILE_ZDO
 from rig.zigbee.zcl import ZclHeader
 
 from .core import ChCore, Refusal
+
+#: KE responder states past key confirmation: the partner may already be sending with the agreed key
+_KEY_AGREED_STATES = frozenset({"sending Confirm Key Data Response", "done"})
 from .devicelog import DeviceLog, DeviceLogEntry
 from .gpf import GasMirror, HeldMessage, SleepyQueue, get_response, is_gbcs, split_sleepy
 
@@ -325,6 +328,8 @@ class ChShim:
         """One inter-PAN frame the NCP passed up: the allow-list first, then it belongs to a session."""
         contents = bytes(args[-1])
         frame = EzspRole.parse_interpan(contents, self._interpan_keys.get)
+        if frame is not None and frame.secured and frame.src not in self._key_pending and self._key_agreed(frame.src):
+            self._key_pending[frame.src] = []
         if frame is not None and frame.secured and frame.src in self._key_pending:
             # its CBKE has just succeeded and the CH is still fetching the agreed key from its NCP (and
             # erasing it there): hold the frame until then (bounded), rather than refuse the HHT's first
@@ -355,6 +360,15 @@ class ChShim:
         if initiate:                                # answered now, never queued (rig.pairing)
             self._ke_answering.add(task)
             task.add_done_callback(self._ke_answering.discard)
+
+    def _key_agreed(self, src: str) -> bool:
+        """Whether ``src``'s key establishment with the CH has passed key confirmation (MACU checked) and
+        is sending or storing: the HHT takes the key as agreed once it has the CH's Confirm Key Data
+        Response and sends its first secured segment at once, which can reach the CH before the CH's own
+        send of that response has completed (a lost MAC ack: the CH's radio retries a frame the HHT
+        already has).  Such a frame is held like one that comes while the key is fetched."""
+        current = self._interpan_ke.get(src)
+        return current is not None and current[0].state in _KEY_AGREED_STATES
 
     def _initiate_dropped(self, frame: InterPanFrame) -> bool:
         """A KE Initiate the CH does not answer (``rig.pairing``): one for a sender whose key establishment is
@@ -452,14 +466,17 @@ class ChShim:
             ke[1].cancel()
         self._interpan_rx.discard(src)
         self._interpan_keys.pop(src, None)
+        if src in self._key_pending and self._interpan_ke.get(src) is None:
+            asyncio.get_running_loop().call_soon(self._release_held, src)
 
     async def _await_interpan_ke(self, src: str, ke) -> None:
         result = await ke.next_result()
         if self._interpan_ke.get(src, (None,))[0] is not ke:
-            return                                  # its session ended meanwhile
+            self._release_held(src)                 # its session ended meanwhile
+            return
         del self._interpan_ke[src]
         if result.success:
-            self._key_pending[src] = []
+            self._key_pending.setdefault(src, [])       # frames held since key confirmation stay held
             try:
                 key = await self.role.link_key_for(src)
                 if key is not None and src in self.core.sessions:
@@ -475,7 +492,16 @@ class ChShim:
                 self._on_interpan(contents)
         self.role.emit("ch.cbke_interpan", "ok" if result.success else result.reason.name.lower(), peer=src)
         if not result.success:
+            held = self._key_pending.pop(src, [])
             self._end_session(src)
+            for contents in held:                   # no key after all: each is refused, named
+                self._on_interpan(contents)
+
+    def _release_held(self, src: str) -> None:
+        """Frames held for a sender whose key will not come: each goes through the checks again (and is
+        refused there with its reason)."""
+        for contents in self._key_pending.pop(src, []):
+            self._on_interpan(contents)
 
     # --- SM HAN -------------------------------------------------------------------------------------
     def _on_tc_join(self, nwk, eui64, status, decision, *_rest) -> None:
