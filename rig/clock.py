@@ -17,6 +17,7 @@ Every timer (ASH retransmission excepted: that is the serial link's own real-tim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -83,7 +84,12 @@ class Clock:
         try:
             await done
         except BaseException:
-            task.cancel()                # the waiter was cancelled: so is what it waited for (asyncio.wait_for)
+            # The waiter was cancelled: so is what it waited for (as asyncio.wait_for does).  A coroutine
+            # closed by the garbage collector after its loop closed lands here too; there is nothing to
+            # cancel on a closed loop, so that case is let go.
+            if not task.done():
+                with contextlib.suppress(RuntimeError):
+                    task.cancel()
             raise
         finally:
             timer.cancel()
