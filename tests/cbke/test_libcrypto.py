@@ -94,7 +94,7 @@ def test_published_vectors_hold_on_pure_python_too():
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
          os.path.join(here, "test_cbke_vectors.py")],
-        env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(here)),
+        check=False, env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(here)),
     )
     assert out.returncode == 0, out.stdout[-2000:]
     assert " passed" in out.stdout and "failed" not in out.stdout
