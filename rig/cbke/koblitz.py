@@ -336,8 +336,16 @@ class KoblitzCurve:
         lc, k = self._lc, 0x9E3779B97F4A7C15F39CC0605CEDC834
         P = self._py_mul_add(3, self.G, (0, 1))  # 3G + the 2-torsion point: not in the order-n subgroup
         try:
-            return (lc.mul_add(k, None, None, base=True) == self._py_mul_add(k, self.G, None)
-                    and lc.mul_add(k, P, self.G) == self._py_mul_add(k, P, self.G))
+            R = self._py_mul_add(k, P, self.G)
+            if lc.mul_add(k, None, None, base=True) != self._py_mul_add(k, self.G, None) \
+                    or lc.mul_add(k, P, self.G) != R:
+                return False
+            # the compressed encodings: both y-bits
+            for Q in (R, self.neg(R)):
+                data = lc.compress(Q)
+                if data != self._py_encode(Q) or lc.decompress(data) != Q:
+                    return False
+            return True
         except libcrypto.LibcryptoError:
             return False
 
@@ -577,13 +585,22 @@ class KoblitzCurve:
 
     # -- encodings ----------------------------------------------------------------------------------
 
+    def _py_encode(self, P: tuple[int, int]) -> bytes:
+        x, y = P
+        ybit = self.F.mul(y, self.F.inv(x)) & 1 if x else 0
+        return bytes([2 | ybit]) + x.to_bytes(self.nbytes, "big")
+
     def encode_point(self, P: Point) -> bytes:
         """SEC1 compressed form: (02 | 03) || x, ybit = lsb(y / x) (0 for x = 0)."""
         if P is None:
             raise ValueError("the point at infinity has no compressed encoding")
-        x, y = P
-        ybit = self.F.mul(y, self.F.inv(x)) & 1 if x else 0
-        return bytes([2 | ybit]) + x.to_bytes(self.nbytes, "big")
+        x = P[0]
+        if x and self._lc is not None:
+            try:
+                return self._lc.compress(P)
+            except libcrypto.LibcryptoError:  # not on the curve: encoded as the pure code always did
+                pass
+        return self._py_encode(P)
 
     def decode_point(self, data: bytes) -> tuple[int, int]:
         """Decompress a SEC1 compressed point; ValueError if it is not one of this curve."""
@@ -598,13 +615,19 @@ class KoblitzCurve:
         x = int.from_bytes(data[1:], "big")
         if x >> self.m:
             raise ValueError("x coordinate is not a field element")
-        F = self.F
         if x == 0:
             return 0, 1  # (0, sqrt(b)), b = 1
+        P = self._lc.decompress(data) if self._lc is not None else self._py_decompress(x, ybit)
+        if P is None:
+            raise ValueError("x coordinate is not on the curve")
+        return P
+
+    def _py_decompress(self, x: int, ybit: int) -> tuple[int, int] | None:
+        F = self.F
         beta = x ^ self.a ^ F.sqr(F.inv(x))
         z = F.half_trace(beta)
         if F.sqr(z) ^ z != beta:
-            raise ValueError("x coordinate is not on the curve")
+            return None
         if (z & 1) != ybit:
             z ^= 1
         return x, F.mul(x, z)

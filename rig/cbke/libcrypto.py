@@ -52,6 +52,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "EC_POINT_is_at_infinity": (ctypes.c_int, [_VP, _VP]),
         "EC_POINT_mul": (ctypes.c_int, [_VP, _VP, _VP, _VP, _VP, _VP]),
         "EC_POINT_add": (ctypes.c_int, [_VP, _VP, _VP, _VP, _VP]),
+        "EC_POINT_oct2point": (ctypes.c_int, [_VP, _VP, ctypes.c_char_p, ctypes.c_size_t, _VP]),
+        "EC_POINT_point2oct": (ctypes.c_size_t, [_VP, _VP, ctypes.c_int, _VP, ctypes.c_size_t, _VP]),
         "BN_CTX_new": (_VP, []),
         "BN_new": (_VP, []),
         "BN_free": (None, [_VP]),
@@ -153,6 +155,35 @@ class LibcryptoCurve:
                 lib.EC_POINT_free(pt)
 
 
+    # -- SEC1 compressed encodings (x != 0: the caller handles the 2-torsion point) -------------------
+
+    def decompress(self, data: bytes) -> tuple[int, int] | None:
+        """The point 02|03 || x encodes, or None when x is not the abscissa of a curve point."""
+        lib = self._lib
+        pt = lib.EC_POINT_new(self._group)
+        try:
+            if lib.EC_POINT_oct2point(self._group, pt, data, len(data), self._ctx) != 1:
+                lib.ERR_clear_error()
+                return None
+            return self._affine(pt)
+        finally:
+            lib.EC_POINT_free(pt)
+
+    def compress(self, P: tuple[int, int]) -> bytes:
+        lib = self._lib
+        pt = self._point(P)
+        try:
+            size = self._nbytes + 1
+            buf = ctypes.create_string_buffer(size)
+            if lib.EC_POINT_point2oct(self._group, pt, _COMPRESSED, ctypes.addressof(buf), size, self._ctx) != size:
+                lib.ERR_clear_error()
+                raise LibcryptoError("libcrypto: EC_POINT_point2oct failed")
+            return buf.raw
+        finally:
+            lib.EC_POINT_free(pt)
+
+
+_COMPRESSED = 2  # POINT_CONVERSION_COMPRESSED
 _LIB: ctypes.CDLL | None = None
 _LIB_TRIED = False
 

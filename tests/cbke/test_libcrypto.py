@@ -80,6 +80,29 @@ def test_results_at_infinity_are_none(name):
     assert fast.mul_add(1, fast.G, fast.neg(fast.G)) is None
 
 
+@needs_libcrypto
+@pytest.mark.parametrize("name", CURVES)
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_compressed_encodings_agree(name, data):
+    fast, pure = CURVES[name], PURE[name]
+    P = pure.mul_base(data.draw(st.integers(1, fast.n - 1)))
+    if data.draw(st.booleans()):
+        P = pure.add(P, TORSION)
+    assert fast.encode_point(P) == pure.encode_point(P)
+    assert fast.decode_point(pure.encode_point(P)) == P
+    # any x, on the curve or not, either prefix: the same point or the same refusal
+    x = data.draw(st.one_of(st.integers(0, (1 << fast.m) - 1), st.integers(1 << fast.m, (1 << 8 * fast.nbytes) - 1)))
+    raw = bytes([data.draw(st.sampled_from([2, 3]))]) + x.to_bytes(fast.nbytes, "big")
+    outcomes = []
+    for curve in (fast, pure):
+        try:
+            outcomes.append(curve.decode_point(raw))
+        except ValueError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
+
+
 def test_opting_out_keeps_pure_python():
     code = "from rig.cbke.curves import SECT283K1, SECT163K1; print(SECT283K1.backend, SECT163K1.backend)"
     env = {**os.environ, "RIG_EC_BACKEND": "python"}
