@@ -20,7 +20,9 @@ KNOWN_BREACHES = {
 }
 
 
-SLOW = {"exhaustion.ke_flood_spoofed_sources"}      # 8-13 s each: the CH drains 1000 requests, the HHT retries
+# Attacks too slow for `make test` (only `make test-slow`).  Empty since CBKE's maths moved to libcrypto:
+# the 1000-request flood, the slowest, takes 1.4-1.6 s a policy.
+SLOW: set[str] = set()
 
 
 def cases():
