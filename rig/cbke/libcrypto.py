@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
+import threading
 
 _VP = ctypes.c_void_p
 Point = tuple[int, int] | None  # as rig.cbke.koblitz's (not imported: koblitz imports this module)
@@ -71,6 +73,16 @@ class LibcryptoError(ArithmeticError):
     """libcrypto refused an operation on points the pure-Python code accepted (should not happen)."""
 
 
+def _serialised(method):
+    """One operation at a time per curve: the BN_CTX and the scratch BIGNUMs are shared, and ctypes lets
+    go of the GIL during each call (CBKE may run in an executor's threads)."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class LibcryptoCurve:
     """k*P, k*P + Q and k*G on one curve, by libcrypto; points in and out as affine int tuples."""
 
@@ -78,6 +90,7 @@ class LibcryptoCurve:
         self._lib = lib
         self._group = group
         self._nbytes = nbytes
+        self._lock = threading.Lock()
         self._ctx = lib.BN_CTX_new()
         if not self._ctx:
             raise MemoryError("BN_CTX_new")
@@ -126,6 +139,7 @@ class LibcryptoCurve:
 
     # -- operations (k >= 1; the caller handles 0, negatives and infinity) -------------------------
 
+    @_serialised
     def mul_add(self, k: int, P: tuple[int, int] | None, Q: Point, base: bool = False) -> Point:
         """k*P + Q (``base``: k*G + Q, P ignored); Q may be None."""
         lib = self._lib
@@ -157,6 +171,7 @@ class LibcryptoCurve:
 
     # -- SEC1 compressed encodings (x != 0: the caller handles the 2-torsion point) -------------------
 
+    @_serialised
     def decompress(self, data: bytes) -> tuple[int, int] | None:
         """The point 02|03 || x encodes, or None when x is not the abscissa of a curve point."""
         lib = self._lib
@@ -169,6 +184,7 @@ class LibcryptoCurve:
         finally:
             lib.EC_POINT_free(pt)
 
+    @_serialised
     def compress(self, P: tuple[int, int]) -> bytes:
         lib = self._lib
         pt = self._point(P)

@@ -138,3 +138,16 @@ def test_a_libcrypto_that_disagrees_is_not_used(monkeypatch):
     monkeypatch.setattr(libcrypto, "load", lambda name, nbytes: Wrong())
     c = SECT163K1
     assert KoblitzCurve(c.name, c.m, c.terms, c.a, c.n, c.h, c.gx, c.gy).backend == "python"
+
+
+@needs_libcrypto
+def test_threads_share_a_curve_safely():
+    """CBKE may run in an executor: libcrypto calls from many threads give each its own right answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fast, pure = SECT283K1, PURE["sect283k1"]
+    ks = [fast.n - 7 * i - 1 for i in range(48)]
+    want = [pure.mul_base(k) for k in ks]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(fast.mul_base, ks))
+    assert got == want
