@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +111,25 @@ def han_transfers(data: bytes) -> list[bytes]:
     if not data:
         raise ValueError("cannot send an empty GBCS message")
     return [data]
+
+
+def se_zcl(cb) -> ZclHeader | None:
+    """The ZCL frame of an incoming HAN message (an ``incomingMessageHandler`` callback) of the SE
+    profile, or None: another profile, or ZCL too malformed to decode (dropped, as from the air)."""
+    if cb.aps_frame.profileId != pairing.SE_PROFILE:
+        return None
+    try:
+        return ZclHeader.decode(bytes(cb.message))
+    except Exception:  # noqa: BLE001 - malformed ZCL from the air is dropped
+        return None
+
+
+def tunnel_granted(zcl: ZclHeader) -> int | None:
+    """The tunnel id a Tunneling RequestTunnelResponse grants (status SUCCESS), else None."""
+    if zcl.command_id != pairing.CMD_REQUEST_TUNNEL_RESPONSE or len(zcl.payload) < 3:
+        return None
+    tunnel_id, status = struct.unpack_from("<HB", zcl.payload)
+    return tunnel_id if status == 0 else None
 
 
 def describe_gbcs(data: bytes) -> dict:

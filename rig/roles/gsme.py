@@ -31,9 +31,8 @@ from rig import pairing
 from rig.clock import Clock, Timer
 from rig.events import EventLog
 from rig.roles.ch.gpf import put, report_records
-from rig.roles.ezsp_role import EzspRole, describe_gbcs, han_transfers
+from rig.roles.ezsp_role import EzspRole, describe_gbcs, han_transfers, se_zcl, tunnel_granted
 from rig.roles.meters import ATTR_CURRENT_SUMMATION, MeterCore
-from rig.zigbee.zcl import ZclHeader
 
 GSME_DEVICE_ID = 0x0501        # SE Metering device
 
@@ -182,19 +181,14 @@ class GsmeShim:
         return ok
 
     def _on_incoming(self, cb) -> None:
-        aps, message = cb.aps_frame, bytes(cb.message)
-        if aps.profileId != pairing.SE_PROFILE:
-            return
-        try:
-            zcl = ZclHeader.decode(message)
-        except Exception:  # noqa: BLE001 - malformed ZCL from the air is dropped
+        aps, zcl = cb.aps_frame, se_zcl(cb)
+        if zcl is None:
             return
         if aps.clusterId == pairing.KE_CLUSTER:
             self.role.feed_ke(zcl)
         elif aps.clusterId == pairing.TUNNEL_CLUSTER and zcl.direction == 1:
-            if zcl.command_id == pairing.CMD_REQUEST_TUNNEL_RESPONSE and len(zcl.payload) >= 3:
-                tunnel_id, status = struct.unpack_from("<HB", zcl.payload)
-                if self._tunnel_fut is not None and not self._tunnel_fut.done() and status == 0:
+            if (tunnel_id := tunnel_granted(zcl)) is not None:
+                if self._tunnel_fut is not None and not self._tunnel_fut.done():
                     self._tunnel_fut.set_result(tunnel_id)
             elif zcl.command_id == pairing.CMD_TRANSFER_DATA_S2C and len(zcl.payload) >= 4:
                 data = zcl.payload[2:]

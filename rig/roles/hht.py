@@ -27,7 +27,15 @@ from rig import pairing
 from rig.clock import Clock
 from rig.events import EventLog
 from rig.gbcs import Bundle, Message
-from rig.roles.ezsp_role import EzspRole, Reassembler, RoleError, han_transfers, segments
+from rig.roles.ezsp_role import (
+    EzspRole,
+    Reassembler,
+    RoleError,
+    han_transfers,
+    se_zcl,
+    segments,
+    tunnel_granted,
+)
 from rig.roles.ezsp_role import describe_gbcs as _info
 from rig.zigbee.eui64 import eui_hex
 from rig.zigbee.install_code import link_key_from_code
@@ -224,19 +232,14 @@ class Hht:
                 self._deliver_response(whole)
 
     def _on_incoming(self, cb) -> None:
-        aps, nwk, eui64 = cb.aps_frame, cb.nwk, cb.eui64
-        if aps.profileId != pairing.SE_PROFILE:
-            return
-        try:
-            zcl = ZclHeader.decode(bytes(cb.message))
-        except Exception:  # noqa: BLE001
+        aps, nwk, eui64, zcl = cb.aps_frame, cb.nwk, cb.eui64, se_zcl(cb)
+        if zcl is None:
             return
         if aps.clusterId == pairing.KE_CLUSTER:
             self.role.feed_ke(zcl)
         elif aps.clusterId == pairing.TUNNEL_CLUSTER and zcl.direction == 1:
-            if zcl.command_id == pairing.CMD_REQUEST_TUNNEL_RESPONSE and len(zcl.payload) >= 3:
-                tunnel_id, status = struct.unpack_from("<HB", zcl.payload)
-                if self._tunnel_fut is not None and not self._tunnel_fut.done() and status == 0:
+            if (tunnel_id := tunnel_granted(zcl)) is not None:
+                if self._tunnel_fut is not None and not self._tunnel_fut.done():
                     self._tunnel_fut.set_result(tunnel_id)
             elif zcl.command_id == pairing.CMD_TRANSFER_DATA_S2C and len(zcl.payload) > 2:
                 whole = self._han_rx.feed(zcl.payload[2:])
