@@ -12,6 +12,8 @@ import os
 
 import typer
 
+from rig.cli_common import fail
+
 REGISTRARS: list[str] = [
     "rig.attack_cli",
     "rig.cbke.cli",
@@ -43,7 +45,7 @@ def _logging(
 ) -> None:
     level = log_level.lower()
     if level not in LOG_LEVELS:
-        raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+        fail(f"--log-level {log_level!r}: not one of {', '.join(LOG_LEVELS)}")
     # An emulated NCP notices a host that stopped acknowledging, bellows a dongle that reset: expected in
     # attacks and power cycles, noise at a bench unless asked for.  Python's last-resort handler would
     # print every such warning bare; this gives them a level and a name.
