@@ -1,7 +1,8 @@
 """A second host stack on emulated dongles: zigbee-herdsman's ember adapter, run with node.
 
 ``rig sim up`` serves a coordinator dongle and a router dongle on one virtual air.  herdsman (the
-version ``herdsman/package.json`` pins, installed by ``npm ci`` into ``herdsman/node_modules``) forms
+version ``herdsman/package.json`` pins, 11.1.1, installed by ``npm ci`` into ``herdsman/node_modules``;
+``run.js`` passes its port as 11.x's ``transport`` and 10.x's ``serialPort``) forms
 the network its configuration names, stops, starts again and resumes that network, then permits
 joining; the router dongle, driven through bellows, joins with the well-known link key herdsman
 offers, and herdsman reports the device.  ``herdsman/run.js`` prints each step as a JSON line.

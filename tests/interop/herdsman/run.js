@@ -32,6 +32,8 @@ function controller() {
             channelList: [config.channel],
             networkKey: config.networkKey,
         },
+        // 11.x reads `transport` ("unified transport", 11.0.0); 10.x read `serialPort`
+        transport: { path: config.path, adapter: "ember" },
         serialPort: { path: config.path, adapter: "ember" },
         databasePath: path.join(config.dataDir, "database.db"),
         databaseBackupPath: path.join(config.dataDir, "database.db.backup"),
