@@ -26,6 +26,7 @@ Where the machine's libcrypto (OpenSSL, the one CPython's ``hashlib`` links) has
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -500,7 +501,8 @@ class KoblitzCurve:
         if k < 0:
             return self.mul(-k, self.neg(P))
         if self._lc is not None:
-            return self._lc.mul_add(k, P, None)
+            with contextlib.suppress(libcrypto.LibcryptoError):
+                return self._lc.mul_add(k, P, None)
         digits = wtnaf_digits(self.mu, k, 0, self._win)
         return self._to_affine(*self._run(digits, self._table(P, self._win)))
 
@@ -511,7 +513,8 @@ class KoblitzCurve:
         if k < 0:
             return self.mul_add(-k, self.neg(P), Q)
         if self._lc is not None:
-            return self._lc.mul_add(k, P, Q)
+            with contextlib.suppress(libcrypto.LibcryptoError):
+                return self._lc.mul_add(k, P, Q)
         return self._py_mul_add(k, P, Q)
 
     def _py_mul_add(self, k: int, P: tuple[int, int], Q: Point) -> Point:
@@ -531,7 +534,8 @@ class KoblitzCurve:
         if k == 0:
             return None
         if self._lc is not None:
-            return self._lc.mul_add(k, P, None)
+            with contextlib.suppress(libcrypto.LibcryptoError):
+                return self._lc.mul_add(k, P, None)
         digits = wtnaf_digits(self.mu, *self._reduce_scalar(k), self._win)
         return self._to_affine(*self._run(digits, self._table(P, self._win)))
 
@@ -541,7 +545,8 @@ class KoblitzCurve:
         if k == 0:
             return None
         if self._lc is not None:
-            return self._lc.mul_add(k, None, None, base=True)
+            with contextlib.suppress(libcrypto.LibcryptoError):
+                return self._lc.mul_add(k, None, None, base=True)
         return self._py_mul_base(k)
 
     def _py_mul_base(self, k: int) -> Point:
@@ -617,7 +622,10 @@ class KoblitzCurve:
             raise ValueError("x coordinate is not a field element")
         if x == 0:
             return 0, 1  # (0, sqrt(b)), b = 1
-        P = self._lc.decompress(data) if self._lc is not None else self._py_decompress(x, ybit)
+        try:
+            P = self._lc.decompress(data) if self._lc is not None else self._py_decompress(x, ybit)
+        except libcrypto.LibcryptoError:
+            P = self._py_decompress(x, ybit)
         if P is None:
             raise ValueError("x coordinate is not on the curve")
         return P

@@ -2,11 +2,13 @@
 
 The ``cryptography`` package no longer exposes binary curves, and it has no ECMQV and no raw point
 arithmetic in any case, but the libcrypto that CPython's ``hashlib`` links against still has both
-(``EC_POINT_mul``, ``EC_POINT_add``), about twenty times faster than :mod:`rig.cbke.koblitz`'s pure
-Python.  This module binds just those calls; encodings, ECQV, ECMQV and ECDSA stay in
+(``EC_POINT_mul``, ``EC_POINT_add``, SEC1 ``oct2point``/``point2oct``), about twenty times faster than
+:mod:`rig.cbke.koblitz`'s pure Python.  This module binds just those calls; ECQV, ECMQV and ECDSA stay in
 :mod:`rig.cbke.crypto`, unchanged, and :class:`rig.cbke.koblitz.KoblitzCurve` hands its scalar
-multiplications here when :func:`load` finds a libcrypto that has the curve and agrees with the
-pure-Python arithmetic on a check value.
+multiplications and point (de)compression here when :func:`load` finds a libcrypto that has the curve
+and agrees with the pure-Python arithmetic on check values.  Should libcrypto ever refuse an operation
+(:class:`LibcryptoError`), the curve does it in pure Python instead, so the answer is always the pure
+code's.
 
 ``RIG_EC_BACKEND=python`` keeps everything in pure Python (the tests compare the two).
 """
@@ -167,7 +169,6 @@ class LibcryptoCurve:
             lib.BN_free(bk)
             for pt in pts:
                 lib.EC_POINT_free(pt)
-
 
     # -- SEC1 compressed encodings (x != 0: the caller handles the 2-torsion point) -------------------
 

@@ -151,3 +151,26 @@ def test_threads_share_a_curve_safely():
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(fast.mul_base, ks))
     assert got == want
+
+
+def test_an_operation_libcrypto_refuses_is_done_in_pure_python():
+    class Refusing:
+        def mul_add(self, k, P, Q, base=False):
+            raise libcrypto.LibcryptoError("refused")
+
+        def decompress(self, data):
+            raise libcrypto.LibcryptoError("refused")
+
+        def compress(self, P):
+            raise libcrypto.LibcryptoError("refused")
+
+    pure = PURE["sect163k1"]
+    curve = _pure(SECT163K1)
+    curve._lc = Refusing()
+    P = pure.mul_base(12345)
+    assert curve.mul_base(777) == pure.mul_base(777)
+    assert curve.mul(777, P) == pure.mul(777, P)
+    assert curve.mul_add(777, P, pure.G) == pure.mul_add(777, P, pure.G)
+    assert curve.mul_subgroup(777, P) == pure.mul_subgroup(777, P)
+    assert curve.encode_point(P) == pure.encode_point(P)
+    assert curve.decode_point(pure.encode_point(P)) == P
