@@ -20,8 +20,9 @@ this is a compact pure-Python implementation, fast enough for one full CBKE side
 
 Where the machine's libcrypto (OpenSSL, the one CPython's ``hashlib`` links) has the curve,
 :mod:`rig.cbke.libcrypto` does the four scalar multiplications (``mul``, ``mul_add``,
-``mul_subgroup``, ``mul_base``) about twenty times faster; everything else stays here, and
-``KoblitzCurve.backend`` says which one runs (``RIG_EC_BACKEND=python`` keeps this module's).
+``mul_subgroup``, ``mul_base``) and the compressed encodings about twenty times faster; the field, the
+group law's affine steps and the tau-adic machinery stay here, as the fall-back and the tests'
+reference. ``KoblitzCurve.backend`` says which one runs (``RIG_EC_BACKEND=python`` keeps this module's).
 """
 
 from __future__ import annotations
@@ -326,7 +327,7 @@ class KoblitzCurve:
 
     @property
     def backend(self) -> str:
-        """Who does the scalar multiplications: ``libcrypto`` (OpenSSL) or ``python`` (this module)."""
+        """Who does the scalar multiplications and encodings: ``libcrypto`` (OpenSSL) or ``python`` (this module)."""
         return "python" if self._lc is None else "libcrypto"
 
     def _libcrypto_agrees(self) -> bool:
