@@ -551,7 +551,7 @@ class KoblitzCurve:
         return self._py_mul_base(k)
 
     def _py_mul_base(self, k: int) -> Point:
-        digits = wtnaf_digits(self.mu, *self._reduce_scalar(k % self.n), self._base_win)
+        digits = wtnaf_digits(self.mu, *self._reduce_scalar(k), self._base_win)  # k in [1, n): mul_base's
         return self._to_affine(*self._run(digits, self._base_point_table()))
 
     def mul_reference(self, k: int, P: Point) -> Point:
@@ -602,10 +602,8 @@ class KoblitzCurve:
             raise ValueError("the point at infinity has no compressed encoding")
         x = P[0]
         if x and self._lc is not None:
-            try:
+            with contextlib.suppress(libcrypto.LibcryptoError):  # refused (off the curve): the pure code's
                 return self._lc.compress(P)
-            except libcrypto.LibcryptoError:  # not on the curve: encoded as the pure code always did
-                pass
         return self._py_encode(P)
 
     def decode_point(self, data: bytes) -> tuple[int, int]:
