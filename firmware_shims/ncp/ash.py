@@ -8,7 +8,8 @@ ACK/NAK, retransmission with reTx set, RST/RSTACK, ERROR.
 
 ``AshNcp`` is transport-agnostic: it is fed bytes with ``data_received`` and writes bytes through
 the ``write`` callable it was given.  Decoded EZSP frames go up through ``on_frame``; a host RST
-calls ``on_reset`` (the NCP reboots) and is answered with RSTACK.  Output is paced: at most
+calls ``on_reset`` (the NCP reboots) and is answered with RSTACK carrying the software reset code: RST asks
+for a software reset (UG101), and zigbee-herdsman ignores an answer with any other code.  Output is paced: at most
 ``WINDOW`` unacknowledged DATA frames and ``WINDOW_BYTES`` escaped bytes are in flight, so a host
 whose receive buffer holds 1024 bytes (bellows) never loses a callback.  Retransmission uses the
 event loop's real time (ASH is a serial-link protocol, not part of the virtual world).
@@ -261,14 +262,11 @@ class AshNcp:
         write: Callable[[bytes], None],
         on_frame: Callable[[bytes], None],
         on_reset: Callable[[], None],
-        *,
-        reset_code: int = ResetCode.POWER_ON,
     ) -> None:
         self._write = write
         self._on_frame = on_frame
         self._on_reset = on_reset
         self._reader = FrameReader()
-        self._next_reset_code = reset_code
         self.connected = False          # True once RSTACK was sent
         self.failed = False
         self.stats = {"rx_data": 0, "tx_data": 0, "naks_sent": 0, "naks_received": 0,
@@ -351,11 +349,9 @@ class AshNcp:
         self.stats["resets"] += 1
         self._reset_link()
         self._on_reset()
-        code = self._next_reset_code
-        self._next_reset_code = ResetCode.SOFTWARE
         self.connected = True
         self.failed = False
-        self._send_raw(RstAck(code))
+        self._send_raw(RstAck(ResetCode.SOFTWARE))
 
     def ncp_reset(self, code: int = ResetCode.SOFTWARE) -> None:
         """The NCP rebooted on its own after ``resetNode``: as ``spontaneous_reset`` with a software code."""
@@ -367,7 +363,6 @@ class AshNcp:
         self.stats["resets"] += 1
         self._reset_link()
         self._on_reset()
-        self._next_reset_code = ResetCode.SOFTWARE
         self.connected = True
         self.failed = False
         self._send_raw(RstAck(code))

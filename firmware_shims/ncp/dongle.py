@@ -2,9 +2,13 @@
 
 The host side opens it exactly as it opens a USB dongle, by a device path that bellows' serial layer
 understands: ``tcp://127.0.0.1:PORT`` or a pty slave path (``/dev/pts/N``; a stable symlink is kept
-in the state directory).  Only one host may be connected at a time (like a serial port); a second TCP
-client is refused.  ``power_cycle()`` is a USB power loss: the connection drops, RAM is lost, the
-firmware boots from its NV file, and the next RSTACK carries the power-on reset code.
+in the state directory).  Only one host may be connected at a time (like a serial port).  A TCP client
+that connects while another is still connected is held for ``HANDOVER_S``: a host that closes and
+reopens at once (zigbee-herdsman restarting its controller) can be accepted before its old connection's
+close has been read; if the old one goes within that time the new one takes the port with every byte it
+sent, otherwise it is refused.  ``power_cycle()`` is a USB power loss: the connection drops, RAM is
+lost, the firmware boots from its NV file.  Its power-on RSTACK goes to no host (none is connected
+while a dongle powers up); the host's RST is then answered, as every RST is, with the software code.
 
 TCP listens on loopback unless ``host`` names another address explicitly: an open port is a radio
 anyone could drive.
@@ -29,6 +33,9 @@ from .radio import LoopbackRadio, Radio
 from .stack import Stack
 
 LOGGER = logging.getLogger(__name__)
+
+#: seconds a second TCP client waits for the first one's close to be read before it is refused
+HANDOVER_S = 1.0
 
 
 def default_eui64(name: str) -> str:
@@ -65,9 +72,10 @@ class EmulatedDongle:
         self.node.reboot = lambda: self.ash.ncp_reset()     # resetNode: halReboot after the answer
         # the release VALUE_VERSION_INFO reports is the one of the version spoken (as `version` answers it)
         self.ezsp.on_version = lambda version: setattr(self.node, "stack_version", STACK_VERSIONS[version])
-        self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst, reset_code=ResetCode.POWER_ON)
+        self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst)
         self._transport: asyncio.Transport | None = None
         self._server: asyncio.base_events.Server | None = None
+        self._waiting: list = []        # TCP clients that connected while another host had the port
         self._pty: tuple[int, int] | None = None
         self.url: str | None = None
         self.connections = 0
@@ -101,32 +109,70 @@ class EmulatedDongle:
     # --- TCP ------------------------------------------------------------------------------------
     async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> str:
         dongle = self
+        loop = asyncio.get_running_loop()
 
         class _Protocol(asyncio.Protocol):
+            # state: "host" (has the port), "waiting" (another host still has it), "refused"
             def connection_made(self, transport):
-                if dongle._transport is not None and not dongle._transport.is_closing():
-                    LOGGER.warning("%s: refusing a second host connection", dongle.name)
-                    transport.close()
-                    self.refused = True
+                self.transport, self.held, self.timer = transport, bytearray(), None
+                if dongle._transport is None or dongle._transport.is_closing():
+                    self._take_port()
                     return
-                self.refused = False
-                dongle._transport = transport
+                # the old host may be gone with its close not yet read: hold this one a moment
+                self.state = "waiting"
+                dongle._waiting.append(self)
+                self.timer = loop.call_later(HANDOVER_S, self._refuse)
+
+            def _take_port(self):
+                self.state = "host"
+                dongle._transport = self.transport
                 dongle.connections += 1
+                if self.held:
+                    held, self.held = bytes(self.held), bytearray()
+                    dongle.feed(held)
+
+            def _refuse(self):
+                LOGGER.warning("%s: refusing a second host connection", dongle.name)
+                self._stop_waiting()
+                self.state = "refused"
+                self.transport.close()
+
+            def _stop_waiting(self):
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                if self in dongle._waiting:
+                    dongle._waiting.remove(self)
 
             def data_received(self, data):
-                if not self.refused:
+                if self.state == "host":
                     dongle.feed(data)
+                elif self.state == "waiting":
+                    self.held += data
 
             def connection_lost(self, exc):
-                if not self.refused and dongle._transport is not None:
+                if self.state == "waiting":
+                    self._stop_waiting()
+                elif self.state == "host" and dongle._transport is self.transport:
                     dongle._transport = None
                     dongle.ash.host_gone()
+                    if dongle._waiting:
+                        successor = dongle._waiting[0]
+                        successor._stop_waiting()
+                        successor._take_port()
+                self.state = "refused"
 
-        loop = asyncio.get_running_loop()
         self._server = await loop.create_server(_Protocol, host, port)
         bound = self._server.sockets[0].getsockname()
         self.url = f"tcp://{bound[0]}:{bound[1]}"
         return self.url
+
+    def _drop_waiting(self) -> None:
+        """The port goes away (power loss, stop): hosts waiting for it lose their connection too."""
+        for waiting in list(self._waiting):
+            waiting._stop_waiting()
+            waiting.state = "refused"
+            waiting.transport.abort()
 
     # --- pty ------------------------------------------------------------------------------------
     async def start_pty(self) -> str:
@@ -162,11 +208,12 @@ class EmulatedDongle:
     # --- power ----------------------------------------------------------------------------------
     async def power_cycle(self) -> None:
         """USB power off and on: the host connection drops, firmware reboots from NV."""
+        self._drop_waiting()
         if self._transport is not None:
             self._transport.abort()
             self._transport = None
         self.ash.close()
-        self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst, reset_code=ResetCode.POWER_ON)
+        self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst)
         self.ezsp.reset()
         self.node.boot()
         if self._pty is not None:   # drain what the old host left in the pty
@@ -193,6 +240,7 @@ class EmulatedDongle:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self._drop_waiting()
         if self._transport is not None:
             self._transport.abort()
             self._transport = None

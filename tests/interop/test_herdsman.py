@@ -60,6 +60,19 @@ def herdsman_dir() -> Path:
     return HERE
 
 
+def _log_excerpt(log: str, lines: int = 60) -> str:
+    """The end of herdsman's log, its 100 ms "Waiting for RSTACK" lines folded into one count each."""
+    out: list[str] = []
+    for line in log.splitlines():
+        if "Waiting for RSTACK" in line and out and out[-1].startswith("[waited for RSTACK"):
+            out[-1] = f"[waited for RSTACK {line.rsplit(' ', 1)[-1]}]"
+        elif "Waiting for RSTACK" in line:
+            out.append(f"[waited for RSTACK {line.rsplit(' ', 1)[-1]}]")
+        else:
+            out.append(line)
+    return "\n".join(out[-lines:])
+
+
 def _log_file(path: Path):
     return open(path, "wb")    # closed by the test once node has exited
 
@@ -123,8 +136,12 @@ async def test_herdsman_forms_resumes_and_lets_a_device_join_on_emulated_dongles
         stderr.close()
         log = (tmp_path / "herdsman.log").read_text(errors="replace")
         errors = [e["message"] for e in events if e["event"] == "error"]
-        assert not errors, f"{errors}\n--- herdsman log (tail) ---\n" + "\n".join(log.splitlines()[-40:])
+        assert not errors, (f"{errors}\nsteps done: {[e['event'] for e in events]}\n--- herdsman log (tail) ---\n"
+                            + _log_excerpt(log))
         assert node.returncode == 0
+        # each start reset the NCP once: the RSTACK answering herdsman's first RST carried the software
+        # reset code it waits for, and the reopened port was not refused
+        assert log.count("ASH Adapter reset") == 2, _log_excerpt(log)
 
         from firmware_shims.ncp.ezsp import STACK_VERSIONS
         from rig.sim import default_ezsp_version

@@ -32,7 +32,17 @@ class Host:
 
     def connect(self):
         self.send(Rst())
-        assert self.frames() == [RstAck(code=ash.ResetCode.POWER_ON)]
+        assert self.frames() == [RstAck(code=ash.ResetCode.SOFTWARE)]
+
+
+def test_every_rst_is_answered_with_the_software_reset_code_the_first_one_too():
+    # RST asks for a software reset (UG101); zigbee-herdsman ignores an RSTACK with another code and
+    # tries again only after 5 s
+    host = Host()
+    for _ in range(2):
+        host.send(Rst())
+        assert host.frames() == [RstAck(code=ash.ResetCode.SOFTWARE)]
+    assert host.resets == 2
 
 
 def test_known_wire_bytes_of_rst_rstack_and_ack():

@@ -1,0 +1,73 @@
+"""The emulated dongle's TCP port has one host at a time, like a serial port, and a host that closes
+and reopens at once is not refused because its old connection's close has not been read yet."""
+
+import asyncio
+
+from firmware_shims.ncp import ash, dongle as dongle_module
+from firmware_shims.ncp.ash import Rst, RstAck, decode, stuff
+
+RST = bytes([ash.CANCEL]) + stuff(Rst().encode())
+
+
+async def _connect(url):
+    host, port = url.removeprefix("tcp://").rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port))
+
+
+async def _rstack(reader, timeout=5.0):
+    """Read up to the first FLAG and decode the frame (what a host waits for after RST)."""
+    raw = await asyncio.wait_for(reader.readuntil(bytes([ash.FLAG])), timeout)
+    frames = [decode(f) for f in ash.FrameReader().feed(raw)]
+    return frames[-1]
+
+
+async def _until(condition, timeout=5.0):
+    """Let the loop run until ``condition()`` holds (the server has accepted a connection)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0)
+
+
+async def test_a_client_that_connects_before_the_old_hosts_close_is_read_gets_the_port(make_dongle):
+    dongle = await make_dongle("coordinator")
+    old_reader, old_writer = await _connect(dongle.url)
+    old_writer.write(RST)
+    assert await _rstack(old_reader) == RstAck(ash.ResetCode.SOFTWARE)
+    # the new host connects and sends RST while the old connection is still the dongle's host
+    new_reader, new_writer = await _connect(dongle.url)
+    new_writer.write(RST)
+    await _until(lambda: len(dongle._waiting) == 1)
+    assert dongle.connections == 1             # held, not yet the host, not refused
+    old_writer.close()                          # now the old close is read
+    assert await _rstack(new_reader) == RstAck(ash.ResetCode.SOFTWARE)   # the held RST was answered
+    assert dongle.connections == 2
+    new_writer.close()
+
+
+async def test_a_second_client_while_the_first_stays_is_refused(make_dongle, monkeypatch):
+    monkeypatch.setattr(dongle_module, "HANDOVER_S", 0.1)
+    dongle = await make_dongle("coordinator")
+    first_reader, first_writer = await _connect(dongle.url)
+    second_reader, second_writer = await _connect(dongle.url)
+    second_writer.write(RST)
+    assert await asyncio.wait_for(second_reader.read(), 5) == b""        # closed, nothing answered
+    first_writer.write(RST)
+    assert await _rstack(first_reader) == RstAck(ash.ResetCode.SOFTWARE)  # the first host keeps the port
+    assert dongle.connections == 1
+    first_writer.close()
+    second_writer.close()
+
+
+async def test_a_power_cycle_drops_a_waiting_client_too(make_dongle):
+    dongle = await make_dongle("coordinator")
+    _, first_writer = await _connect(dongle.url)
+    second_reader, second_writer = await _connect(dongle.url)
+    await _until(lambda: len(dongle._waiting) == 1)
+    await dongle.power_cycle()
+    try:
+        data = await asyncio.wait_for(second_reader.read(), 5)
+    except ConnectionResetError:
+        data = b""
+    assert data == b"" and dongle._waiting == []
+    first_writer.close()
+    second_writer.close()
