@@ -3,7 +3,8 @@ and reopens at once is not refused because its old connection's close has not be
 
 import asyncio
 
-from firmware_shims.ncp import ash, dongle as dongle_module
+from firmware_shims.ncp import ash
+from firmware_shims.ncp import dongle as dongle_module
 from firmware_shims.ncp.ash import Rst, RstAck, decode, stuff
 
 RST = bytes([ash.CANCEL]) + stuff(Rst().encode())
