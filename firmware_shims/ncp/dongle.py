@@ -75,7 +75,7 @@ class EmulatedDongle:
         self.ash = AshNcp(self._write, self.ezsp.frame_received, self._on_rst)
         self._transport: asyncio.Transport | None = None
         self._server: asyncio.base_events.Server | None = None
-        self._waiting: list = []        # TCP clients that connected while another host had the port
+        self._waiting: list[TcpHost] = []     # TCP clients that connected while another host had the port
         self._pty: tuple[int, int] | None = None
         self.url: str | None = None
         self.connections = 0
@@ -108,61 +108,8 @@ class EmulatedDongle:
 
     # --- TCP ------------------------------------------------------------------------------------
     async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        dongle = self
         loop = asyncio.get_running_loop()
-
-        class _Protocol(asyncio.Protocol):
-            # state: "host" (has the port), "waiting" (another host still has it), "refused"
-            def connection_made(self, transport):
-                self.transport, self.held, self.timer = transport, bytearray(), None
-                if dongle._transport is None or dongle._transport.is_closing():
-                    self._take_port()
-                    return
-                # the old host may be gone with its close not yet read: hold this one a moment
-                self.state = "waiting"
-                dongle._waiting.append(self)
-                self.timer = loop.call_later(HANDOVER_S, self._refuse)
-
-            def _take_port(self):
-                self.state = "host"
-                dongle._transport = self.transport
-                dongle.connections += 1
-                if self.held:
-                    held, self.held = bytes(self.held), bytearray()
-                    dongle.feed(held)
-
-            def _refuse(self):
-                LOGGER.warning("%s: refusing a second host connection", dongle.name)
-                self._stop_waiting()
-                self.state = "refused"
-                self.transport.close()
-
-            def _stop_waiting(self):
-                if self.timer is not None:
-                    self.timer.cancel()
-                    self.timer = None
-                if self in dongle._waiting:
-                    dongle._waiting.remove(self)
-
-            def data_received(self, data):
-                if self.state == "host":
-                    dongle.feed(data)
-                elif self.state == "waiting":
-                    self.held += data
-
-            def connection_lost(self, exc):
-                if self.state == "waiting":
-                    self._stop_waiting()
-                elif self.state == "host" and dongle._transport is self.transport:
-                    dongle._transport = None
-                    dongle.ash.host_gone()
-                    if dongle._waiting:
-                        successor = dongle._waiting[0]
-                        successor._stop_waiting()
-                        successor._take_port()
-                self.state = "refused"
-
-        self._server = await loop.create_server(_Protocol, host, port)
+        self._server = await loop.create_server(lambda: TcpHost(self), host, port)
         bound = self._server.sockets[0].getsockname()
         self.url = f"tcp://{bound[0]}:{bound[1]}"
         return self.url
@@ -170,8 +117,7 @@ class EmulatedDongle:
     def _drop_waiting(self) -> None:
         """The port goes away (power loss, stop): hosts waiting for it lose their connection too."""
         for waiting in list(self._waiting):
-            waiting._stop_waiting()
-            waiting.state = "refused"
+            waiting.drop()
             waiting.transport.abort()
 
     # --- pty ------------------------------------------------------------------------------------
@@ -253,3 +199,70 @@ class EmulatedDongle:
             self._pty = None
         self.ash.close()
         self.radio.close()
+
+
+class TcpHost(asyncio.Protocol):
+    """One TCP client of a dongle's port: ``host`` (it has the port), ``waiting`` (another host still has
+    it) or ``gone`` (refused, or closed).
+
+    A host's close is only ever about its own transport: asyncio can accept the next client while the
+    previous transport is closing but its ``connection_lost`` has not run yet (the close waits for the
+    write buffer), and that late ``connection_lost`` must not take the port from the new host."""
+
+    def __init__(self, dongle: EmulatedDongle) -> None:
+        self.dongle = dongle
+        self.state = "gone"
+        self.held = bytearray()
+        self.timer: asyncio.TimerHandle | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        current = self.dongle._transport
+        if current is None or current.is_closing():
+            self._take_port()
+            return
+        # the old host may be gone with its close not yet read: hold this one a moment
+        self.state = "waiting"
+        self.dongle._waiting.append(self)
+        self.timer = asyncio.get_running_loop().call_later(HANDOVER_S, self._refuse)
+
+    def _take_port(self) -> None:
+        self.state = "host"
+        self.dongle._transport = self.transport
+        self.dongle.connections += 1
+        if self.held:
+            held, self.held = bytes(self.held), bytearray()
+            self.dongle.feed(held)
+
+    def _refuse(self) -> None:
+        LOGGER.warning("%s: refusing a second host connection", self.dongle.name)
+        self.drop()
+        self.transport.close()
+
+    def drop(self) -> None:
+        """Stop waiting for the port (refused, closed, or the port went away)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self in self.dongle._waiting:
+            self.dongle._waiting.remove(self)
+        self.state = "gone"
+
+    def data_received(self, data: bytes) -> None:
+        if self.state == "host":
+            self.dongle.feed(data)
+        elif self.state == "waiting":
+            self.held += data
+
+    def connection_lost(self, exc) -> None:
+        was_host = self.state == "host"
+        self.drop()
+        dongle = self.dongle
+        if was_host and dongle._transport is self.transport:
+            dongle._transport = None
+            dongle.ash.host_gone()
+            if dongle._waiting:
+                successor = dongle._waiting[0]
+                successor.drop()
+                successor._take_port()

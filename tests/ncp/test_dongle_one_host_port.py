@@ -6,6 +6,7 @@ import asyncio
 from firmware_shims.ncp import ash
 from firmware_shims.ncp import dongle as dongle_module
 from firmware_shims.ncp.ash import Rst, RstAck, decode, stuff
+from firmware_shims.ncp.dongle import EmulatedDongle, TcpHost
 
 RST = bytes([ash.CANCEL]) + stuff(Rst().encode())
 
@@ -72,3 +73,44 @@ async def test_a_power_cycle_drops_a_waiting_client_too(make_dongle):
     assert data == b"" and dongle._waiting == []
     first_writer.close()
     second_writer.close()
+
+
+class FakeTransport:
+    """What the dongle's port writes to one client, and whether that client's close has begun."""
+
+    def __init__(self):
+        self.out = bytearray()
+        self.closing = False
+
+    def write(self, data):
+        self.out += data
+
+    def is_closing(self):
+        return self.closing
+
+    def close(self):
+        self.closing = True
+
+    abort = close
+
+
+def _frames(transport):
+    return [decode(f) for f in ash.FrameReader().feed(bytes(transport.out))]
+
+
+async def test_the_old_hosts_late_close_does_not_take_the_port_from_the_new_host(tmp_path):
+    """asyncio can accept the next client while the previous transport is closing (its close waits for
+    the write buffer) and run the old ``connection_lost`` afterwards.  Before the fix that late call
+    detached the new host: every RSTACK went nowhere and herdsman gave up after five RSTs (CI, stop 20)."""
+    dongle = EmulatedDongle("coordinator", state_dir=tmp_path)
+    old, old_transport = TcpHost(dongle), FakeTransport()
+    old.connection_made(old_transport)
+    old.data_received(RST)
+    assert _frames(old_transport) == [RstAck(ash.ResetCode.SOFTWARE)]
+    old_transport.close()                          # the old host's close has begun
+    new, new_transport = TcpHost(dongle), FakeTransport()
+    new.connection_made(new_transport)              # accepted before the old connection_lost ran
+    old.connection_lost(None)                       # ... which runs now
+    new.data_received(RST)
+    assert _frames(new_transport) == [RstAck(ash.ResetCode.SOFTWARE)]
+    assert dongle._transport is new_transport and dongle.connections == 2
