@@ -64,12 +64,11 @@ def _log_excerpt(log: str, lines: int = 60) -> str:
     """The end of herdsman's log, its 100 ms "Waiting for RSTACK" lines folded into one count each."""
     out: list[str] = []
     for line in log.splitlines():
-        if "Waiting for RSTACK" in line and out and out[-1].startswith("[waited for RSTACK"):
-            out[-1] = f"[waited for RSTACK {line.rsplit(' ', 1)[-1]}]"
-        elif "Waiting for RSTACK" in line:
-            out.append(f"[waited for RSTACK {line.rsplit(' ', 1)[-1]}]")
-        else:
-            out.append(line)
+        if "Waiting for RSTACK" in line:
+            line = f"[waited for RSTACK {line.rsplit(' ', 1)[-1]}]"
+            if out and out[-1].startswith("[waited for RSTACK"):
+                out.pop()              # one line per wait: the latest count replaces the one before
+        out.append(line)
     return "\n".join(out[-lines:])
 
 
